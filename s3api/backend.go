@@ -1,0 +1,43 @@
+package s3api
+
+import (
+	"context"
+	"io"
+
+	"github.com/pangea-s3/pangea/storage"
+)
+
+// Backend is what the S3 front end needs from a region. It is implemented by the
+// single-node store (node.Local) and, later, by the raft-backed region member and the
+// global router. Errors are storage sentinels (errors.Is), a context error, or
+// anything else (translated to InternalError or, for unknown outcomes, ServiceUnavailable).
+type Backend interface {
+	ListBuckets(ctx context.Context) ([]storage.BucketInfo, error)
+	Bucket(ctx context.Context, name string) (storage.BucketInfo, error)
+	CreateBucket(ctx context.Context, name, region, owner string) error
+	DeleteBucket(ctx context.Context, name string) error
+	SetBucketVersioning(ctx context.Context, bucket string, state storage.VersioningState) error
+	// BucketConfig returns a stored sub-resource, or storage.ErrNoSuchConfig.
+	BucketConfig(ctx context.Context, bucket string, kind storage.ConfigKind) ([]byte, error)
+	// PutBucketConfig stores a sub-resource; nil data deletes it.
+	PutBucketConfig(ctx context.Context, bucket string, kind storage.ConfigKind, data []byte) error
+
+	PutObject(ctx context.Context, in storage.PutObjectInput) (storage.ObjectVersion, error)
+	// Object returns a version's metadata. versionID "" means the current version, "null"
+	// the null version. A delete marker comes back with storage.ErrDeleteMarker.
+	Object(ctx context.Context, bucket, key, versionID string) (storage.ObjectVersion, error)
+	// OpenObject streams length bytes of v's body from offset (length -1: to the end).
+	OpenObject(ctx context.Context, v storage.ObjectVersion, offset, length int64) (io.ReadCloser, error)
+	DeleteObject(ctx context.Context, bucket, key, versionID string) (storage.DeleteResult, error)
+	// PutObjectTagging replaces a version's tags (nil deletes them) and returns the version ID.
+	PutObjectTagging(ctx context.Context, bucket, key, versionID string, tags []storage.Tag) (string, error)
+	ListObjects(ctx context.Context, bucket string, in storage.ListObjectsInput) (storage.ListObjectsResult, error)
+	ListObjectVersions(ctx context.Context, bucket string, in storage.ListVersionsInput) (storage.ListVersionsResult, error)
+
+	CreateMultipartUpload(ctx context.Context, bucket, key string, meta storage.ObjectMeta, checksumAlgorithm, owner string) (storage.MultipartUpload, error)
+	UploadPart(ctx context.Context, in storage.UploadPartInput) (storage.Part, error)
+	CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []storage.CompletedPart) (storage.ObjectVersion, error)
+	AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error
+	ListParts(ctx context.Context, bucket, key, uploadID string, partNumberMarker, maxParts int) (storage.ListPartsResult, error)
+	ListMultipartUploads(ctx context.Context, bucket string, in storage.ListUploadsInput) (storage.ListUploadsResult, error)
+}
