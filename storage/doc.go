@@ -1,0 +1,22 @@
+// Package storage is the persistent state of one region member: buckets, their
+// configurations, object versions and delete markers, multipart uploads, and object
+// bodies, in one bbolt file whose layout is documented in SCHEMA.md.
+//
+// It owns the domain types (types.go), the S3 versioning rules (null versions,
+// suspended buckets, delete markers, "the latest version is the greatest VersionID"),
+// body chunking with optional S2 compression, the digests clients send (Digester),
+// and snapshot/restore of the whole state.
+//
+// Writes are deterministic commands applied by Store.Apply, all of a batch in one
+// bbolt transaction. Everything non-deterministic (version IDs, times, blob and upload
+// IDs, the compression decision) is chosen by the caller before Apply, so a raft log
+// of marshalled commands replays to the same state on every replica. Bodies are staged
+// first (PutChunk commands, one chunk each), then referenced by the PutObject or
+// PutPart that commits them; a staged blob nobody commits is found by StagedBlobs and
+// removed with DiscardBlob.
+//
+// Reads run in short read transactions and copy out what they return; OpenObject
+// streams a body one chunk (one transaction) at a time.
+//
+// It does not speak HTTP, raft, gRPC or gossip, and knows nothing of S3 XML.
+package storage

@@ -1,0 +1,222 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// ErrClosed is returned by every method of a closed Store.
+var ErrClosed = errors.New("storage: store closed")
+
+// ErrBlobMissing is returned (wrapped) when a body chunk a version points to is not in
+// the database: the version was removed while its body was being read.
+var ErrBlobMissing = errors.New("storage: body chunk missing")
+
+// Options configures Open.
+type Options struct {
+	// Logger receives lifecycle messages; nil discards them.
+	Logger *slog.Logger
+	// NoSync skips fsync on commit. Only for tests and benchmarks: a crash can lose or
+	// corrupt acknowledged writes.
+	NoSync bool
+}
+
+// Store is the bbolt-backed state of one region member. Reads are safe for
+// concurrent use; writes go through Apply. The schema is in SCHEMA.md.
+type Store struct {
+	path   string
+	opts   Options
+	logger *slog.Logger
+
+	// mu guards db: every read, Apply and Snapshot hold it shared; Restore and Close
+	// hold it exclusively because they swap or close the database under everyone.
+	mu sync.RWMutex
+	db *bbolt.DB
+}
+
+// Open opens (creating if needed) the database file at path and checks its format
+// version (ErrUnsupportedFormatVersion if it was written by an incompatible release).
+func Open(path string, opts Options) (*Store, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{path: path, opts: opts, logger: logger.With("component", "storage")}
+	db, err := openDB(path, opts.NoSync)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	s.logger.Debug("store opened", "path", path, "no_sync", opts.NoSync)
+	return s, nil
+}
+
+func openDB(path string, noSync bool) (*bbolt.DB, error) {
+	bo := &bbolt.Options{
+		Timeout:        5 * time.Second,
+		NoSync:         noSync,
+		FreelistType:   bbolt.FreelistMapType,
+		NoFreelistSync: true,
+		NoStatistics:   true,
+	}
+	if bits.UintSize == 64 {
+		// Address space only (Linux does not grow the file): a writer must wait for every
+		// read transaction to end before it can remap, so remaps are best avoided.
+		bo.InitialMmapSize = 1 << 30
+	}
+	db, err := bbolt.Open(path, 0o600, bo)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	if err := db.Update(initSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// initSchema creates the top-level buckets of a new database and checks the format
+// version of an existing one.
+func initSchema(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bktMeta)
+	if meta != nil {
+		v := meta.Get(keyFormat)
+		if len(v) != 1 || v[0] != formatVersion {
+			return fmt.Errorf("%w: database format %x, want %d", ErrUnsupportedFormatVersion, v, formatVersion)
+		}
+	} else {
+		if tx.Bucket(bktBuckets) != nil {
+			return fmt.Errorf("%w: database without format version", ErrUnsupportedFormatVersion)
+		}
+		m, err := tx.CreateBucket(bktMeta)
+		if err != nil {
+			return err
+		}
+		if err := m.Put(keyFormat, []byte{formatVersion}); err != nil {
+			return err
+		}
+	}
+	for _, name := range [][]byte{bktBuckets, bktObjects, bktChunks, bktStaged} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the database. It waits for reads in progress.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}
+
+// view runs fn in one read transaction.
+func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// Snapshot writes a consistent copy of the whole database to w (bbolt Tx.WriteTo in
+// a read transaction: writes continue meanwhile). The copy is a bbolt file that
+// Restore, or Open, accepts.
+func (s *Store) Snapshot(w io.Writer) error {
+	err := s.view(func(tx *bbolt.Tx) error {
+		_, err := tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storage: snapshot: %w", err)
+	}
+	return nil
+}
+
+// Restore replaces all state with a snapshot read from r. The snapshot is written to a
+// temporary file and checked first, so a bad snapshot leaves the current state intact.
+func (s *Store) Restore(r io.Reader) error {
+	tmp := s.path + ".restore"
+	if err := writeFileSync(tmp, r); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: restore: %w", err)
+	}
+	// Validate (and migrate the schema of) the snapshot before touching the live file.
+	check, err := openDB(tmp, s.opts.NoSync)
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: restore: %w", err)
+	}
+	if err := check.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: restore: %w", err)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		os.Remove(tmp)
+		return ErrClosed
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("storage: restore: close current: %w", err)
+	}
+	s.db = nil
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("storage: restore: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("storage: restore: %w", err)
+	}
+	db, err := openDB(s.path, s.opts.NoSync)
+	if err != nil {
+		return fmt.Errorf("storage: restore: reopen: %w", err)
+	}
+	s.db = db
+	s.logger.Info("store restored from snapshot", "path", s.path)
+	return nil
+}
+
+func writeFileSync(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
