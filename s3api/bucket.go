@@ -1,0 +1,275 @@
+package s3api
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/pangea-s3/pangea/storage"
+)
+
+// accountID is the single account every Pangea principal belongs to (see
+// s3api/policy); x-amz-expected-bucket-owner may name it or the owner's access key.
+const accountID = "000000000000"
+
+// dispatch runs the handler of rc.op. Every op but ListBuckets and CreateBucket
+// addresses an existing bucket, which is looked up once here.
+func (s *Server) dispatch(rc *reqCtx) error {
+	switch rc.op {
+	case opListBuckets:
+		return s.listBuckets(rc)
+	case opCreateBucket:
+		return s.createBucket(rc)
+	}
+	b, err := s.b.Bucket(rc.r.Context(), rc.bucket)
+	if err != nil {
+		return err
+	}
+	if eo := rc.r.Header.Get("X-Amz-Expected-Bucket-Owner"); eo != "" && eo != b.Owner && eo != accountID {
+		return errAccessDenied
+	}
+	az := newAuthorizer(s, rc, b)
+	switch rc.op {
+	case opHeadBucket:
+		// S3 tells the bucket's region even to callers who may not see the bucket.
+		rc.w.Header().Set("X-Amz-Bucket-Region", b.Region)
+		if err := az.check("s3:ListBucket", "", nil); err != nil {
+			return err
+		}
+		rc.w.Header().Set("X-Amz-Access-Point-Alias", "false")
+		return nil
+	case opDeleteBucket:
+		return s.deleteBucket(rc, az)
+	case opGetBucketLocation:
+		return s.getBucketLocation(rc, az)
+	case opGetBucketVersioning:
+		return s.getBucketVersioning(rc, az)
+	case opPutBucketVersioning:
+		return s.putBucketVersioning(rc, az)
+	case opListObjects:
+		return s.listObjectsV1(rc, az)
+	case opListObjectsV2:
+		return s.listObjectsV2(rc, az)
+	case opListObjectVersions:
+		return s.listObjectVersions(rc, az)
+	case opListMultipartUploads:
+		return s.listMultipartUploads(rc, az)
+	case opDeleteObjects:
+		return s.deleteObjects(rc, az)
+	case opGetBucketTagging:
+		return s.getBucketTagging(rc, az)
+	case opPutBucketTagging:
+		return s.putBucketTagging(rc, az)
+	case opDeleteBucketTagging:
+		return s.deleteBucketConfig(rc, az, "s3:PutBucketTagging", storage.ConfigTagging)
+	case opGetBucketPolicy:
+		return s.getBucketPolicy(rc, az)
+	case opPutBucketPolicy:
+		return s.putBucketPolicy(rc, az)
+	case opDeleteBucketPolicy:
+		return s.deleteBucketConfig(rc, az, "s3:DeleteBucketPolicy", storage.ConfigPolicy)
+	case opGetPublicAccessBlock:
+		return s.getPublicAccessBlock(rc, az)
+	case opPutPublicAccessBlock:
+		return s.putPublicAccessBlock(rc, az)
+	case opDeletePublicAccessBlock:
+		return s.deleteBucketConfig(rc, az, "s3:PutBucketPublicAccessBlock", storage.ConfigPublicAccessBlock)
+	case opGetBucketReplication:
+		return s.getBucketReplication(rc, az)
+	case opPutBucketReplication:
+		return s.putBucketReplication(rc, az)
+	case opDeleteBucketReplication:
+		return s.deleteBucketConfig(rc, az, "s3:PutReplicationConfiguration", storage.ConfigReplication)
+	case opGetBucketACL:
+		return s.getACL(rc, az, "s3:GetBucketAcl", "")
+	case opPutBucketACL:
+		return s.putACL(rc, az, "s3:PutBucketAcl", "")
+	case opGetObject, opHeadObject:
+		return s.getObject(rc, az)
+	case opPutObject:
+		return s.putObject(rc, az)
+	case opCopyObject:
+		return s.copyObject(rc, az)
+	case opDeleteObject:
+		return s.deleteObject(rc, az)
+	case opGetObjectTagging:
+		return s.getObjectTagging(rc, az)
+	case opPutObjectTagging:
+		return s.putObjectTagging(rc, az)
+	case opDeleteObjectTagging:
+		return s.deleteObjectTagging(rc, az)
+	case opGetObjectACL:
+		return s.getObjectACL(rc, az)
+	case opPutObjectACL:
+		return s.putObjectACL(rc, az)
+	case opCreateMultipartUpload:
+		return s.createMultipartUpload(rc, az)
+	case opUploadPart:
+		return s.uploadPart(rc, az)
+	case opUploadPartCopy:
+		return s.uploadPartCopy(rc, az)
+	case opCompleteMultipartUpload:
+		return s.completeMultipartUpload(rc, az)
+	case opAbortMultipartUpload:
+		return s.abortMultipartUpload(rc, az)
+	case opListParts:
+		return s.listParts(rc, az)
+	}
+	return errNotImplement
+}
+
+func (s *Server) listBuckets(rc *reqCtx) error {
+	if rc.anonymous() {
+		return errAccessDenied
+	}
+	list, err := s.b.ListBuckets(rc.r.Context())
+	if err != nil {
+		return err
+	}
+	prefix, region := rc.param("prefix"), rc.param("bucket-region")
+	res := listAllMyBucketsResult{Owner: ownerOf(rc.principal()), Prefix: prefix, Buckets: make([]bucketEntry, 0, len(list))}
+	for _, b := range list {
+		if !strings.HasPrefix(b.Name, prefix) || (region != "" && b.Region != region) {
+			continue
+		}
+		res.Buckets = append(res.Buckets, bucketEntry{Name: b.Name, CreationDate: isoTime(b.CreatedAt), BucketRegion: b.Region})
+	}
+	return s.writeXML(rc, http.StatusOK, res)
+}
+
+// cannedACLAllowed reports whether a canned ACL is compatible with Pangea's only
+// ACL model (bucket owner enforced: the owner has FULL_CONTROL, nobody else has any).
+func cannedACLAllowed(acl string) bool {
+	return acl == "" || acl == "private" || acl == "bucket-owner-full-control"
+}
+
+func hasGrantHeaders(h http.Header) bool {
+	for _, k := range []string{"X-Amz-Grant-Full-Control", "X-Amz-Grant-Read", "X-Amz-Grant-Read-Acp", "X-Amz-Grant-Write", "X-Amz-Grant-Write-Acp"} {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) createBucket(rc *reqCtx) error {
+	if rc.anonymous() {
+		return errAccessDenied
+	}
+	if !validBucketName(rc.bucket) {
+		return apiErr("InvalidBucketName", "The specified bucket is not valid.")
+	}
+	h := rc.r.Header
+	if !cannedACLAllowed(h.Get("X-Amz-Acl")) || hasGrantHeaders(h) {
+		return apiErr("InvalidBucketAclWithObjectOwnership", "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
+	}
+	if strings.EqualFold(h.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
+		return errNotImplement
+	}
+	body, err := readDocument(rc, maxXMLBody, false)
+	if err != nil {
+		return err
+	}
+	var lc string
+	if len(bytes.TrimSpace(body)) > 0 {
+		var cfg createBucketConfiguration
+		if err := parseXML(body, &cfg); err != nil {
+			return err
+		}
+		if cfg.Location != nil || cfg.Bucket != nil {
+			// Directory buckets (S3 Express) are not implemented.
+			return errNotImplement
+		}
+		lc = strings.TrimSpace(cfg.LocationConstraint)
+	}
+	switch {
+	case lc == "" && s.cfg.Region != "us-east-1":
+		return apiErr("IllegalLocationConstraintException", "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.")
+	case lc != "" && lc != s.cfg.Region:
+		return apiErr("IllegalLocationConstraintException", "The "+lc+" location constraint is incompatible for the region specific endpoint this request was sent to.")
+	}
+	if err := s.b.CreateBucket(rc.r.Context(), rc.bucket, s.cfg.Region, rc.principal()); err != nil {
+		return err
+	}
+	rc.w.Header().Set("Location", "/"+rc.bucket)
+	rc.w.Header().Set("Content-Length", "0")
+	rc.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) deleteBucket(rc *reqCtx, az *authorizer) error {
+	if err := az.check("s3:DeleteBucket", "", nil); err != nil {
+		return err
+	}
+	if err := s.b.DeleteBucket(rc.r.Context(), rc.bucket); err != nil {
+		return err
+	}
+	rc.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) getBucketLocation(rc *reqCtx, az *authorizer) error {
+	if err := az.check("s3:GetBucketLocation", "", nil); err != nil {
+		return err
+	}
+	region := az.b.Region
+	if region == "us-east-1" {
+		// S3 reports the oldest region as an empty constraint.
+		region = ""
+	}
+	return s.writeXML(rc, http.StatusOK, locationConstraint{Region: region})
+}
+
+func (s *Server) getBucketVersioning(rc *reqCtx, az *authorizer) error {
+	if err := az.check("s3:GetBucketVersioning", "", nil); err != nil {
+		return err
+	}
+	var out versioningConfigurationOut
+	switch az.b.Versioning {
+	case storage.VersioningEnabled:
+		out.Status = "Enabled"
+	case storage.VersioningSuspended:
+		out.Status = "Suspended"
+	}
+	return s.writeXML(rc, http.StatusOK, out)
+}
+
+func (s *Server) putBucketVersioning(rc *reqCtx, az *authorizer) error {
+	if err := az.check("s3:PutBucketVersioning", "", nil); err != nil {
+		return err
+	}
+	body, err := readDocument(rc, maxXMLBody, false)
+	if err != nil {
+		return err
+	}
+	var cfg versioningConfiguration
+	if err := parseXML(body, &cfg); err != nil {
+		return err
+	}
+	switch cfg.MfaDelete {
+	case "", "Disabled":
+	case "Enabled":
+		return errNotImplement
+	default:
+		return errMalformedXML
+	}
+	var state storage.VersioningState
+	switch cfg.Status {
+	case "Enabled":
+		state = storage.VersioningEnabled
+	case "Suspended":
+		state = storage.VersioningSuspended
+		if _, err := s.b.BucketConfig(rc.r.Context(), rc.bucket, storage.ConfigReplication); err == nil {
+			return apiErr("InvalidBucketState", "A replication configuration is present on this bucket, so the versioning state cannot be changed.")
+		} else if !errors.Is(err, storage.ErrNoSuchConfig) {
+			return err
+		}
+	case "":
+		// No status: nothing to change (S3 accepts an empty configuration).
+		return nil
+	default:
+		return errMalformedXML
+	}
+	return s.b.SetBucketVersioning(rc.r.Context(), rc.bucket, state)
+}

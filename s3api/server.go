@@ -1,0 +1,275 @@
+package s3api
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pangea-s3/pangea/s3api/auth"
+)
+
+// DefaultBaseDomain is the domain under which virtual-host-style bucket names are
+// recognised when Config.BaseDomain is empty.
+const DefaultBaseDomain = "localhost"
+
+// Config configures a Server.
+type Config struct {
+	// Region is the region this server answers for: new buckets are created in it,
+	// and a CreateBucket LocationConstraint must name it.
+	Region string
+	// BaseDomain: requests to "<bucket>.<BaseDomain>[:port]" are virtual-host style.
+	// Default "localhost".
+	BaseDomain string
+	// Credentials resolves access keys to secrets for signature verification.
+	Credentials auth.Credentials
+	// Logger receives one Debug line per request and Warn/Error lines for failures.
+	// Nil discards.
+	Logger *slog.Logger
+	// Now is the clock used for signature skew checks and Date headers. Nil: time.Now.
+	Now func() time.Time
+	// MaxSkew is the allowed clock skew of signed requests. Zero: 15 minutes.
+	MaxSkew time.Duration
+}
+
+// Server is the S3 front end: an http.Handler over a Backend. It is safe for
+// concurrent use; many Servers may live in one process.
+type Server struct {
+	cfg      Config
+	b        Backend
+	verifier *auth.Verifier
+	log      *slog.Logger
+	now      func() time.Time
+	baseHost string // "." + lower-case BaseDomain
+
+	hostID    string // x-amz-id-2 value
+	idPrefix  uint32 // random per Server, so request IDs of different servers differ
+	idCounter atomic.Uint32
+
+	// copyBufs holds 64 KiB buffers for streaming bodies out.
+	copyBufs sync.Pool
+
+	policies policyCache
+}
+
+// New returns a Server answering S3 requests from b.
+func New(cfg Config, b Backend) *Server {
+	if cfg.BaseDomain == "" {
+		cfg.BaseDomain = DefaultBaseDomain
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxSkew <= 0 {
+		cfg.MaxSkew = 15 * time.Minute
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	creds := cfg.Credentials
+	if creds == nil {
+		creds = auth.StaticCredentials{}
+	}
+	s := &Server{
+		cfg:      cfg,
+		b:        b,
+		verifier: auth.NewVerifier(creds, auth.Options{Now: cfg.Now, MaxSkew: cfg.MaxSkew}),
+		log:      log.With("component", "s3api", "region", cfg.Region),
+		now:      cfg.Now,
+		baseHost: "." + strings.ToLower(strings.TrimSuffix(cfg.BaseDomain, ".")),
+	}
+	var seed [36]byte
+	_, _ = rand.Read(seed[:]) // crypto/rand.Read never fails on supported platforms
+	s.idPrefix = binary.BigEndian.Uint32(seed[:4])
+	s.hostID = base64.StdEncoding.EncodeToString(seed[4:])
+	s.copyBufs.New = func() any { b := make([]byte, 64<<10); return &b }
+	s.policies.init()
+	return s
+}
+
+// reqCtx is the state of one request as it moves through the pipeline.
+type reqCtx struct {
+	w      *respWriter
+	r      *http.Request
+	id     string
+	op     op
+	bucket string
+	key    string
+	query  url.Values
+	auth   *auth.Result
+	// errCode is the S3 error code answered, for the access log.
+	errCode string
+}
+
+// principal is the authenticated access key, "" for anonymous requests.
+func (rc *reqCtx) principal() string {
+	if rc.auth == nil {
+		return ""
+	}
+	return rc.auth.AccessKey
+}
+
+func (rc *reqCtx) anonymous() bool { return rc.principal() == "" }
+
+// resource is the <Resource> of an error: the request path.
+func (rc *reqCtx) resource() string {
+	if rc.bucket == "" {
+		return "/"
+	}
+	if rc.key == "" {
+		return "/" + rc.bucket
+	}
+	return "/" + rc.bucket + "/" + rc.key
+}
+
+// param returns a query parameter ("" when absent).
+func (rc *reqCtx) param(name string) string {
+	if rc.query == nil {
+		return ""
+	}
+	if v := rc.query[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// respWriter records the status and body size for the access log.
+type respWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// newRequestID returns a unique 16-character upper-case hex request ID.
+func (s *Server) newRequestID() string {
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], s.idPrefix)
+	binary.BigEndian.PutUint32(b[4:], s.idCounter.Add(1))
+	const hexdigits = "0123456789ABCDEF"
+	var out [16]byte
+	for i, c := range b {
+		out[2*i] = hexdigits[c>>4]
+		out[2*i+1] = hexdigits[c&0x0f]
+	}
+	return string(out[:])
+}
+
+// ServeHTTP runs the pipeline: route -> authenticate -> dispatch (which authorizes
+// and runs the operation). Every response carries the request ID headers.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &respWriter{ResponseWriter: w}
+	rc := &reqCtx{w: rw, r: r, id: s.newRequestID()}
+	h := w.Header()
+	h["X-Amz-Request-Id"] = []string{rc.id}
+	h["X-Amz-Id-2"] = []string{s.hostID}
+	h["Server"] = []string{"Pangea"}
+
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("panic in s3 handler", "request_id", rc.id, "op", rc.op.name(),
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if !rw.wroteHeader {
+				s.writeError(rc, apiErr("InternalError", msgInternal))
+			}
+		}
+		s.accessLog(rc, start)
+	}()
+
+	rt, rerr := route(r, s.baseHost)
+	rc.op, rc.bucket, rc.key, rc.query = rt.op, rt.bucket, rt.key, rt.query
+
+	res, err := s.verifier.Verify(r)
+	if err != nil {
+		s.writeError(rc, err)
+		return
+	}
+	rc.auth = res
+	if rerr != nil {
+		s.writeError(rc, rerr)
+		return
+	}
+	if err := s.dispatch(rc); err != nil {
+		if rw.wroteHeader {
+			// The status line is gone (a body was streaming); the client sees a
+			// short body because Content-Length was promised.
+			s.log.Warn("s3 response aborted", "request_id", rc.id, "op", rc.op.name(), "err", err)
+			return
+		}
+		s.writeError(rc, err)
+		return
+	}
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+}
+
+func (s *Server) accessLog(rc *reqCtx, start time.Time) {
+	ctx := rc.r.Context()
+	if !s.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelDebug, "s3 request",
+		slog.String("request_id", rc.id),
+		slog.String("method", rc.r.Method),
+		slog.String("path", rc.r.URL.Path),
+		slog.String("op", rc.op.name()),
+		slog.String("bucket", rc.bucket),
+		slog.String("principal", rc.principal()),
+		slog.Int("status", rc.w.status),
+		slog.String("code", rc.errCode),
+		slog.Int64("bytes", rc.w.bytes),
+		slog.Duration("duration", time.Since(start)))
+}
+
+// copyOut streams src to the response with a pooled buffer.
+func (s *Server) copyOut(w io.Writer, src io.Reader) (int64, error) {
+	bp := s.copyBufs.Get().(*[]byte)
+	defer s.copyBufs.Put(bp)
+	// Wrapping hides any ReaderFrom/WriterTo so that CopyBuffer really uses our buffer.
+	return io.CopyBuffer(writerOnly{w}, readerOnly{src}, *bp)
+}
+
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
