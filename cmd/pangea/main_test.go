@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reading test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testCLI runs commands with a controlled environment, never the host's.
+func testCLI(envv map[string]string) (*cli, *syncBuffer, *syncBuffer) {
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	return &cli{stdout: out, stderr: errb, getenv: func(k string) string { return envv[k] }}, out, errb
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// startServe runs `pangea <args>` in the background and returns lab.json once the
+// server listens, and a stop function that cancels it and returns its exit code.
+func startServe(t *testing.T, c *cli, dir string, args ...string) (labfile.File, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- c.run(ctx, args) }()
+	var lf labfile.File
+	waitFor(t, 10*time.Second, "lab.json", func() bool {
+		select {
+		case n := <-code:
+			t.Fatalf("pangea %v exited with %d before listening; stderr:\n%s", args, n, c.stderr.(*syncBuffer).String())
+		default:
+		}
+		var err error
+		lf, err = labfile.Read(dir)
+		return err == nil
+	})
+	stopped := false
+	var result int
+	stop := func() int {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case result = <-code:
+			case <-time.After(30 * time.Second):
+				t.Fatal("pangea did not stop within 30s of cancellation")
+			}
+		}
+		return result
+	}
+	t.Cleanup(func() { stop() })
+	return lf, stop
+}
+
+func signedGet(t *testing.T, url, access, secret string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	creds := aws.Credentials{AccessKeyID: access, SecretAccessKey: secret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestRun_NodeWritesLabJSONServesAndStops(t *testing.T) {
+	dir := t.TempDir()
+	c, out, _ := testCLI(nil)
+	lf, stop := startServe(t, c, dir, "node", "--data", dir, "--addr", "127.0.0.1:0", "--no-fsync", "--log-level", "warn")
+
+	url := lf.Endpoints.Global
+	if !strings.HasPrefix(url, "http://127.0.0.1:") || strings.HasSuffix(url, ":0") {
+		t.Fatalf("endpoint %q: want the real bound port", url)
+	}
+	if got := lf.Endpoints.Regions["us-east-1"]; len(got) != 1 || got[0] != url {
+		t.Fatalf("regions %v", lf.Endpoints.Regions)
+	}
+	if lf.AccessKey != "pangea" || lf.SecretKey != "pangea-secret" {
+		t.Fatalf("credentials %q/%q", lf.AccessKey, lf.SecretKey)
+	}
+	status, body := signedGet(t, url+"/", lf.AccessKey, lf.SecretKey)
+	if status != http.StatusOK || !strings.Contains(body, "ListAllMyBucketsResult") {
+		t.Fatalf("ListBuckets: %d %s", status, body)
+	}
+	if status, _ := signedGet(t, url+"/", lf.AccessKey, "wrong"); status != http.StatusForbidden {
+		t.Fatalf("wrong secret: %d, want 403", status)
+	}
+	if strings.Contains(out.String(), "pangea-secret") {
+		t.Errorf("node printed the secret key:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "secret_key=<redacted>") {
+		t.Errorf("effective config not printed:\n%s", out.String())
+	}
+
+	if code := stop(); code != 0 {
+		t.Fatalf("exit code %d after cancellation", code)
+	}
+	if _, err := os.Stat(labfile.Path(dir)); !os.IsNotExist(err) {
+		t.Errorf("lab.json still present after a clean stop: %v", err)
+	}
+	if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), time.Second); err == nil {
+		conn.Close()
+		t.Error("port still accepts connections after stop")
+	}
+}
+
+func TestRun_NodeRestartKeepsBuckets(t *testing.T) {
+	dir := t.TempDir()
+	c, _, _ := testCLI(nil)
+	lf, stop := startServe(t, c, dir, "node", "--data", dir, "--addr", "127.0.0.1:0")
+	req, _ := http.NewRequest(http.MethodPut, lf.Endpoints.Global+"/kept", nil)
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: lf.AccessKey, SecretAccessKey: lf.SecretKey},
+		req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("CreateBucket: %d", resp.StatusCode)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	c2, _, _ := testCLI(nil)
+	lf2, _ := startServe(t, c2, dir, "node", "--data", dir, "--addr", "127.0.0.1:0")
+	if _, body := signedGet(t, lf2.Endpoints.Global+"/", lf2.AccessKey, lf2.SecretKey); !strings.Contains(body, "<Name>kept</Name>") {
+		t.Fatalf("bucket lost across restart: %s", body)
+	}
+}
+
+func TestRun_LabBannerAndEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	c, out, _ := testCLI(map[string]string{
+		"PANGEA_DATA":       dir,
+		"PANGEA_ADDR":       "127.0.0.1:0",
+		"PANGEA_ACCESS_KEY": "labkey",
+		"PANGEA_SECRET_KEY": "labsecret",
+		"PANGEA_NO_FSYNC":   "true",
+	})
+	lf, stop := startServe(t, c, dir, "lab")
+	if lf.AccessKey != "labkey" || lf.SecretKey != "labsecret" {
+		t.Fatalf("env credentials not used: %+v", lf)
+	}
+	waitFor(t, 5*time.Second, "banner", func() bool { return strings.Contains(out.String(), "Ctrl-C") })
+	for _, want := range []string{lf.Endpoints.Global, "us-east-1", "labkey", "labsecret", labfile.Name, "aws --endpoint-url"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestRun_BenchAgainstNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a short benchmark")
+	}
+	dir := t.TempDir()
+	c, _, _ := testCLI(nil)
+	startServe(t, c, dir, "node", "--data", dir, "--addr", "127.0.0.1:0", "--no-fsync", "--log-level", "error")
+
+	b, out, errb := testCLI(nil)
+	code := b.run(context.Background(), []string{"bench", "--lab", dir, "--duration", "300ms", "--concurrency", "2", "--size", "1KiB,20KiB"})
+	if code != 0 {
+		t.Fatalf("bench exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"ops/s", "1KiB", "20KiB", "put", "get", "p99"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRun_UsageAndErrors(t *testing.T) {
+	cases := []struct {
+		args     []string
+		env      map[string]string
+		code     int
+		inStdout string
+		inStderr string
+	}{
+		{args: nil, code: 2, inStderr: "Commands:"},
+		{args: []string{"frobnicate"}, code: 2, inStderr: `unknown command "frobnicate"`},
+		{args: []string{"help"}, code: 0, inStdout: "Commands:"},
+		{args: []string{"--help"}, code: 0, inStdout: "Commands:"},
+		{args: []string{"help", "node"}, code: 0, inStderr: "-region"},
+		{args: []string{"node", "-h"}, code: 0, inStderr: "PANGEA_DATA"},
+		{args: []string{"version"}, code: 0, inStdout: "go go1."},
+		{args: []string{"node", "--bogus"}, code: 2, inStderr: "bogus"},
+		{args: []string{"node", "extra"}, code: 2, inStderr: "unexpected arguments"},
+		{args: []string{"node", "--addr", "nope"}, code: 2, inStderr: "HOST:PORT"},
+		{args: []string{"node", "--addr", "127.0.0.1:99999"}, code: 2, inStderr: "port"},
+		{args: []string{"node", "--region", "US_EAST"}, code: 2, inStderr: "region"},
+		{args: []string{"node", "--region", ""}, code: 2, inStderr: "region"},
+		{args: []string{"node", "--log-level", "loud"}, code: 2, inStderr: "log level"},
+		{args: []string{"node", "--data", ""}, code: 2, inStderr: "data directory"},
+		{args: []string{"node"}, env: map[string]string{"PANGEA_NO_FSYNC": "maybe"}, code: 2, inStderr: "PANGEA_NO_FSYNC"},
+		{args: []string{"bench"}, code: 2, inStderr: "--endpoint"},
+		{args: []string{"bench", "--endpoint", "http://x", "--size", "4XB"}, code: 2, inStderr: "unknown unit"},
+		{args: []string{"bench", "--endpoint", "http://x", "--op", "delete"}, code: 2, inStderr: "unknown op"},
+		{args: []string{"bench", "--lab", "/nonexistent/dir"}, code: 1, inStderr: "lab.json"},
+	}
+	for _, tc := range cases {
+		c, out, errb := testCLI(tc.env)
+		got := c.run(context.Background(), tc.args)
+		if got != tc.code {
+			t.Errorf("%v: exit %d, want %d\nstderr: %s", tc.args, got, tc.code, errb.String())
+		}
+		if tc.inStdout != "" && !strings.Contains(out.String(), tc.inStdout) {
+			t.Errorf("%v: stdout lacks %q:\n%s", tc.args, tc.inStdout, out.String())
+		}
+		if tc.inStderr != "" && !strings.Contains(errb.String(), tc.inStderr) {
+			t.Errorf("%v: stderr lacks %q:\n%s", tc.args, tc.inStderr, errb.String())
+		}
+	}
+}
+
+func TestConfig_Validate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	good := []func(*Config){
+		func(c *Config) { c.Addr = ":9000" },
+		func(c *Config) { c.Addr = "[::1]:0" },
+		func(c *Config) { c.Addr = "localhost:9000" },
+		func(c *Config) { c.Region = "lab-1" },
+		func(c *Config) { c.BaseDomain = "s3.example.internal" },
+		func(c *Config) { c.LogLevel = "DEBUG" },
+	}
+	for i, mut := range good {
+		c := DefaultConfig()
+		mut(&c)
+		if err := c.Validate(); err != nil {
+			t.Errorf("good %d: %v", i, err)
+		}
+	}
+	bad := []func(*Config){
+		func(c *Config) { c.DataDir = " " },
+		func(c *Config) { c.Addr = "9000" },
+		func(c *Config) { c.Addr = "127.0.0.1:http" },
+		func(c *Config) { c.Addr = "bad host!:9000" },
+		func(c *Config) { c.Region = "us-east-1-" },
+		func(c *Config) { c.Region = "1abc" },
+		func(c *Config) { c.BaseDomain = "" },
+		func(c *Config) { c.BaseDomain = "a..b" },
+		func(c *Config) { c.AccessKey = "" },
+		func(c *Config) { c.AccessKey = "has space" },
+		func(c *Config) { c.SecretKey = "" },
+	}
+	for i, mut := range bad {
+		c := DefaultConfig()
+		mut(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("bad %d accepted: %+v", i, c)
+		}
+	}
+	if r := DefaultConfig().Redacted(); strings.Contains(r, "pangea-secret") {
+		t.Errorf("Redacted leaks the secret: %s", r)
+	}
+}

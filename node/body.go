@@ -1,0 +1,292 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pangea-s3/pangea/storage"
+)
+
+// chunksInFlight is how many chunk commits one upload may have outstanding while it
+// reads the next chunk: enough to keep the disk busy, few enough that memory per
+// upload stays at a handful of chunk buffers whatever the body size.
+const chunksInFlight = 2
+
+// discardTimeout bounds the best-effort DiscardBlob after a failed write; it runs
+// detached from the request context, which is often the reason for the failure.
+const discardTimeout = 30 * time.Second
+
+// stagedBody is a body that has been read, verified and made durable (as chunks of
+// a blob) or kept in memory (inline), ready to be referenced by a version or part.
+type stagedBody struct {
+	size     int64
+	etag     string
+	checksum *storage.Checksum
+	inline   []byte
+	blob     storage.BlobID
+	chunks   uint32 // including tail
+	hasBlob  bool
+
+	// tail is the PutChunk of the last chunk, not yet committed: it goes in the same
+	// submission as the command that references the blob. tailBuf backs its data
+	// and returns to the pool on release.
+	tail    *storage.Command
+	tailBuf *[]byte
+}
+
+// stageBody reads in.Body to its end. Bodies up to storage.InlineMax are returned
+// inline; larger ones are cut into storage.ChunkSize chunks, each encoded and
+// committed as a PutChunk while the next one is read. uploadAlg is the checksum
+// algorithm of the multipart upload a part belongs to ("" for PutObject): parts
+// are checksummed with it even when the request names none, so the upload's
+// composite checksum can be computed at completion.
+//
+// On success with a blob, the blob is marked active and the caller MUST call
+// l.release. On error nothing is left behind: staged chunks are discarded.
+func (l *Local) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg string) (stagedBody, error) {
+	exp := in.Expect
+	if uploadAlg != "" {
+		switch {
+		case exp.ChecksumAlgorithm == "":
+			exp.ChecksumAlgorithm = uploadAlg
+		case !strings.EqualFold(exp.ChecksumAlgorithm, uploadAlg):
+			return stagedBody{}, fmt.Errorf("%w: checksum algorithm %s does not match the upload's %s",
+				storage.ErrInvalidArgument, exp.ChecksumAlgorithm, uploadAlg)
+		}
+	}
+	dig, err := storage.NewDigester(exp)
+	if err != nil {
+		return stagedBody{}, err
+	}
+	r := in.Body
+	if r == nil {
+		r = strings.NewReader("")
+	}
+
+	bufp := l.bufs.Get().(*[]byte)
+	n, eof, err := readChunk(r, *bufp)
+	if err != nil {
+		l.bufs.Put(bufp)
+		return stagedBody{}, err
+	}
+	if eof && n <= storage.InlineMax {
+		data := (*bufp)[:n]
+		dig.Write(data)
+		body := stagedBody{size: int64(n), inline: append([]byte(nil), data...)}
+		l.bufs.Put(bufp)
+		if err := finishBody(&body, dig, in.Size); err != nil {
+			return stagedBody{}, err
+		}
+		return body, nil
+	}
+
+	body := stagedBody{blob: newBlobID(), hasBlob: true}
+	l.markActive(body.blob)
+	p := &chunkPipeline{l: l, ctx: ctx, blob: body.blob, sem: make(chan struct{}, chunksInFlight)}
+	// The newest chunk is held back until the next read says whether it is the
+	// last: the last one is committed together with the version (or part), which
+	// saves a commit round trip per object (a whole one for bodies of one chunk).
+	var held *[]byte
+	heldN := 0
+	for {
+		if n > 0 {
+			body.size += int64(n)
+			if body.size > MaxObjectSize {
+				// Stop reading: draining an over-limit body would only waste the disk.
+				err = storage.ErrEntityTooLarge
+				break
+			}
+			if in.Size >= 0 && body.size > in.Size {
+				err = fmt.Errorf("%w: body longer than its declared length %d", storage.ErrInvalidArgument, in.Size)
+				break
+			}
+			dig.Write((*bufp)[:n])
+			if held != nil {
+				p.submit(body.chunks, held, heldN)
+				body.chunks++
+			}
+			held, heldN, bufp = bufp, n, nil
+		}
+		if eof || p.failed.Load() {
+			break
+		}
+		bufp = l.bufs.Get().(*[]byte)
+		n, eof, err = readChunk(r, *bufp)
+		if err != nil {
+			break
+		}
+	}
+	if bufp != nil {
+		l.bufs.Put(bufp)
+	}
+	if perr := p.wait(); err == nil {
+		err = perr
+	}
+	if err == nil {
+		err = finishBody(&body, dig, in.Size)
+	}
+	if err == nil && held != nil {
+		enc, data := storage.EncodeChunk((*held)[:heldN])
+		tail := cmdPutChunk(body.blob, body.chunks, enc, heldN, data, l.stamp())
+		body.tail, body.tailBuf = &tail, held
+		body.chunks++
+		held = nil
+	}
+	if held != nil {
+		l.bufs.Put(held)
+	}
+	if err != nil {
+		l.discard(ctx, body)
+		l.release(body)
+		return stagedBody{}, err
+	}
+	return body, nil
+}
+
+// commitBody commits final (the PutObject, PutPart) together with the body's last
+// chunk, in one submission so they share a batch and a transaction. The result is
+// final's: if the chunk failed, final fails too (its blob is incomplete).
+func (l *Local) commitBody(ctx context.Context, b stagedBody, final storage.Command) (storage.Result, error) {
+	cmds := []storage.Command{final}
+	if b.tail != nil {
+		cmds = []storage.Command{*b.tail, final}
+	}
+	res, err := l.committer.Commit(ctx, cmds...)
+	if err != nil {
+		return storage.Result{}, err
+	}
+	last := res[len(res)-1]
+	return last, last.Err
+}
+
+// finishBody checks the length against the declared size and the digests against
+// the client's claims (Content-MD5, checksum header or trailer).
+func finishBody(b *stagedBody, dig *storage.Digester, declared int64) error {
+	if declared >= 0 {
+		if b.size < declared {
+			return fmt.Errorf("%w: got %d of %d bytes", storage.ErrIncompleteBody, b.size, declared)
+		}
+		if b.size > declared {
+			return fmt.Errorf("%w: body longer than its declared length %d", storage.ErrInvalidArgument, declared)
+		}
+	}
+	etag, cs, err := dig.Finish()
+	if err != nil {
+		return err
+	}
+	b.etag, b.checksum = etag, cs
+	return nil
+}
+
+// readChunk fills buf from r. eof reports that r ended (cleanly) within or right
+// after this chunk. A reader that returns an error instead of io.EOF (a verifying
+// body that found a bad signature or checksum at its end) yields that error.
+func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
+	n, err = io.ReadFull(r, buf)
+	switch {
+	case err == nil:
+		return n, false, nil
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return n, true, nil
+	default:
+		return n, false, err
+	}
+}
+
+// chunkPipeline commits the chunks of one blob with at most chunksInFlight
+// outstanding. Chunks may land out of order: they are keyed by index.
+type chunkPipeline struct {
+	l      *Local
+	ctx    context.Context
+	blob   storage.BlobID
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	failed atomic.Bool
+
+	mu  sync.Mutex
+	err error
+}
+
+// submit takes ownership of bufp (returned to the pool once committed) and blocks
+// while chunksInFlight commits are outstanding: that is the back-pressure that keeps
+// a fast client from filling memory faster than the disk drains it.
+func (p *chunkPipeline) submit(index uint32, bufp *[]byte, n int) {
+	p.sem <- struct{}{}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.sem }()
+		defer p.l.bufs.Put(bufp)
+		if p.failed.Load() {
+			return
+		}
+		enc, data := storage.EncodeChunk((*bufp)[:n])
+		if _, err := p.l.commitOne(p.ctx, cmdPutChunk(p.blob, index, enc, n, data, p.l.stamp())); err != nil {
+			p.fail(fmt.Errorf("stage chunk %d: %w", index, err))
+		}
+	}()
+}
+
+func (p *chunkPipeline) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	p.failed.Store(true)
+}
+
+// wait returns once no commit is outstanding, so a DiscardBlob issued afterwards is
+// ordered after every PutChunk of the blob.
+func (p *chunkPipeline) wait() error {
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// discard removes a staged blob's chunks, best effort: if it fails the collector
+// removes them after the grace period.
+func (l *Local) discard(ctx context.Context, b stagedBody) {
+	if !b.hasBlob || b.chunks == 0 {
+		return // no chunk was ever submitted
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
+	defer cancel()
+	if _, err := l.commitOne(ctx, cmdDiscardBlob(b.blob)); err != nil && !errors.Is(err, ErrClosed) {
+		l.logger.Warn("discard staged blob", "blob", fmt.Sprintf("%x", b.blob), "err", err)
+	}
+}
+
+func (l *Local) markActive(id storage.BlobID) {
+	l.activeMu.Lock()
+	l.active[id] = struct{}{}
+	l.activeMu.Unlock()
+}
+
+// release ends a staged body's protection from the collector and returns its
+// buffer. Call it once the body's final commit has returned.
+func (l *Local) release(b stagedBody) {
+	if b.tailBuf != nil {
+		l.bufs.Put(b.tailBuf)
+	}
+	if !b.hasBlob {
+		return
+	}
+	l.activeMu.Lock()
+	delete(l.active, b.blob)
+	l.activeMu.Unlock()
+}
+
+func (l *Local) isActive(id storage.BlobID) bool {
+	l.activeMu.Lock()
+	defer l.activeMu.Unlock()
+	_, ok := l.active[id]
+	return ok
+}

@@ -1,0 +1,106 @@
+package node
+
+import (
+	"time"
+
+	"github.com/pangea-s3/pangea/storage"
+)
+
+// This file is the only place that builds storage commands, so every decided value
+// (IDs, times, blob references) is visible in one screen.
+
+func cmdCreateBucket(name, region, owner string, t time.Time) storage.Command {
+	return storage.Command{Op: storage.OpCreateBucket, CreateBucket: &storage.CreateBucketCmd{Name: name, Region: region, Owner: owner, Time: t}}
+}
+
+func cmdDeleteBucket(name string) storage.Command {
+	return storage.Command{Op: storage.OpDeleteBucket, DeleteBucket: &storage.DeleteBucketCmd{Name: name}}
+}
+
+func cmdSetVersioning(bucket string, state storage.VersioningState) storage.Command {
+	return storage.Command{Op: storage.OpSetVersioning, SetVersioning: &storage.SetVersioningCmd{Bucket: bucket, State: state}}
+}
+
+func cmdPutBucketConfig(bucket string, kind storage.ConfigKind, data []byte) storage.Command {
+	return storage.Command{Op: storage.OpPutBucketConfig, PutBucketConfig: &storage.PutBucketConfigCmd{Bucket: bucket, Kind: kind, Data: data}}
+}
+
+func cmdPutChunk(blob storage.BlobID, index uint32, enc storage.ChunkEncoding, rawSize int, data []byte, t time.Time) storage.Command {
+	return storage.Command{Op: storage.OpPutChunk, PutChunk: &storage.PutChunkCmd{
+		Blob: blob, Index: index, Encoding: enc, RawSize: uint32(rawSize), Data: data, Time: t,
+	}}
+}
+
+func cmdDiscardBlob(blob storage.BlobID) storage.Command {
+	return storage.Command{Op: storage.OpDiscardBlob, DiscardBlob: &storage.DiscardBlobCmd{Blob: blob}}
+}
+
+func cmdPutObject(in storage.PutObjectInput, id storage.VersionID, t time.Time, b stagedBody) storage.Command {
+	c := &storage.PutObjectCmd{
+		Bucket: in.Bucket, Key: in.Key, ID: id, Time: t,
+		Size: b.size, ETag: b.etag, Meta: in.Meta, Checksum: b.checksum, Owner: in.Owner,
+		Inline: b.inline,
+	}
+	if b.hasBlob {
+		c.Blob, c.Chunks = b.blob, b.chunks
+	}
+	return storage.Command{Op: storage.OpPutObject, PutObject: c}
+}
+
+func cmdDeleteObject(bucket, key, versionID string, marker storage.VersionID, t time.Time) storage.Command {
+	return storage.Command{Op: storage.OpDeleteObject, DeleteObject: &storage.DeleteObjectCmd{
+		Bucket: bucket, Key: key, VersionID: versionID, MarkerID: marker, Time: t,
+	}}
+}
+
+func cmdPutObjectTagging(bucket, key, versionID string, tags []storage.Tag) storage.Command {
+	return storage.Command{Op: storage.OpPutObjectTagging, PutObjectTagging: &storage.PutObjectTaggingCmd{
+		Bucket: bucket, Key: key, VersionID: versionID, Tags: tags,
+	}}
+}
+
+func cmdCreateUpload(bucket, key, uploadID string, t time.Time, meta storage.ObjectMeta, alg, owner string) storage.Command {
+	return storage.Command{Op: storage.OpCreateUpload, CreateUpload: &storage.CreateUploadCmd{
+		Bucket: bucket, Key: key, UploadID: uploadID, Time: t, Meta: meta, ChecksumAlgorithm: alg, Owner: owner,
+	}}
+}
+
+func cmdPutPart(in storage.UploadPartInput, t time.Time, b stagedBody) storage.Command {
+	c := &storage.PutPartCmd{
+		Bucket: in.Bucket, Key: in.Key, UploadID: in.UploadID, Number: in.PartNumber,
+		Size: b.size, ETag: b.etag, Checksum: b.checksum, Time: t, Inline: b.inline,
+	}
+	if b.hasBlob {
+		c.Blob, c.Chunks = b.blob, b.chunks
+	}
+	return storage.Command{Op: storage.OpPutPart, PutPart: c}
+}
+
+func cmdCompleteUpload(bucket, key, uploadID string, parts []storage.CompletedPart, id storage.VersionID, t time.Time) storage.Command {
+	return storage.Command{Op: storage.OpCompleteUpload, CompleteUpload: &storage.CompleteUploadCmd{
+		Bucket: bucket, Key: key, UploadID: uploadID, Parts: parts, ID: id, Time: t,
+	}}
+}
+
+func cmdAbortUpload(bucket, key, uploadID string) storage.Command {
+	return storage.Command{Op: storage.OpAbortUpload, AbortUpload: &storage.AbortUploadCmd{Bucket: bucket, Key: key, UploadID: uploadID}}
+}
+
+// payloadSize approximates the bytes a command carries, for batch bounds.
+func payloadSize(cmds []storage.Command) int {
+	n := 0
+	for _, c := range cmds {
+		n += 128
+		switch {
+		case c.PutChunk != nil:
+			n += len(c.PutChunk.Data)
+		case c.PutObject != nil:
+			n += len(c.PutObject.Inline)
+		case c.PutPart != nil:
+			n += len(c.PutPart.Inline)
+		case c.PutBucketConfig != nil:
+			n += len(c.PutBucketConfig.Data)
+		}
+	}
+	return n
+}
