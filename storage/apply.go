@@ -283,7 +283,7 @@ func (a *applier) putChunk(c *PutChunkCmd) (Result, error) {
 	}
 	val := encodeChunkRecord(c.Encoding, c.RawSize, c.Data)
 	ck := chunkKey(c.Blob, c.Index)
-	if old := chunks.Get(ck); old != nil {
+	if old := getChunkValue(chunks, ck); old != nil {
 		if bytes.Equal(old, val) {
 			return Result{}, nil // a retried PutChunk
 		}
@@ -296,7 +296,7 @@ func (a *applier) putChunk(c *PutChunkCmd) (Result, error) {
 		rec.ShortCount++
 		rec.ShortIndex = uint64(c.Index)
 	}
-	if err := chunks.Put(ck, val); err != nil {
+	if err := putChunkValue(chunks, ck, val); err != nil {
 		return Result{}, err
 	}
 	return Result{}, staged.Put(bytes.Clone(c.Blob[:]), encodeStaged(rec))
@@ -353,7 +353,7 @@ func (a *applier) release(segs []segment) error {
 	chunks := a.tx.Bucket(bktChunks)
 	for _, s := range segs {
 		for i := range s.Chunks {
-			if err := chunks.Delete(chunkKey(s.Blob, i)); err != nil {
+			if err := deleteChunk(chunks, chunkKey(s.Blob, i)); err != nil {
 				return err
 			}
 		}
@@ -827,7 +827,7 @@ func (a *applier) discardBlob(c *DiscardBlobCmd) (Result, error) {
 		keys = append(keys, bytes.Clone(k))
 	}
 	for _, k := range keys {
-		if err := chunks.Delete(k); err != nil {
+		if err := deleteChunk(chunks, k); err != nil {
 			return Result{}, err
 		}
 	}

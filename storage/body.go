@@ -109,7 +109,7 @@ func (r *bodyReader) readChunk(blob BlobID, idx uint32, want int64) ([]byte, err
 	}
 	var out []byte
 	err := r.s.view(func(tx *bbolt.Tx) error {
-		val := tx.Bucket(bktChunks).Get(chunkKey(blob, idx))
+		val := getChunkValue(tx.Bucket(bktChunks), chunkKey(blob, idx))
 		if val == nil {
 			return fmt.Errorf("%w: blob %x chunk %d", ErrBlobMissing, blob, idx)
 		}

@@ -52,8 +52,9 @@ func chunkEncodings(t *testing.T, s *Store) map[ChunkEncoding]int {
 	t.Helper()
 	out := map[ChunkEncoding]int{}
 	err := s.view(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bktChunks).ForEach(func(k, v []byte) error {
-			enc, _, _, err := decodeChunkRecord(v)
+		chunks := tx.Bucket(bktChunks)
+		return chunks.ForEach(func(k, _ []byte) error {
+			enc, _, _, err := decodeChunkRecord(getChunkValue(chunks, k))
 			out[enc]++
 			return err
 		})

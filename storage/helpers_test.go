@@ -171,7 +171,7 @@ func countChunks(t testing.TB, s *Store) int {
 	t.Helper()
 	n := 0
 	err := s.view(func(tx *bbolt.Tx) error {
-		n = tx.Bucket(bktChunks).Stats().KeyN
+		n = tx.Bucket(bktChunks).Stats().BucketN - 1 // one nested bucket per chunk, minus the table itself
 		return nil
 	})
 	if err != nil {
