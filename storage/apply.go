@@ -26,6 +26,19 @@ func (s *Store) Apply(cmds []Command) []Result {
 	if len(cmds) == 0 {
 		return nil
 	}
+	results, err := s.apply(cmds, 0, false)
+	if err != nil {
+		for i := range results {
+			results[i] = Result{Err: err}
+		}
+	}
+	return results
+}
+
+// apply is Apply and ApplyIndexed (raft.go): with indexed set, the transaction also
+// records index as the last applied raft index, and refuses an index already applied.
+// A non-nil error means the whole batch failed and nothing was written.
+func (s *Store) apply(cmds []Command, index uint64, indexed bool) ([]Result, error) {
 	results := make([]Result, len(cmds))
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -34,6 +47,11 @@ func (s *Store) Apply(cmds []Command) []Result {
 		err = ErrClosed
 	} else {
 		err = s.db.Update(func(tx *bbolt.Tx) error {
+			if indexed {
+				if err := checkIndex(tx, index); err != nil {
+					return err
+				}
+			}
 			a := applier{tx: tx}
 			for i, c := range cmds {
 				res, err := a.apply(c)
@@ -46,16 +64,13 @@ func (s *Store) Apply(cmds []Command) []Result {
 				}
 				results[i] = res
 			}
-			return nil
+			return recordProgress(tx, cmds, index, indexed)
 		})
 	}
 	if err != nil {
-		err = fmt.Errorf("storage: apply: %w", err)
-		for i := range results {
-			results[i] = Result{Err: err}
-		}
+		return results, fmt.Errorf("storage: apply: %w", err)
 	}
-	return results
+	return results, nil
 }
 
 // applier runs commands inside one write transaction. Every handler validates
