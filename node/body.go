@@ -49,7 +49,7 @@ type stagedBody struct {
 //
 // On success with a blob, the blob is marked active and the caller MUST call
 // l.release. On error nothing is left behind: staged chunks are discarded.
-func (l *Local) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg string) (stagedBody, error) {
+func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg string) (stagedBody, error) {
 	exp := in.Expect
 	if uploadAlg != "" {
 		switch {
@@ -133,7 +133,7 @@ func (l *Local) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg s
 	}
 	if err == nil && held != nil {
 		enc, data := storage.EncodeChunk((*held)[:heldN])
-		tail := cmdPutChunk(body.blob, body.chunks, enc, heldN, data, l.stamp())
+		tail := cmdPutChunk(body.blob, body.chunks, enc, heldN, data, time.Time{})
 		body.tail, body.tailBuf = &tail, held
 		body.chunks++
 		held = nil
@@ -152,12 +152,12 @@ func (l *Local) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg s
 // commitBody commits final (the PutObject, PutPart) together with the body's last
 // chunk, in one submission so they share a batch and a transaction. The result is
 // final's: if the chunk failed, final fails too (its blob is incomplete).
-func (l *Local) commitBody(ctx context.Context, b stagedBody, final storage.Command) (storage.Result, error) {
+func (l *backend) commitBody(ctx context.Context, b stagedBody, final storage.Command) (storage.Result, error) {
 	cmds := []storage.Command{final}
 	if b.tail != nil {
 		cmds = []storage.Command{*b.tail, final}
 	}
-	res, err := l.committer.Commit(ctx, cmds...)
+	res, err := l.commit.Commit(ctx, cmds...)
 	if err != nil {
 		return storage.Result{}, err
 	}
@@ -202,7 +202,7 @@ func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
 // chunkPipeline commits the chunks of one blob with at most chunksInFlight
 // outstanding. Chunks may land out of order: they are keyed by index.
 type chunkPipeline struct {
-	l      *Local
+	l      *backend
 	ctx    context.Context
 	blob   storage.BlobID
 	sem    chan struct{}
@@ -227,7 +227,7 @@ func (p *chunkPipeline) submit(index uint32, bufp *[]byte, n int) {
 			return
 		}
 		enc, data := storage.EncodeChunk((*bufp)[:n])
-		if _, err := p.l.commitOne(p.ctx, cmdPutChunk(p.blob, index, enc, n, data, p.l.stamp())); err != nil {
+		if _, err := p.l.commitOne(p.ctx, cmdPutChunk(p.blob, index, enc, n, data, time.Time{})); err != nil {
 			p.fail(fmt.Errorf("stage chunk %d: %w", index, err))
 		}
 	}()
@@ -253,7 +253,7 @@ func (p *chunkPipeline) wait() error {
 
 // discard removes a staged blob's chunks, best effort: if it fails the collector
 // removes them after the grace period.
-func (l *Local) discard(ctx context.Context, b stagedBody) {
+func (l *backend) discard(ctx context.Context, b stagedBody) {
 	if !b.hasBlob || b.chunks == 0 {
 		return // no chunk was ever submitted
 	}
@@ -264,7 +264,7 @@ func (l *Local) discard(ctx context.Context, b stagedBody) {
 	}
 }
 
-func (l *Local) markActive(id storage.BlobID) {
+func (l *backend) markActive(id storage.BlobID) {
 	l.activeMu.Lock()
 	l.active[id] = struct{}{}
 	l.activeMu.Unlock()
@@ -272,7 +272,7 @@ func (l *Local) markActive(id storage.BlobID) {
 
 // release ends a staged body's protection from the collector and returns its
 // buffer. Call it once the body's final commit has returned.
-func (l *Local) release(b stagedBody) {
+func (l *backend) release(b stagedBody) {
 	if b.tailBuf != nil {
 		l.bufs.Put(b.tailBuf)
 	}
@@ -284,7 +284,7 @@ func (l *Local) release(b stagedBody) {
 	l.activeMu.Unlock()
 }
 
-func (l *Local) isActive(id storage.BlobID) bool {
+func (l *backend) isActive(id storage.BlobID) bool {
 	l.activeMu.Lock()
 	defer l.activeMu.Unlock()
 	_, ok := l.active[id]

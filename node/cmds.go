@@ -47,9 +47,9 @@ func cmdPutObject(in storage.PutObjectInput, id storage.VersionID, t time.Time, 
 	return storage.Command{Op: storage.OpPutObject, PutObject: c}
 }
 
-func cmdDeleteObject(bucket, key, versionID string, marker storage.VersionID, t time.Time) storage.Command {
+func cmdDeleteObject(bucket, key, versionID, owner string, marker storage.VersionID, t time.Time) storage.Command {
 	return storage.Command{Op: storage.OpDeleteObject, DeleteObject: &storage.DeleteObjectCmd{
-		Bucket: bucket, Key: key, VersionID: versionID, MarkerID: marker, Time: t,
+		Bucket: bucket, Key: key, VersionID: versionID, MarkerID: marker, Time: t, Owner: owner,
 	}}
 }
 

@@ -1,11 +1,17 @@
-// Package node is a region member. In this round it is Local, the single-node
-// backend that s3api serves: it owns the write path (streaming bodies into staged
-// chunks, deciding version IDs, times, upload and blob IDs before anything is
-// applied), group commit of prepared commands through a Committer, and garbage
-// collection of staged blobs that were never referenced. Reads go straight to
-// storage.
+// Package node is a region member. Member is one raft replica of a region that
+// serves S3 (it implements s3api.Backend): it owns the write path (streaming bodies
+// into staged chunks, each its own log entry; deciding blob and upload IDs where the
+// request arrives), forwarding of writes to the raft leader over the authenticated
+// internal gRPC channel, the leader's stamping of version IDs and times from its
+// hybrid logical clock, the raft FSM that hands committed entries to storage in
+// batches (one transaction per batch), the read barrier that makes reads on any
+// member linearizable, membership changes, and the leader-only collection of
+// staged blobs that were never referenced.
 //
-// node holds no S3 protocol code and does not import s3api; the next round puts a
-// raft log between the Committer and storage.Store.Apply without changing how
-// commands are prepared.
+// Local is the single-node variant without raft (group commit straight into the
+// store), kept for embedding and as the baseline of benchmarks. Both share the
+// prepare/answer code in backend.go.
+//
+// node holds no S3 protocol code and does not import s3api. DESIGN.md explains the
+// write path, the read barrier, unknown outcomes and what a retry means.
 package node

@@ -11,36 +11,36 @@ import (
 // gcBatch is how many DiscardBlob commands the collector submits at once.
 const gcBatch = 256
 
-// gcLoop collects once at start (uploads that died with the previous process) and
-// then every GCInterval.
-func (l *Local) gcLoop() {
-	defer close(l.gcDone)
+// gcLoop calls collect once at start (uploads that died with the previous process)
+// and then every interval, until stop is closed.
+func gcLoop(stop <-chan struct{}, done chan<- struct{}, interval time.Duration, collect func(context.Context) (int, error), onErr func(error)) {
+	defer close(done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		<-l.gcStop
+		<-stop
 		cancel()
 	}()
-	t := time.NewTicker(l.cfg.GCInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := l.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
-			l.logger.Warn("staged blob collection failed", "err", err)
+		if _, err := collect(ctx); err != nil && ctx.Err() == nil {
+			onErr(err)
 		}
 		select {
-		case <-l.gcStop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
 	}
 }
 
-// CollectGarbage discards blobs that were staged more than GCGrace ago and are
-// still referenced by no version or part: the remains of uploads that died mid-
-// stream or whose best-effort discard failed. Blobs of uploads still streaming in
-// this process are skipped whatever their age. It returns how many were discarded.
-func (l *Local) CollectGarbage(ctx context.Context) (int, error) {
-	cutoff := l.now().Add(-l.cfg.GCGrace)
+// collectGarbage discards blobs staged before cutoff and still referenced by no
+// version or part: the remains of uploads that died mid-stream or whose best-effort
+// discard failed. Blobs for which skip reports true (uploads still streaming) are
+// kept whatever their age. Discards go through the Committer, so on a Member they
+// are log entries applied by every replica. It returns how many were discarded.
+func (l *backend) collectGarbage(ctx context.Context, cutoff time.Time, skip func(storage.BlobID) bool) (int, error) {
 	ids, err := l.store.StagedBlobs(ctx, cutoff)
 	if err != nil {
 		return 0, fmt.Errorf("collect garbage: %w", err)
@@ -51,7 +51,7 @@ func (l *Local) CollectGarbage(ctx context.Context) (int, error) {
 		if len(cmds) == 0 {
 			return nil
 		}
-		res, err := l.committer.Commit(ctx, cmds...)
+		res, err := l.commit.Commit(ctx, cmds...)
 		if err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func (l *Local) CollectGarbage(ctx context.Context) (int, error) {
 		return nil
 	}
 	for _, id := range ids {
-		if l.isActive(id) {
+		if skip(id) {
 			continue
 		}
 		cmds = append(cmds, cmdDiscardBlob(id))
@@ -76,9 +76,6 @@ func (l *Local) CollectGarbage(ctx context.Context) (int, error) {
 	}
 	if err := flush(); err != nil {
 		return discarded, fmt.Errorf("collect garbage: %w", err)
-	}
-	if discarded > 0 {
-		l.logger.Info("discarded abandoned staged blobs", "count", discarded, "grace", l.cfg.GCGrace)
 	}
 	return discarded, nil
 }

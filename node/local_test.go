@@ -549,7 +549,7 @@ func TestLocal_BucketsAndDeletes(t *testing.T) {
 	if _, err := put(l, "b", "k", []byte("v1"), storage.DigestExpectation{}); err != nil {
 		t.Fatal(err)
 	}
-	del, err := l.DeleteObject(ctx, "b", "k", "")
+	del, err := l.DeleteObject(ctx, "b", "k", "", "o")
 	if err != nil || !del.DeleteMarker || del.VersionID == "" {
 		t.Fatalf("delete: %+v, %v", del, err)
 	}
@@ -574,7 +574,7 @@ func TestLocal_BucketsAndDeletes(t *testing.T) {
 		t.Fatalf("tagging: %q, %v", tagged, err)
 	}
 	for _, v := range vs.Versions {
-		if _, err := l.DeleteObject(ctx, "b", "k", v.ID.String()); err != nil {
+		if _, err := l.DeleteObject(ctx, "b", "k", v.ID.String(), "o"); err != nil {
 			t.Fatal(err)
 		}
 	}

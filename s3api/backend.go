@@ -28,7 +28,9 @@ type Backend interface {
 	Object(ctx context.Context, bucket, key, versionID string) (storage.ObjectVersion, error)
 	// OpenObject streams length bytes of v's body from offset (length -1: to the end).
 	OpenObject(ctx context.Context, v storage.ObjectVersion, offset, length int64) (io.ReadCloser, error)
-	DeleteObject(ctx context.Context, bucket, key, versionID string) (storage.DeleteResult, error)
+	// DeleteObject deletes a version or adds a delete marker owned by owner (the
+	// authenticated principal, "" for anonymous).
+	DeleteObject(ctx context.Context, bucket, key, versionID, owner string) (storage.DeleteResult, error)
 	// PutObjectTagging replaces a version's tags (nil deletes them) and returns the version ID.
 	PutObjectTagging(ctx context.Context, bucket, key, versionID string, tags []storage.Tag) (string, error)
 	ListObjects(ctx context.Context, bucket string, in storage.ListObjectsInput) (storage.ListObjectsResult, error)

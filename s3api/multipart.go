@@ -301,7 +301,7 @@ func (s *Server) deleteObjects(rc *reqCtx, az *authorizer) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			results[i].res, results[i].err = s.b.DeleteObject(rc.r.Context(), rc.bucket, o.Key, o.VersionID)
+			results[i].res, results[i].err = s.b.DeleteObject(rc.r.Context(), rc.bucket, o.Key, o.VersionID, rc.principal())
 		})
 	}
 	wg.Wait()

@@ -446,7 +446,7 @@ func (s *Server) deleteObject(rc *reqCtx, az *authorizer) error {
 	if err := az.check(action, rc.key, nil); err != nil {
 		return err
 	}
-	res, err := s.b.DeleteObject(rc.r.Context(), rc.bucket, rc.key, vid)
+	res, err := s.b.DeleteObject(rc.r.Context(), rc.bucket, rc.key, vid, rc.principal())
 	if err != nil {
 		return err
 	}

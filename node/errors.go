@@ -1,0 +1,51 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of a region member. Every one of them means the request can be retried;
+// they differ in what is known about the write.
+var (
+	// ErrUnknownOutcome: the write was handed to the raft log but whether it was
+	// committed is unknown (leadership lost, the leader unreachable after the
+	// request left, the apply failed on this replica). It may or may not be visible
+	// later.
+	ErrUnknownOutcome = errors.New("node: outcome of the write is unknown")
+	// ErrNoLeader: no leader could be reached in time. Nothing was applied.
+	ErrNoLeader = errors.New("node: no raft leader reachable")
+
+	// errNotLeader: this member (or the one asked) is not the leader. Nothing was
+	// applied; the caller retries with the current leader. Never leaves a Member.
+	errNotLeader = errors.New("node: not the leader")
+)
+
+// RetryableError is returned by a Member for writes and reads that must be retried:
+// Err wraps ErrUnknownOutcome (Unknown set: the write may have happened), ErrNoLeader
+// or ErrClosed (nothing happened).
+//
+// It implements UnknownOutcome() returning true, the interface s3api uses to answer
+// 503 ServiceUnavailable instead of a success or failure that could be false; S3
+// clients retry 503 on their own.
+type RetryableError struct {
+	Err     error
+	Unknown bool
+}
+
+func (e *RetryableError) Error() string { return e.Err.Error() }
+func (e *RetryableError) Unwrap() error { return e.Err }
+
+// UnknownOutcome reports true: see the type's comment.
+func (e *RetryableError) UnknownOutcome() bool { return true }
+
+func unknownOutcome(cause error) error {
+	return &RetryableError{Err: fmt.Errorf("%w: %w", ErrUnknownOutcome, cause), Unknown: true}
+}
+
+func unavailable(sentinel, cause error) error {
+	if cause == nil {
+		return &RetryableError{Err: sentinel}
+	}
+	return &RetryableError{Err: fmt.Errorf("%w: %w", sentinel, cause)}
+}

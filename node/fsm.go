@@ -1,0 +1,180 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/pangea-s3/pangea/storage"
+)
+
+// fsm is the raft state machine: a thin wrapper that decodes log entries and hands
+// them to storage, which is the deterministic applier. It implements
+// raft.BatchingFSM so that every entry raft commits together is applied in ONE
+// storage transaction (one fsync): group commit across all writers of the region.
+//
+// The store records the index of the last applied entry in the same transaction as
+// the entry's effects. Entries at or below it are skipped, so the log replay after a
+// restart (raft is configured not to restore its snapshot over a store that is
+// already ahead) never applies anything twice.
+type fsm struct {
+	store  *storage.Store
+	logger *slog.Logger
+	// fatal is called when the store fails to apply a batch: this replica can no
+	// longer follow the log and must stop serving.
+	fatal func(error)
+
+	// applied is the last log index reflected in the store.
+	applied atomic.Uint64
+	// restores counts snapshots installed into the store.
+	restores atomic.Uint64
+	mu       sync.Mutex
+	advance  chan struct{} // closed and replaced whenever applied grows
+
+	// beforeApply, if set, runs before each batch (tests hold batches with it).
+	beforeApply func([]*raft.Log)
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+func newFSM(st *storage.Store, logger *slog.Logger, fatal func(error)) (*fsm, error) {
+	idx, err := st.AppliedIndex()
+	if err != nil {
+		return nil, err
+	}
+	f := &fsm{store: st, logger: logger, fatal: fatal, advance: make(chan struct{})}
+	f.applied.Store(idx)
+	return f, nil
+}
+
+// setApplied publishes a new applied index and wakes the readers waiting for it.
+func (f *fsm) setApplied(idx uint64) {
+	f.mu.Lock()
+	f.applied.Store(idx)
+	close(f.advance)
+	f.advance = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// waitApplied returns once the store reflects every entry up to idx.
+func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
+	for {
+		f.mu.Lock()
+		cur, ch := f.applied.Load(), f.advance
+		f.mu.Unlock()
+		if cur >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Apply is for raft's non-batching path; it is never used while ApplyBatch exists.
+func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies the command entries of logs in one storage transaction. The
+// response for a command entry is its []storage.Result, or an error if the entry
+// could not be decoded (the same on every replica: it applies nothing anywhere) or
+// the store failed (an unknown-outcome error: other replicas may have applied it).
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	if f.beforeApply != nil {
+		f.beforeApply(logs)
+	}
+	resp := make([]any, len(logs))
+	type span struct{ entry, off, n int }
+	var (
+		cmds  []storage.Command
+		spans []span
+		last  uint64
+	)
+	applied := f.applied.Load()
+	for i, l := range logs {
+		if l.Index <= applied {
+			continue // replayed after a restart: already in the store
+		}
+		last = l.Index
+		if l.Type != raft.LogCommand {
+			continue // configuration entries only advance the index
+		}
+		sub, err := decodeSubmission(l.Data)
+		if err != nil {
+			f.logger.Error("undecodable log entry skipped", "index", l.Index, "err", err)
+			resp[i] = fmt.Errorf("log entry %d: %w", l.Index, err)
+			continue
+		}
+		spans = append(spans, span{entry: i, off: len(cmds), n: len(sub)})
+		cmds = append(cmds, sub...)
+	}
+	if last == 0 {
+		return resp
+	}
+	results, err := f.store.ApplyIndexed(last, cmds)
+	if err != nil {
+		err = fmt.Errorf("apply log entries up to %d: %w", last, err)
+		if !errors.Is(err, storage.ErrClosed) {
+			f.logger.Error("store failed to apply committed entries; this member stops", "err", err)
+			f.fatal(err)
+		}
+		for _, s := range spans {
+			resp[s.entry] = unknownOutcome(err)
+		}
+		return resp
+	}
+	for _, s := range spans {
+		resp[s.entry] = results[s.off : s.off+s.n : s.off+s.n]
+	}
+	f.setApplied(last)
+	return resp
+}
+
+// Snapshot opens a consistent view of the store at once; Persist streams it later
+// while writes go on.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	v, err := f.store.BeginSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{view: v, logger: f.logger}, nil
+}
+
+// Restore replaces the whole store with a snapshot. The applied index comes with
+// it (it is inside the database).
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.store.Restore(rc); err != nil {
+		return err
+	}
+	idx, err := f.store.AppliedIndex()
+	if err != nil {
+		return err
+	}
+	f.setApplied(idx)
+	f.restores.Add(1)
+	f.logger.Info("store restored from a raft snapshot", "applied_index", idx)
+	return nil
+}
+
+type fsmSnapshot struct {
+	view   *storage.SnapshotView
+	logger *slog.Logger
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.view.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { s.view.Release() }

@@ -1,0 +1,336 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/hashicorp/raft"
+
+	"github.com/pangea-s3/pangea/s3api"
+	"github.com/pangea-s3/pangea/s3api/auth"
+	"github.com/pangea-s3/pangea/storage"
+)
+
+func openStore(t *testing.T, path string) *storage.Store {
+	t.Helper()
+	st, err := storage.Open(path, storage.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func entry(t *testing.T, index uint64, cmds ...storage.Command) *raft.Log {
+	t.Helper()
+	b, err := encodeSubmission(cmds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: b}
+}
+
+// versionsOf lists every version of the bucket: what replay must not change.
+func versionsOf(t *testing.T, st *storage.Store, bucket string) []string {
+	t.Helper()
+	res, err := st.ListObjectVersions(context.Background(), bucket, storage.ListVersionsInput{MaxKeys: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, v := range res.Versions {
+		out = append(out, v.Key+"@"+v.ID.String()+"/"+v.ETag)
+	}
+	return out
+}
+
+func testLog(t *testing.T) []*raft.Log {
+	ts := time.Unix(1800000000, 0).UTC()
+	id := func(n uint64) storage.VersionID { return storage.VersionID{Time: n << 16, Region: 1, Seq: uint32(n)} }
+	return []*raft.Log{
+		entry(t, 2, cmdCreateBucket("bkt", "r", "o", ts), cmdSetVersioning("bkt", storage.VersioningEnabled)),
+		{Index: 3, Term: 1, Type: raft.LogConfiguration, Data: nil},
+		entry(t, 4, cmdPutObject(storage.PutObjectInput{Bucket: "bkt", Key: "a"}, id(10), ts, stagedBody{size: 1, etag: "e1", inline: []byte("1")})),
+		entry(t, 5, cmdPutChunk(storage.BlobID{7}, 0, storage.ChunkRaw, 3, []byte("xyz"), ts),
+			cmdPutObject(storage.PutObjectInput{Bucket: "bkt", Key: "b"}, id(11), ts, stagedBody{size: 3, etag: "e2", blob: storage.BlobID{7}, chunks: 1, hasBlob: true})),
+		// Not idempotent: applied twice it would add a second marker.
+		entry(t, 6, cmdDeleteObject("bkt", "a", "", "o", id(12), ts)),
+		entry(t, 7), // a new leader's empty entry
+	}
+}
+
+// TestFSM_DeterministicAndReplaySafe applies one log in one batch and in single
+// entries to two stores (same state), then replays it after a restart (nothing
+// applied twice, responses nil for skipped entries).
+func TestFSM_DeterministicAndReplaySafe(t *testing.T) {
+	dir := t.TempDir()
+	logs := testLog(t)
+
+	a := openStore(t, filepath.Join(dir, "a.db"))
+	fa, err := newFSM(a, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := fa.ApplyBatch(logs)
+	if len(resp) != len(logs) {
+		t.Fatalf("%d responses for %d entries", len(resp), len(logs))
+	}
+	if resp[1] != nil {
+		t.Errorf("configuration entry answered %v", resp[1])
+	}
+	for _, i := range []int{0, 2, 3, 4} {
+		res, ok := resp[i].([]storage.Result)
+		if !ok {
+			t.Fatalf("entry %d answered %T", i, resp[i])
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				t.Fatalf("entry %d: %v", i, r.Err)
+			}
+		}
+	}
+	if got := resp[4].([]storage.Result)[0]; !got.Delete.DeleteMarker {
+		t.Fatalf("delete answered %+v, want a marker", got)
+	}
+	if fa.applied.Load() != 7 {
+		t.Fatalf("applied %d, want 7", fa.applied.Load())
+	}
+
+	b := openStore(t, filepath.Join(dir, "b.db"))
+	fb, _ := newFSM(b, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	for _, l := range logs {
+		fb.ApplyBatch([]*raft.Log{l})
+	}
+	want := versionsOf(t, a, "bkt")
+	if got := versionsOf(t, b, "bkt"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("batched and one-by-one apply differ:\n%v\n%v", want, got)
+	}
+	if len(want) != 3 {
+		t.Fatalf("versions %v, want a, its marker and b", want)
+	}
+
+	// Restart: reopen the store, replay the whole log (raft does after a restart).
+	a.Close()
+	a2 := openStore(t, filepath.Join(dir, "a.db"))
+	fa2, _ := newFSM(a2, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	if fa2.applied.Load() != 7 {
+		t.Fatalf("applied index after reopen %d, want 7", fa2.applied.Load())
+	}
+	for i, r := range fa2.ApplyBatch(logs) {
+		if r != nil {
+			t.Errorf("replayed entry %d answered %v, want nothing (skipped)", i, r)
+		}
+	}
+	if got := versionsOf(t, a2, "bkt"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("replay changed the state:\n%v\n%v", want, got)
+	}
+	// Entries after the applied index still apply, in the same call as skipped ones.
+	more := append(logs[len(logs)-2:], entry(t, 8, cmdDeleteObject("bkt", "b", "", "o", storage.VersionID{Time: 13 << 16}, time.Unix(1800000001, 0))))
+	resp = fa2.ApplyBatch(more)
+	if resp[0] != nil || resp[1] != nil || resp[2] == nil {
+		t.Fatalf("mixed batch responses %v", resp)
+	}
+	if n := len(versionsOf(t, a2, "bkt")); n != 4 {
+		t.Fatalf("%d versions after the new entry, want 4", n)
+	}
+	if idx, _ := a2.AppliedIndex(); idx != 8 {
+		t.Fatalf("store applied index %d, want 8", idx)
+	}
+}
+
+func TestFSM_UndecodableEntryFailsAloneEverywhere(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	f, _ := newFSM(st, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	logs := []*raft.Log{
+		{Index: 1, Type: raft.LogCommand, Data: []byte{9, 9, 9}},
+		entry(t, 2, cmdCreateBucket("ok-bucket", "r", "o", time.Unix(1, 0))),
+	}
+	resp := f.ApplyBatch(logs)
+	if _, isErr := resp[0].(error); !isErr {
+		t.Fatalf("garbage entry answered %v", resp[0])
+	}
+	if res, ok := resp[1].([]storage.Result); !ok || res[0].Err != nil {
+		t.Fatalf("good entry answered %v", resp[1])
+	}
+	if f.applied.Load() != 2 {
+		t.Fatalf("applied %d", f.applied.Load())
+	}
+}
+
+func TestHandshake_SameSecretAcceptedOtherRefused(t *testing.T) {
+	run := func(clientSecret, serverSecret string) (byte, error, error) {
+		c, s := net.Pipe()
+		defer c.Close()
+		defer s.Close()
+		type res struct {
+			ch  byte
+			err error
+		}
+		done := make(chan res, 1)
+		go func() {
+			ch, err := serverHandshake(s, []byte(serverSecret), time.Now().Add(2*time.Second))
+			if err != nil {
+				s.Close() // what the mux does: hang up
+			}
+			done <- res{ch, err}
+		}()
+		cerr := clientHandshake(c, []byte(clientSecret), chanGRPC, time.Now().Add(2*time.Second))
+		if cerr != nil {
+			c.Close()
+		}
+		r := <-done
+		return r.ch, cerr, r.err
+	}
+	ch, cerr, serr := run("s3cret", "s3cret")
+	if cerr != nil || serr != nil || ch != chanGRPC {
+		t.Fatalf("same secret: channel %q, client %v, server %v", ch, cerr, serr)
+	}
+	_, cerr, serr = run("wrong", "s3cret")
+	if !errors.Is(cerr, ErrHandshake) || !errors.Is(serr, ErrHandshake) {
+		t.Fatalf("different secrets: client %v, server %v; both must fail", cerr, serr)
+	}
+}
+
+func openTestMember(t *testing.T, dir string, now func() time.Time) *Member {
+	t.Helper()
+	m, err := OpenMember(MemberConfig{
+		Dir: dir, Region: "us-east-1", ID: "n1", Secret: "member-test-secret", Logger: testLogger(t), NoSync: true, Now: now,
+		Raft: RaftTimeouts{Heartbeat: 100 * time.Millisecond, Election: 100 * time.Millisecond, LeaderLease: 100 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// TestMember_RaftChannelRefusesWrongSecret dials the raft channel of a running
+// member as a raft peer would, with and without the secret.
+func TestMember_RaftChannelRefusesWrongSecret(t *testing.T) {
+	m := openTestMember(t, t.TempDir(), nil)
+	bad := &raftStream{dialer: &clusterDialer{dial: defaultDial, secret: []byte("wrong")}}
+	if _, err := bad.Dial(raft.ServerAddress(m.ClusterAddr()), time.Second); !errors.Is(err, ErrHandshake) {
+		t.Fatalf("raft dial with a wrong secret: %v", err)
+	}
+	good := &raftStream{dialer: &clusterDialer{dial: defaultDial, secret: []byte("member-test-secret")}}
+	conn, err := good.Dial(raft.ServerAddress(m.ClusterAddr()), time.Second)
+	if err != nil {
+		t.Fatalf("raft dial with the secret: %v", err)
+	}
+	conn.Close()
+	// Something that is not a member at all (here, an HTTP client) is refused too.
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + m.ClusterAddr() + "/")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("HTTP on the cluster port answered %d", resp.StatusCode)
+	}
+}
+
+// TestMember_NewLeaderMintsAboveEveryExistingID writes with a clock in the future,
+// restarts with the clock years behind, and checks the next version still sorts
+// after: the leader observed the store's max HLC before stamping.
+func TestMember_NewLeaderMintsAboveEveryExistingID(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	future := func() time.Time { return time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC) }
+	m := openTestMember(t, dir, future)
+	if err := m.CreateBucket(ctx, "clock", "", "o"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetBucketVersioning(ctx, "clock", storage.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := m.PutObject(ctx, storage.PutObjectInput{Bucket: "clock", Key: "k", BodyInput: storage.BodyInput{Body: strings.NewReader("1"), Size: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+
+	past := func() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }
+	m2 := openTestMember(t, dir, past)
+	v2, err := m2.PutObject(ctx, storage.PutObjectInput{Bucket: "clock", Key: "k", BodyInput: storage.BodyInput{Body: strings.NewReader("2"), Size: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.ID.Compare(v1.ID) <= 0 {
+		t.Fatalf("version after restart %v does not sort after %v", v2.ID, v1.ID)
+	}
+	cur, err := m2.Object(ctx, "clock", "k", "")
+	if err != nil || cur.ID != v2.ID {
+		t.Fatalf("latest is %v (%v), want the newest write %v", cur.ID, err, v2.ID)
+	}
+}
+
+func TestLocal_ObservesMaxHLCOnOpen(t *testing.T) {
+	dir := t.TempDir()
+	future := &fakeClock{t: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := openTest(t, dir, func(c *LocalConfig) { c.Now = future.Now })
+	mustBucket(t, l, "bkt")
+	v1, err := put(l, "bkt", "k", []byte("1"), storage.DigestExpectation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	past := &fakeClock{t: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l2 := openTest(t, dir, func(c *LocalConfig) { c.Now = past.Now })
+	v2, err := put(l2, "bkt", "k2", []byte("2"), storage.DigestExpectation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.ID.Compare(v1.ID) <= 0 {
+		t.Fatalf("ID after a clock step back %v <= %v", v2.ID, v1.ID)
+	}
+}
+
+// unavailableBackend answers every ListBuckets with a member's retryable error.
+type unavailableBackend struct {
+	*Local
+	err error
+}
+
+func (b unavailableBackend) ListBuckets(context.Context) ([]storage.BucketInfo, error) {
+	return nil, b.err
+}
+
+// TestRetryableError_Answers503 checks the contract with s3api: both kinds of
+// RetryableError become 503 ServiceUnavailable, which S3 clients retry.
+func TestRetryableError_Answers503(t *testing.T) {
+	l := openTest(t, t.TempDir(), nil)
+	for _, err := range []error{unknownOutcome(raft.ErrLeadershipLost), unavailable(ErrNoLeader, nil)} {
+		srv := httptest.NewServer(s3api.New(s3api.Config{Region: "us-east-1", Credentials: auth.StaticCredentials{"k": "s"}},
+			unavailableBackend{Local: l, err: err}))
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+		signForTest(t, req, "k", "s")
+		resp, rerr := http.DefaultClient.Do(req)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		srv.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "<Code>ServiceUnavailable</Code>") {
+			t.Fatalf("%v: %d %s", err, resp.StatusCode, body)
+		}
+	}
+}
+
+// signForTest signs a bodiless request with SigV4 for us-east-1.
+func signForTest(t *testing.T, req *http.Request, access, secret string) {
+	t.Helper()
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	creds := aws.Credentials{AccessKeyID: access, SecretAccessKey: secret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}

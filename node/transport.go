@@ -1,0 +1,340 @@
+package node
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// A member has one cluster address. Every connection to it, raft or gRPC, starts
+// with a mutual challenge/response handshake proving that both ends know the
+// cluster secret, then names its channel; only then is it handed to raft or to the
+// gRPC server. A peer without the secret never reaches either.
+//
+// Handshake (nonces 32 random bytes, MACs HMAC-SHA256 keyed by the secret):
+//
+//	dialer   -> acceptor: "PGA1" | nonceD
+//	acceptor -> dialer:   nonceA | MAC("pangea-acceptor" | nonceD | nonceA)
+//	dialer   -> acceptor: MAC("pangea-dialer" | nonceD | nonceA | channel) | channel
+//	acceptor -> dialer:   0x01 (accepted)
+//
+// Each side checks the other's MAC (constant time) over a nonce it chose itself, so
+// neither a recorded handshake nor a reflected one passes. The handshake
+// authenticates the peer; it does not encrypt the stream (run the cluster network
+// on a private link, or put TLS underneath, for confidentiality).
+
+const (
+	chanRaft byte = 'R'
+	chanGRPC byte = 'G'
+
+	nonceLen         = 32
+	macLen           = sha256.Size
+	handshakeTimeout = 5 * time.Second
+)
+
+var handshakeMagic = [4]byte{'P', 'G', 'A', '1'}
+
+// ErrHandshake is returned (wrapped) when a cluster connection fails the secret
+// handshake: the peer does not know the cluster secret, or is not a Pangea member.
+var ErrHandshake = errors.New("node: cluster handshake failed")
+
+// Dialer opens a raw connection to a cluster address. Production uses TCP; the test
+// harness injects one that refuses and breaks connections across a partition.
+type Dialer func(ctx context.Context, addr string) (net.Conn, error)
+
+func defaultDial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+func mac(secret []byte, label string, parts ...[]byte) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(label))
+	for _, p := range parts {
+		h.Write(p)
+	}
+	return h.Sum(nil)
+}
+
+// clientHandshake runs the dialer's half on conn and selects channel ch.
+func clientHandshake(conn net.Conn, secret []byte, ch byte, deadline time.Time) error {
+	conn.SetDeadline(deadline)
+	defer conn.SetDeadline(time.Time{})
+	var hello [4 + nonceLen]byte
+	copy(hello[:4], handshakeMagic[:])
+	nd := hello[4:]
+	rand.Read(nd)
+	if _, err := conn.Write(hello[:]); err != nil {
+		return fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	var reply [nonceLen + macLen]byte
+	if _, err := io.ReadFull(conn, reply[:]); err != nil {
+		return fmt.Errorf("%w: no answer from %s (not a Pangea cluster address?): %v", ErrHandshake, conn.RemoteAddr(), err)
+	}
+	na := reply[:nonceLen]
+	if !hmac.Equal(reply[nonceLen:], mac(secret, "pangea-acceptor", nd, na)) {
+		return fmt.Errorf("%w: %s does not know the cluster secret", ErrHandshake, conn.RemoteAddr())
+	}
+	proof := append(mac(secret, "pangea-dialer", nd, na, []byte{ch}), ch)
+	if _, err := conn.Write(proof); err != nil {
+		return fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	var ack [1]byte
+	if _, err := io.ReadFull(conn, ack[:]); err != nil || ack[0] != 1 {
+		return fmt.Errorf("%w: refused by %s (wrong cluster secret?)", ErrHandshake, conn.RemoteAddr())
+	}
+	return nil
+}
+
+// serverHandshake runs the acceptor's half and returns the channel chosen.
+func serverHandshake(conn net.Conn, secret []byte, deadline time.Time) (byte, error) {
+	conn.SetDeadline(deadline)
+	defer conn.SetDeadline(time.Time{})
+	var hello [4 + nonceLen]byte
+	if _, err := io.ReadFull(conn, hello[:]); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	if [4]byte(hello[:4]) != handshakeMagic {
+		return 0, fmt.Errorf("%w: not a Pangea cluster connection", ErrHandshake)
+	}
+	nd := hello[4:]
+	var na [nonceLen]byte
+	rand.Read(na[:])
+	if _, err := conn.Write(append(na[:], mac(secret, "pangea-acceptor", nd, na[:])...)); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	var proof [macLen + 1]byte
+	if _, err := io.ReadFull(conn, proof[:]); err != nil {
+		// A dialer with another secret hangs up here, having failed our MAC.
+		return 0, fmt.Errorf("%w: peer hung up (it does not share our secret?): %v", ErrHandshake, err)
+	}
+	ch := proof[macLen]
+	if !hmac.Equal(proof[:macLen], mac(secret, "pangea-dialer", nd, na[:], []byte{ch})) {
+		return 0, fmt.Errorf("%w: peer does not know the cluster secret", ErrHandshake)
+	}
+	if ch != chanRaft && ch != chanGRPC {
+		return 0, fmt.Errorf("%w: unknown channel %q", ErrHandshake, ch)
+	}
+	if _, err := conn.Write([]byte{1}); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	return ch, nil
+}
+
+// connSet tracks open connections so that closing a member breaks all of them at
+// once, as a crash would.
+type connSet struct {
+	mu     sync.Mutex
+	conns  map[*trackedConn]struct{}
+	closed bool
+}
+
+type trackedConn struct {
+	net.Conn
+	set  *connSet
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.set.mu.Lock()
+		delete(c.set.conns, c)
+		c.set.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func (s *connSet) track(c net.Conn) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	if s.conns == nil {
+		s.conns = make(map[*trackedConn]struct{})
+	}
+	t := &trackedConn{Conn: c, set: s}
+	s.conns[t] = struct{}{}
+	return t, nil
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for c := range conns {
+		c.Conn.Close()
+	}
+}
+
+// clusterDialer dials cluster addresses through the (possibly fault-injecting)
+// Dialer and runs the handshake.
+type clusterDialer struct {
+	dial   Dialer
+	secret []byte
+	conns  *connSet
+}
+
+func (d *clusterDialer) dialChannel(ctx context.Context, addr string, ch byte) (net.Conn, error) {
+	conn, err := d.dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(handshakeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := clientHandshake(conn, d.secret, ch, deadline); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if d.conns == nil {
+		return conn, nil
+	}
+	return d.conns.track(conn)
+}
+
+// clusterMux accepts connections on the cluster address, authenticates them and
+// routes them to the raft or the gRPC listener.
+type clusterMux struct {
+	ln     net.Listener
+	addr   net.Addr // advertised
+	secret []byte
+	logger *slog.Logger
+	conns  connSet
+
+	raft, grpc *chanListener
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+func newClusterMux(ln net.Listener, advertise net.Addr, secret []byte, logger *slog.Logger) *clusterMux {
+	m := &clusterMux{ln: ln, addr: advertise, secret: secret, logger: logger}
+	m.raft = newChanListener(advertise)
+	m.grpc = newChanListener(advertise)
+	m.wg.Add(1)
+	go m.acceptLoop()
+	return m
+}
+
+func (m *clusterMux) acceptLoop() {
+	defer m.wg.Done()
+	for {
+		conn, err := m.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			m.logger.Warn("cluster accept", "err", err)
+			time.Sleep(50 * time.Millisecond) // back off from a persistent accept error (EMFILE)
+			continue
+		}
+		tc, err := m.conns.track(conn)
+		if err != nil {
+			return // closing
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.route(tc)
+		}()
+	}
+}
+
+func (m *clusterMux) route(conn net.Conn) {
+	ch, err := serverHandshake(conn, m.secret, time.Now().Add(handshakeTimeout))
+	if err != nil {
+		m.logger.Warn("refused cluster connection", "remote", conn.RemoteAddr().String(), "err", err)
+		conn.Close()
+		return
+	}
+	target := m.raft
+	if ch == chanGRPC {
+		target = m.grpc
+	}
+	if !target.deliver(conn) {
+		conn.Close()
+	}
+}
+
+// close stops accepting and breaks every accepted connection.
+func (m *clusterMux) close() {
+	m.closeOnce.Do(func() {
+		m.ln.Close()
+		m.raft.Close()
+		m.grpc.Close()
+		m.conns.closeAll()
+	})
+	m.wg.Wait()
+}
+
+// chanListener is a net.Listener fed by the mux.
+type chanListener struct {
+	addr      net.Addr
+	ch        chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) deliver(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// raftStream is the raft.StreamLayer: accepted connections come from the mux,
+// dialed ones go through the handshake with the raft channel.
+type raftStream struct {
+	*chanListener
+	dialer *clusterDialer
+}
+
+var _ raft.StreamLayer = (*raftStream)(nil)
+
+func (s *raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return s.dialer.dialChannel(ctx, string(addr), chanRaft)
+}
+
+// advertisedAddr is a net.Addr for an address string that need not be bound here.
+type advertisedAddr string
+
+func (a advertisedAddr) Network() string { return "tcp" }
+func (a advertisedAddr) String() string  { return string(a) }
