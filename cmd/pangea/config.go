@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/pangea-s3/pangea/node"
 )
 
 // Config is the configuration of `pangea node` and `pangea lab`.
@@ -20,6 +22,20 @@ type Config struct {
 	NoFsync    bool   // skip fsync: faster, loses acknowledged writes on power loss
 	AccessKey  string
 	SecretKey  string
+
+	// Region membership (node): this member's raft ID, its cluster address (raft and
+	// gRPC, one port), the static peer list of the region's first start (self
+	// included; empty: a single-member region), whether it joins an existing region,
+	// and the cluster secret every internal connection must prove.
+	ID            string
+	ClusterAddr   string
+	Peers         []node.Peer
+	Join          bool
+	ClusterSecret string
+
+	// Lab only: members per region (each with its own S3 endpoint) and regions.
+	NodesPerRegion int
+	Regions        int
 }
 
 // DefaultConfig returns the defaults: a lab on 127.0.0.1:9000 with data in
@@ -33,6 +49,10 @@ func DefaultConfig() Config {
 		LogLevel:   "info",
 		AccessKey:  "pangea",
 		SecretKey:  "pangea-secret",
+
+		ID:             "n1",
+		NodesPerRegion: 3,
+		Regions:        1,
 	}
 }
 
@@ -66,6 +86,94 @@ func (c Config) Validate() error {
 	if c.SecretKey == "" {
 		return errors.New("secret key is empty: set PANGEA_SECRET_KEY")
 	}
+	if !validMemberID(c.ID) {
+		return fmt.Errorf("member id %q: use letters, digits, '-' and '_' (--id or PANGEA_ID)", c.ID)
+	}
+	if c.ClusterAddr != "" {
+		if _, port, err := net.SplitHostPort(c.ClusterAddr); err != nil {
+			return fmt.Errorf("cluster address %q: want HOST:PORT (--cluster-addr or PANGEA_CLUSTER_ADDR)", c.ClusterAddr)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("cluster address %q: port must be a number 0-65535", c.ClusterAddr)
+		}
+	}
+	if len(c.Peers) > 0 {
+		self := false
+		for _, p := range c.Peers {
+			self = self || p.ID == c.ID
+		}
+		if !self && !c.Join {
+			return fmt.Errorf("--peers must include this member's id %q (or pass --join to join an existing region)", c.ID)
+		}
+	}
+	if (len(c.Peers) > 1 || c.Join) && c.ClusterSecret == "" {
+		return errors.New("a region of several members needs a cluster secret: set PANGEA_CLUSTER_SECRET or --cluster-secret")
+	}
+	if c.NodesPerRegion < 1 || c.NodesPerRegion > 9 {
+		return fmt.Errorf("nodes per region %d: use 1 to 9 (--nodes-per-region)", c.NodesPerRegion)
+	}
+	if c.Regions != 1 {
+		return fmt.Errorf("regions %d: the lab runs one region for now (--regions is reserved for multi-region labs)", c.Regions)
+	}
+	return nil
+}
+
+func validMemberID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// parsePeers parses "id=host:port,id=host:port".
+func parsePeers(s string) ([]node.Peer, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	var out []node.Peer
+	seen := map[string]bool{}
+	for _, item := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || !validMemberID(id) {
+			return nil, fmt.Errorf("peer %q: want id=host:port", item)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("peer %q: address %q is not host:port", item, addr)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("peer %q listed twice", id)
+		}
+		seen[id] = true
+		out = append(out, node.Peer{ID: id, Addr: addr})
+	}
+	return out, nil
+}
+
+// peersFlag is --peers: a comma list parsed as it is set.
+type peersFlag struct{ p *[]node.Peer }
+
+func (f peersFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	var parts []string
+	for _, p := range *f.p {
+		parts = append(parts, p.ID+"="+p.Addr)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f peersFlag) Set(v string) error {
+	ps, err := parsePeers(v)
+	if err != nil {
+		return err
+	}
+	*f.p = ps
 	return nil
 }
 
@@ -75,8 +183,13 @@ func (c Config) Redacted() string {
 	if c.NoFsync {
 		fsync = "off"
 	}
-	return fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s access_key=%s secret_key=<redacted>",
-		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.AccessKey)
+	secret := "<none>"
+	if c.ClusterSecret != "" {
+		secret = "<redacted>"
+	}
+	return fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s access_key=%s secret_key=<redacted> id=%s cluster_addr=%s peers=%s join=%v cluster_secret=%s",
+		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.AccessKey,
+		c.ID, c.ClusterAddr, peersFlag{&c.Peers}.String(), c.Join, secret)
 }
 
 func validRegion(s string) bool {
@@ -155,12 +268,30 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 	fs.StringVar(&c.Addr, "addr", e.str("PANGEA_ADDR", d.Addr), "listen `host:port`; port 0 picks a free port (env PANGEA_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", e.str("PANGEA_LOG_LEVEL", d.LogLevel), "log `level`: debug, info, warn, error (env PANGEA_LOG_LEVEL)")
 	fs.BoolVar(&c.NoFsync, "no-fsync", noFsync, "do not fsync writes: faster, but a crash can lose acknowledged writes (env PANGEA_NO_FSYNC)")
+	c.ClusterSecret = e.str("PANGEA_CLUSTER_SECRET", "")
+	c.ID, c.NodesPerRegion, c.Regions = d.ID, d.NodesPerRegion, d.Regions
 	if lab {
 		c.Region = d.Region
 		c.BaseDomain = d.BaseDomain
+		fs.IntVar(&c.NodesPerRegion, "nodes-per-region", d.NodesPerRegion, "members per region, each with its own S3 endpoint on consecutive ports from --addr")
+		fs.IntVar(&c.Regions, "regions", d.Regions, "number of regions (reserved: the lab runs one region for now)")
 	} else {
 		fs.StringVar(&c.Region, "region", e.str("PANGEA_REGION", d.Region), "`region` this node serves (env PANGEA_REGION)")
 		fs.StringVar(&c.BaseDomain, "base-domain", e.str("PANGEA_BASE_DOMAIN", d.BaseDomain), "`domain` for virtual-host-style requests (env PANGEA_BASE_DOMAIN)")
+		fs.StringVar(&c.ID, "id", e.str("PANGEA_ID", d.ID), "this member's `id` within its region, stable across restarts (env PANGEA_ID)")
+		fs.StringVar(&c.ClusterAddr, "cluster-addr", e.str("PANGEA_CLUSTER_ADDR", ""), "internal raft+gRPC listen `host:port` (env PANGEA_CLUSTER_ADDR; default: this member's --peers address, or 127.0.0.1:0 alone)")
+		if peers, err := parsePeers(e("PANGEA_PEERS")); err != nil {
+			return nil, fmt.Errorf("PANGEA_PEERS: %w", err)
+		} else {
+			c.Peers = peers
+		}
+		fs.Var(peersFlag{&c.Peers}, "peers", "region members of the first start, self included: `id=host:port,...` (env PANGEA_PEERS; empty: a single-member region)")
+		join, err := e.boolean("PANGEA_JOIN", false)
+		if err != nil {
+			return nil, err
+		}
+		fs.BoolVar(&c.Join, "join", join, "join an existing region instead of bootstrapping one: wait for `pangea ctl add` (env PANGEA_JOIN)")
+		fs.StringVar(&c.ClusterSecret, "cluster-secret", c.ClusterSecret, "shared `secret` of the region's internal channels (env PANGEA_CLUSTER_SECRET, preferred: flags show in ps)")
 	}
 	return c, nil
 }

@@ -10,8 +10,12 @@ import (
 	"github.com/pangea-s3/pangea/s3api"
 )
 
-// The single-node backend is what s3api serves; keep them in step at compile time.
-var _ s3api.Backend = (*node.Local)(nil)
+// The region member is what s3api serves (node.Local remains for embedding and
+// benchmarks); keep them in step at compile time.
+var (
+	_ s3api.Backend = (*node.Member)(nil)
+	_ s3api.Backend = (*node.Local)(nil)
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -15,14 +15,16 @@ Usage:
   pangea <command> [flags]
 
 Commands:
-  node      serve one region member (--data DIR --addr HOST:PORT --region REGION)
-  lab       run the whole lab on loopback and print its endpoints and credentials
+  node      serve one region member (--data DIR --addr HOST:PORT --region REGION --id ID --peers ...)
+  lab       run the whole lab on loopback (3 members by default) and print its endpoints and credentials
+  ctl       inspect and change a region: status, add ID ADDR, remove ID
   bench     drive an S3 endpoint with PUT/GET load and print ops/s and latencies
   version   print the version, commit and Go version
   help      show this help, or "pangea help <command>" for a command's flags
 
 Every flag has an environment fallback PANGEA_<FLAG> (e.g. PANGEA_DATA, PANGEA_ADDR).
 Credentials: PANGEA_ACCESS_KEY (default pangea), PANGEA_SECRET_KEY (default pangea-secret).
+Region members authenticate each other with PANGEA_CLUSTER_SECRET.
 `
 
 // cli carries the process surroundings so tests can run commands in-process.
@@ -52,6 +54,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.serveCmd(ctx, rest, true)
 	case "bench":
 		return c.benchCmd(ctx, rest)
+	case "ctl":
+		return c.ctlCmd(ctx, rest)
 	case "version":
 		return c.versionCmd(rest)
 	case "help", "-h", "-help", "--help":

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
@@ -26,9 +29,11 @@ const (
 )
 
 func (c *cli) serveCmd(ctx context.Context, args []string, lab bool) int {
-	name, synopsis := "node", "Serve one region member: the S3 API over a local store in --data."
+	name, synopsis := "node", "Serve one region member: the S3 API over a raft replica of the region in --data.\n"+
+		"First start of a 3-member region: --id n1 --cluster-addr 10.0.0.1:7000 --peers n1=10.0.0.1:7000,n2=...,n3=...\n"+
+		"with PANGEA_CLUSTER_SECRET set on every member. Without --peers: a single-member region."
 	if lab {
-		name, synopsis = "lab", "Run the lab on loopback (for now one region, us-east-1, with one node) and print its endpoint and credentials."
+		name, synopsis = "lab", "Run the lab on loopback (for now one region, us-east-1, with --nodes-per-region members)\nand print its endpoints and credentials."
 	}
 	fs := c.newFlagSet(name, synopsis)
 	cfg, err := bindServeFlags(fs, c.getenv, lab)
@@ -50,15 +55,21 @@ func (c *cli) serveCmd(ctx context.Context, args []string, lab bool) int {
 	return 0
 }
 
-// serve runs one node until ctx ends, then stops it gracefully: new connections
-// are refused, requests in flight get shutdownTimeout to finish, then the store
-// is closed after every acknowledged write has been applied.
+// serve runs a region member (node) or the lab's members until ctx ends, then
+// stops gracefully: new connections are refused, requests in flight get
+// shutdownTimeout to finish, a leading member hands leadership over, then every
+// member is closed.
 func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 	level, _ := parseLevel(cfg.LogLevel) // validated
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 	mode := "node"
 	if lab {
 		mode = "lab"
+		if cfg.ClusterSecret == "" {
+			var b [24]byte
+			rand.Read(b[:])
+			cfg.ClusterSecret = hex.EncodeToString(b[:])
+		}
 	}
 	fmt.Fprintf(c.stdout, "pangea %s: %s\n", mode, cfg.Redacted())
 
@@ -66,80 +77,216 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 	if err := labfile.Remove(cfg.DataDir); err != nil {
 		return err
 	}
-	local, err := node.OpenLocal(node.LocalConfig{
-		Dir:    cfg.DataDir,
-		Region: cfg.Region,
-		Logger: logger,
-		NoSync: cfg.NoFsync,
-	})
+	var (
+		members []*servedMember
+		err     error
+	)
+	if lab {
+		members, err = startLab(ctx, cfg, logger)
+	} else {
+		var m *servedMember
+		m, err = startMember(memberConfig(cfg, logger), cfg.Addr, cfg, logger)
+		members = []*servedMember{m}
+	}
 	if err != nil {
 		return err
 	}
+	served := make(chan error, len(members))
+	for _, m := range members {
+		go func() { served <- m.serve() }()
+	}
+	defer stopMembers(members, logger, !lab)
+
+	urls := make([]string, len(members))
+	clusterAddrs := make([]string, len(members))
+	for i, m := range members {
+		urls[i], clusterAddrs[i] = m.url, m.member.ClusterAddr()
+	}
+	lf := labfile.File{
+		Endpoints:    labfile.Endpoints{Global: urls[0], Regions: map[string][]string{cfg.Region: urls}},
+		AccessKey:    cfg.AccessKey,
+		SecretKey:    cfg.SecretKey,
+		ClusterAddrs: map[string][]string{cfg.Region: clusterAddrs},
+	}
+	if lab {
+		lf.ClusterSecret = cfg.ClusterSecret
+	}
+	if err := labfile.Write(cfg.DataDir, lf); err != nil {
+		return err
+	}
 	defer func() {
-		if err := local.Close(); err != nil {
-			logger.Error("close store", "err", err)
+		if err := labfile.Remove(cfg.DataDir); err != nil {
+			logger.Warn("remove lab.json", "err", err)
 		}
 	}()
+	logger.Info("listening", "endpoints", urls, "region", cfg.Region, "lab_json", labfile.Path(cfg.DataDir))
+	if lab {
+		c.printBanner(cfg, urls, clusterAddrs)
+	} else {
+		fmt.Fprintf(c.stdout, "pangea node: serving %s on %s (member %s, cluster address %s; lab.json: %s)\n",
+			cfg.Region, urls[0], cfg.ID, clusterAddrs[0], labfile.Path(cfg.DataDir))
+	}
 
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		return nil
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// servedMember is a region member with its S3 endpoint.
+type servedMember struct {
+	member *node.Member
+	srv    *http.Server
+	ln     net.Listener
+	url    string
+}
+
+func (m *servedMember) serve() error {
+	err := m.srv.Serve(m.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// memberConfig is the node.MemberConfig of `pangea node`.
+func memberConfig(cfg Config, logger *slog.Logger) node.MemberConfig {
+	clusterAddr := cfg.ClusterAddr
+	if clusterAddr == "" {
+		clusterAddr = "127.0.0.1:0"
+		for _, p := range cfg.Peers {
+			if p.ID == cfg.ID {
+				clusterAddr = p.Addr
+			}
+		}
+	}
+	return node.MemberConfig{
+		Dir: cfg.DataDir, Region: cfg.Region, ID: cfg.ID,
+		ClusterAddr: clusterAddr, Peers: cfg.Peers, Join: cfg.Join, Secret: cfg.ClusterSecret,
+		Logger: logger, NoSync: cfg.NoFsync,
+	}
+}
+
+// startMember opens a member and binds its S3 endpoint on s3Addr (not yet serving).
+func startMember(mc node.MemberConfig, s3Addr string, cfg Config, logger *slog.Logger) (*servedMember, error) {
+	m, err := node.OpenMember(mc)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", s3Addr)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("listen on %s: %w (is another process using the port? pick another with --addr)", s3Addr, err)
+	}
 	handler := s3api.New(s3api.Config{
 		Region:      cfg.Region,
 		BaseDomain:  cfg.BaseDomain,
 		Credentials: auth.StaticCredentials{cfg.AccessKey: cfg.SecretKey},
-		Logger:      logger,
-	}, local)
-
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another process using the port? pick another with --addr)", cfg.Addr, err)
-	}
+		Logger:      logger.With("member", mc.ID),
+	}, m)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	return &servedMember{member: m, srv: srv, ln: ln, url: endpointURL(ln.Addr())}, nil
+}
 
-	url := endpointURL(ln.Addr())
-	lf := labfile.File{
-		Endpoints: labfile.Endpoints{Global: url, Regions: map[string][]string{cfg.Region: {url}}},
-		AccessKey: cfg.AccessKey,
-		SecretKey: cfg.SecretKey,
-	}
-	if err := labfile.Write(cfg.DataDir, lf); err != nil {
-		srv.Close()
-		<-served
-		return err
-	}
-	logger.Info("listening", "endpoint", url, "region", cfg.Region, "lab_json", labfile.Path(cfg.DataDir))
-	if lab {
-		c.printBanner(cfg, url)
-	} else {
-		fmt.Fprintf(c.stdout, "pangea node: serving %s on %s (lab.json: %s)\n", cfg.Region, url, labfile.Path(cfg.DataDir))
-	}
+// labLeaderWait bounds how long the lab waits for its region to elect a leader
+// before announcing itself (requests would wait for it anyway).
+const labLeaderWait = 10 * time.Second
 
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		labfile.Remove(cfg.DataDir)
-		return fmt.Errorf("serve: %w", err)
+// startLab starts cfg.NodesPerRegion members of one region in this process, on
+// loopback: S3 endpoints on consecutive ports from cfg.Addr (all ephemeral with
+// port 0), cluster addresses ephemeral (the members find each other by ID, so a
+// restart on new ports keeps working), fast lab raft timeouts, data under
+// <data>/<region>/<id>.
+func startLab(ctx context.Context, cfg Config, logger *slog.Logger) ([]*servedMember, error) {
+	host, portStr, _ := net.SplitHostPort(cfg.Addr) // validated
+	basePort, _ := strconv.Atoi(portStr)
+	n := cfg.NodesPerRegion
+	lns := make([]net.Listener, n)
+	peers := make([]node.Peer, n)
+	closeAll := func() {
+		for _, l := range lns {
+			if l != nil {
+				l.Close()
+			}
+		}
 	}
-	logger.Info("shutting down")
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("lab: cluster listener: %w", err)
+		}
+		lns[i] = l
+		peers[i] = node.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: l.Addr().String()}
+	}
+	var members []*servedMember
+	for i := range n {
+		s3Port := 0
+		if basePort != 0 {
+			s3Port = basePort + i
+		}
+		mc := node.MemberConfig{
+			Dir: filepath.Join(cfg.DataDir, cfg.Region, peers[i].ID), Region: cfg.Region, ID: peers[i].ID,
+			Listener: lns[i], Peers: peers, Secret: cfg.ClusterSecret,
+			Logger: logger.With("member", peers[i].ID), NoSync: cfg.NoFsync,
+			Raft: node.LabRaftTimeouts(),
+		}
+		lns[i] = nil // owned by the member from here on
+		m, err := startMember(mc, net.JoinHostPort(host, strconv.Itoa(s3Port)), cfg, logger)
+		if err != nil {
+			closeAll()
+			stopMembers(members, logger, false)
+			return nil, fmt.Errorf("lab member %s: %w", peers[i].ID, err)
+		}
+		members = append(members, m)
+	}
+	wctx, cancel := context.WithTimeout(ctx, labLeaderWait)
+	defer cancel()
+	for {
+		for _, m := range members {
+			if m.member.Ready() {
+				return members, nil
+			}
+		}
+		select {
+		case <-wctx.Done():
+			logger.Warn("lab region has no leader yet; requests wait for one", "waited", labLeaderWait)
+			return members, nil
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// stopMembers shuts the S3 endpoints down gracefully, hands leadership over if
+// asked (a lone production member whose peers keep serving), and closes the members.
+func stopMembers(members []*servedMember, logger *slog.Logger, transfer bool) {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		logger.Warn("graceful shutdown incomplete, closing connections", "err", err)
-		srv.Close()
+	for _, m := range members {
+		if err := m.srv.Shutdown(sctx); err != nil {
+			logger.Warn("graceful shutdown incomplete, closing connections", "err", err)
+			m.srv.Close()
+		}
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		logger.Warn("serve", "err", err)
-	}
-	if err := labfile.Remove(cfg.DataDir); err != nil {
-		logger.Warn("remove lab.json", "err", err)
+	for _, m := range members {
+		if transfer {
+			if err := m.member.TransferLeadership(); err != nil {
+				logger.Warn("leadership transfer", "err", err)
+			}
+		}
+		if err := m.member.Close(); err != nil {
+			logger.Error("close member", "err", err)
+		}
 	}
 	logger.Info("stopped")
-	return nil
 }
 
 // endpointURL turns the bound address into a URL clients can reach: a wildcard
@@ -155,16 +302,17 @@ func endpointURL(a net.Addr) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-func (c *cli) printBanner(cfg Config, url string) {
+func (c *cli) printBanner(cfg Config, urls, clusterAddrs []string) {
 	labJSON := labfile.Path(cfg.DataDir)
 	if abs, err := filepath.Abs(labJSON); err == nil {
 		labJSON = abs
 	}
+	url := urls[0]
 	fmt.Fprintf(c.stdout, `
-  Pangea lab is running.
+  Pangea lab is running: region %s with %d members.
 
     endpoint     %s
-    region       %s
+    members      %s
     access key   %s
     secret key   %s
     lab.json     %s
@@ -176,8 +324,10 @@ func (c *cli) printBanner(cfg Config, url string) {
     aws --endpoint-url %s s3 cp ./some-file s3://my-bucket/
     aws --endpoint-url %s s3 ls s3://my-bucket
 
+  Region status: pangea ctl --cluster-addr %s --cluster-secret <cluster_secret from lab.json> status
+
   Press Ctrl-C to stop.
 
-`, url, cfg.Region, cfg.AccessKey, cfg.SecretKey, labJSON,
-		cfg.AccessKey, cfg.SecretKey, cfg.Region, url, url, url)
+`, cfg.Region, len(urls), url, strings.Join(urls, " "), cfg.AccessKey, cfg.SecretKey, labJSON,
+		cfg.AccessKey, cfg.SecretKey, cfg.Region, url, url, url, clusterAddrs[0])
 }

@@ -19,6 +19,11 @@ type File struct {
 	Endpoints Endpoints `json:"endpoints"`
 	AccessKey string    `json:"access_key"`
 	SecretKey string    `json:"secret_key"`
+	// ClusterSecret is the secret of the region's internal channels (raft, gRPC),
+	// which `pangea ctl` needs. Written by `pangea lab`, which generates it.
+	ClusterSecret string `json:"cluster_secret,omitempty"`
+	// ClusterAddrs lists each region's members' cluster addresses (for `pangea ctl`).
+	ClusterAddrs map[string][]string `json:"cluster_addrs,omitempty"`
 }
 
 // Endpoints lists the global endpoint and the endpoints of each region's nodes.

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pangea-s3/pangea/node"
+)
+
+// ctlTimeout bounds one ctl command (membership changes wait for a leader).
+const ctlTimeout = 30 * time.Second
+
+func (c *cli) ctlCmd(ctx context.Context, args []string) int {
+	fs := c.newFlagSet("ctl", "Inspect and change a region through any member's cluster address:\n\n"+
+		"  pangea ctl [flags] status            the region as the member sees it\n"+
+		"  pangea ctl [flags] add ID ADDR       add a member (started with --join) at cluster address ADDR\n"+
+		"  pangea ctl [flags] remove ID         remove a member")
+	e := c.getenv
+	var addr, secret string
+	fs.StringVar(&addr, "cluster-addr", e.str("PANGEA_CLUSTER_ADDR", "127.0.0.1:7000"), "a member's cluster `host:port` (env PANGEA_CLUSTER_ADDR)")
+	fs.StringVar(&secret, "cluster-secret", e.str("PANGEA_CLUSTER_SECRET", ""), "the region's cluster `secret` (env PANGEA_CLUSTER_SECRET)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fmt.Fprintln(c.stderr, "pangea ctl: missing command: status, add ID ADDR or remove ID")
+		return 2
+	}
+	if secret == "" {
+		fmt.Fprintln(c.stderr, "pangea ctl: the cluster secret is required: set PANGEA_CLUSTER_SECRET or --cluster-secret")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
+	defer cancel()
+	cl, err := node.DialCluster(addr, secret, nil)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pangea ctl: %v\n", err)
+		return 1
+	}
+	defer cl.Close()
+	switch cmd := rest[0]; {
+	case cmd == "status" && len(rest) == 1:
+		st, err := cl.Status(ctx)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "pangea ctl: %v\n", err)
+			return 1
+		}
+		printStatus(c.stdout, st)
+	case cmd == "add" && len(rest) == 3:
+		idx, err := cl.AddMember(ctx, rest[1], rest[2])
+		if err != nil {
+			fmt.Fprintf(c.stderr, "pangea ctl: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(c.stdout, "added %s at %s (configuration index %d)\n", rest[1], rest[2], idx)
+	case cmd == "remove" && len(rest) == 2:
+		idx, err := cl.RemoveMember(ctx, rest[1])
+		if err != nil {
+			fmt.Fprintf(c.stderr, "pangea ctl: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(c.stdout, "removed %s (configuration index %d)\n", rest[1], idx)
+	default:
+		fmt.Fprintf(c.stderr, "pangea ctl: unknown command %q: use status, add ID ADDR or remove ID\n", strings.Join(rest, " "))
+		return 2
+	}
+	return 0
+}
+
+func printStatus(w io.Writer, st node.Status) {
+	state := st.State
+	if st.Ready {
+		state += " (ready)"
+	}
+	fmt.Fprintf(w, "member   %s (region %s)\nstate    %s, term %d\nleader   %s %s\nindexes  commit %d, applied %d, last log %d\n\n",
+		st.ID, st.Region, state, st.Term, st.LeaderID, st.LeaderAddr, st.CommitIndex, st.AppliedIndex, st.LastLogIndex)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tADDRESS\tSUFFRAGE\tROLE")
+	for _, s := range st.Servers {
+		role := ""
+		if s.ID == st.LeaderID {
+			role = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Addr, s.Suffrage, role)
+	}
+	tw.Flush()
+}

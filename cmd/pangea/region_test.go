@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
+)
+
+func TestRun_LabStartsThreeMembersEachServingS3(t *testing.T) {
+	dir := t.TempDir()
+	c, out, _ := testCLI(map[string]string{"PANGEA_NO_FSYNC": "true"})
+	lf, stop := startServe(t, c, dir, "lab", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
+
+	urls := lf.Endpoints.Regions["us-east-1"]
+	if len(urls) != 3 {
+		t.Fatalf("lab.json lists %d endpoints for us-east-1, want 3: %v", len(urls), lf.Endpoints.Regions)
+	}
+	if lf.Endpoints.Global != urls[0] {
+		t.Errorf("global endpoint %q, want the first member's %q", lf.Endpoints.Global, urls[0])
+	}
+	if lf.ClusterSecret == "" || len(lf.ClusterAddrs["us-east-1"]) != 3 {
+		t.Errorf("lab.json lacks the cluster secret or addresses: %+v", lf)
+	}
+	// A bucket created through one member is listed by every member.
+	req, _ := http.NewRequest(http.MethodPut, urls[1]+"/lab-bucket", nil)
+	signRequest(t, req, lf.AccessKey, lf.SecretKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("CreateBucket via member 2: %d", resp.StatusCode)
+	}
+	for i, u := range urls {
+		status, body := signedGet(t, u+"/", lf.AccessKey, lf.SecretKey)
+		if status != http.StatusOK || !strings.Contains(body, "<Name>lab-bucket</Name>") {
+			t.Fatalf("ListBuckets via member %d (%s): %d %s", i+1, u, status, body)
+		}
+	}
+	// pangea ctl reaches the region with what lab.json says.
+	ctl, ctlOut, ctlErr := testCLI(nil)
+	if code := ctl.run(t.Context(), []string{"ctl", "--cluster-addr", lf.ClusterAddrs["us-east-1"][2], "--cluster-secret", lf.ClusterSecret, "status"}); code != 0 {
+		t.Fatalf("ctl status: exit %d: %s", code, ctlErr.String())
+	}
+	for _, want := range []string{"n1", "n2", "n3", "leader", "Voter"} {
+		if !strings.Contains(ctlOut.String(), want) {
+			t.Errorf("ctl status lacks %q:\n%s", want, ctlOut.String())
+		}
+	}
+	if strings.Contains(out.String(), lf.ClusterSecret) {
+		t.Error("the lab printed its cluster secret")
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestRun_NodeRegionFromStaticPeers(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	var ports []string
+	for range dirs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, l.Addr().String())
+		l.Close()
+	}
+	peers := fmt.Sprintf("n1=%s,n2=%s,n3=%s", ports[0], ports[1], ports[2])
+	env := map[string]string{"PANGEA_CLUSTER_SECRET": "s3cr3t", "PANGEA_NO_FSYNC": "true"}
+	var files []labfile.File
+	for i, dir := range dirs {
+		c, _, _ := testCLI(env)
+		lf, _ := startServe(t, c, dir, "node", "--data", dir, "--addr", "127.0.0.1:0", "--id", fmt.Sprintf("n%d", i+1),
+			"--peers", peers, "--log-level", "warn")
+		files = append(files, lf)
+	}
+	req, _ := http.NewRequest(http.MethodPut, files[2].Endpoints.Global+"/peers-bucket", nil)
+	signRequest(t, req, files[2].AccessKey, files[2].SecretKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("CreateBucket: %d", resp.StatusCode)
+	}
+	if _, body := signedGet(t, files[0].Endpoints.Global+"/", files[0].AccessKey, files[0].SecretKey); !strings.Contains(body, "peers-bucket") {
+		t.Fatalf("member n1 does not list the bucket created through n3: %s", body)
+	}
+	// The wrong secret gets nowhere.
+	ctl, _, ctlErr := testCLI(nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if code := ctl.run(ctx, []string{"ctl", "--cluster-addr", ports[0], "--cluster-secret", "wrong", "status"}); code != 1 ||
+		!strings.Contains(ctlErr.String(), "handshake") {
+		t.Fatalf("ctl with a wrong secret: exit %d, stderr %s", code, ctlErr.String())
+	}
+}
+
+func TestConfig_PeersAndSecret(t *testing.T) {
+	ps, err := parsePeers("n1=127.0.0.1:7000, n2=host:7001")
+	if err != nil || len(ps) != 2 || ps[1].ID != "n2" || ps[1].Addr != "host:7001" {
+		t.Fatalf("parsePeers: %+v %v", ps, err)
+	}
+	for _, bad := range []string{"n1", "n1=nohostport", "=a:1", "n1=a:1,n1=b:2", "n 1=a:1"} {
+		if _, err := parsePeers(bad); err == nil {
+			t.Errorf("parsePeers(%q) accepted", bad)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Peers = ps
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "secret") {
+		t.Errorf("several peers without a secret: %v", err)
+	}
+	cfg.ClusterSecret = "s"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("valid peers: %v", err)
+	}
+	cfg.ID = "n9"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "n9") {
+		t.Errorf("peers without this member: %v", err)
+	}
+	cfg.Join = true
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("joining member: %v", err)
+	}
+	if r := cfg.Redacted(); strings.Contains(r, "cluster_secret=s ") || !strings.Contains(r, "cluster_secret=<redacted>") {
+		t.Errorf("Redacted: %s", r)
+	}
+}
+
+// signRequest signs req (no body) with SigV4 for us-east-1.
+func signRequest(t *testing.T, req *http.Request, access, secret string) {
+	t.Helper()
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	creds := aws.Credentials{AccessKeyID: access, SecretAccessKey: secret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRun_LabRestartOnNewPortsKeepsData restarts the lab on the same data: its
+// members come back on new cluster ports and still find each other by ID.
+func TestRun_LabRestartOnNewPortsKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PANGEA_NO_FSYNC": "true"}
+	c, _, _ := testCLI(env)
+	lf, stop := startServe(t, c, dir, "lab", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	req, _ := http.NewRequest(http.MethodPut, lf.Endpoints.Global+"/kept-in-lab", nil)
+	signRequest(t, req, lf.AccessKey, lf.SecretKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	c2, _, errb := testCLI(env)
+	lf2, _ := startServe(t, c2, dir, "lab", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	for _, u := range lf2.Endpoints.Regions["us-east-1"] {
+		if status, body := signedGet(t, u+"/", lf2.AccessKey, lf2.SecretKey); status != http.StatusOK || !strings.Contains(body, "kept-in-lab") {
+			t.Fatalf("after restart, %s: %d %s\nstderr: %s", u, status, body, errb.String())
+		}
+	}
+}

@@ -1,0 +1,354 @@
+package nodetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/pangea-s3/pangea/node"
+	"github.com/pangea-s3/pangea/storage"
+)
+
+const region = "us-east-1"
+
+// sdk returns a real aws-sdk-go-v2 client for one member, without retries so that a
+// 503 is seen as such.
+func sdk(c *Cluster, n *Node) *s3.Client {
+	cfg := aws.Config{
+		Region:           region,
+		Credentials:      credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, ""),
+		HTTPClient:       &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		RetryMaxAttempts: 1,
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = true
+		o.BaseEndpoint = aws.String(n.S3URL)
+	})
+}
+
+func followers(c *Cluster, leader *Node) []*Node {
+	var out []*Node
+	for _, n := range c.Nodes(leader.Region) {
+		if n != leader {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func put(ctx context.Context, t *testing.T, cl *s3.Client, bucket, key string, body []byte) *s3.PutObjectOutput {
+	t.Helper()
+	out, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+	if err != nil {
+		t.Fatalf("PUT %s/%s: %v", bucket, key, err)
+	}
+	return out
+}
+
+func get(ctx context.Context, cl *s3.Client, bucket, key string) ([]byte, error) {
+	out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+func randomBody(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// TestHarness_ForwardedWritesAndFollowerReads writes through followers with the
+// real SDK (small inline bodies and a multi-chunk body forwarded chunk by chunk)
+// and reads every write back through every member at once.
+func TestHarness_ForwardedWritesAndFollowerReads(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c := Start(t, Options{NoSync: true})
+	leader, err := c.Leader(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := followers(c, leader)
+	if len(fs) != 2 {
+		t.Fatalf("%d followers", len(fs))
+	}
+	f0, f1 := sdk(c, fs[0]), sdk(c, fs[1])
+	if _, err := f0.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("fwd")}); err != nil {
+		t.Fatalf("CreateBucket via follower: %v", err)
+	}
+	bodies := map[string][]byte{
+		"small": []byte("hello raft"),
+		"empty": {},
+		"big":   randomBody(3*storage.ChunkSize + 12345),
+	}
+	for k, b := range bodies {
+		out := put(ctx, t, f0, "fwd", k, b)
+		if aws.ToString(out.ETag) == "" {
+			t.Errorf("PUT %s: no ETag", k)
+		}
+	}
+	// Read-after-write through a different follower and the leader, no waiting.
+	for _, n := range c.Nodes(region) {
+		cl := sdk(c, n)
+		for k, want := range bodies {
+			got, err := get(ctx, cl, "fwd", k)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("GET %s via %s: %d bytes, err %v; want %d bytes", k, n.ID, len(got), err, len(want))
+			}
+		}
+	}
+	list, err := f1.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("fwd")})
+	if err != nil || len(list.Contents) != len(bodies) {
+		t.Fatalf("list via follower: %v, %d objects", err, len(list.Contents))
+	}
+	// Versions minted through different members still order by acknowledgement.
+	if _, err := f0.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("fwd"),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, n := range []*Node{fs[0], leader, fs[1], fs[0]} {
+		out := put(ctx, t, sdk(c, n), "fwd", "v", []byte{byte(i)})
+		ids = append(ids, aws.ToString(out.VersionId))
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			t.Fatalf("version IDs not increasing in acknowledgement order: %v", ids)
+		}
+	}
+	got, err := get(ctx, f1, "fwd", "v")
+	if err != nil || !bytes.Equal(got, []byte{3}) {
+		t.Fatalf("latest version via follower: %v %v", got, err)
+	}
+}
+
+// TestHarness_LeaderKillWritesResume kills the leader and checks that a surviving
+// member elects a new one, accepts writes, serves everything acknowledged before,
+// and that the old leader catches up after a restart.
+func TestHarness_LeaderKillWritesResume(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c := Start(t, Options{NoSync: true})
+	leader, err := c.Leader(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := sdk(c, leader)
+	if _, err := lc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkt")}); err != nil {
+		t.Fatal(err)
+	}
+	put(ctx, t, lc, "bkt", "before", []byte("acknowledged before the kill"))
+
+	c.Kill(leader)
+	fs := followers(c, leader)
+	// A write through a survivor succeeds once a new leader is elected; the member
+	// itself waits for it (LeaderWait), so one attempt normally suffices.
+	var putErr error
+	err = WaitFor(ctx, func() bool {
+		_, putErr = sdk(c, fs[0]).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("after"), Body: strings.NewReader("after")})
+		return putErr == nil
+	})
+	if err != nil {
+		t.Fatalf("no write accepted after the leader died: %v", putErr)
+	}
+	newLeader, err := c.Leader(ctx, region)
+	if err != nil || newLeader == leader {
+		t.Fatalf("new leader %v, %v", newLeader, err)
+	}
+	for _, k := range []string{"before", "after"} {
+		if _, err := get(ctx, sdk(c, fs[1]), "bkt", k); err != nil {
+			t.Fatalf("GET %s via survivor: %v", k, err)
+		}
+	}
+	if err := c.Restart(leader); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(ctx, sdk(c, leader), "bkt", "after"); err != nil || string(got) != "after" {
+		t.Fatalf("restarted member: %q %v", got, err)
+	}
+}
+
+// TestHarness_PartitionedMemberNeverServesStaleData isolates a follower, writes
+// through the majority, and checks that the isolated member answers 503 (never
+// the old value); after healing it serves the new value.
+func TestHarness_PartitionedMemberNeverServesStaleData(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c := Start(t, Options{NoSync: true, LeaderWait: time.Second})
+	leader, err := c.Leader(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := sdk(c, leader)
+	if _, err := lc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("ppp")}); err != nil {
+		t.Fatal(err)
+	}
+	put(ctx, t, lc, "ppp", "k", []byte("old"))
+	fs := followers(c, leader)
+	isolated := fs[0]
+	if got, err := get(ctx, sdk(c, isolated), "ppp", "k"); err != nil || string(got) != "old" {
+		t.Fatalf("before the partition: %q %v", got, err)
+	}
+	c.Partition([]*Node{leader, fs[1]}, []*Node{isolated})
+	put(ctx, t, lc, "ppp", "k", []byte("new"))
+
+	_, err = get(ctx, sdk(c, isolated), "ppp", "k")
+	if code := errorCode(err); code != "ServiceUnavailable" {
+		t.Fatalf("isolated member: err %v (code %q), want ServiceUnavailable", err, code)
+	}
+	_, err = sdk(c, isolated).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ppp"), Key: aws.String("k2"), Body: strings.NewReader("x")})
+	if code := errorCode(err); code != "ServiceUnavailable" {
+		t.Fatalf("write via isolated member: err %v, want ServiceUnavailable", err)
+	}
+
+	c.Heal()
+	var got []byte
+	err = WaitFor(ctx, func() bool {
+		got, err = get(ctx, sdk(c, isolated), "ppp", "k")
+		return err == nil
+	})
+	if err != nil || string(got) != "new" {
+		t.Fatalf("after healing: %q %v", got, err)
+	}
+}
+
+// TestHarness_UnknownOutcomeIsRetryable proposes through a leader that has just
+// been cut off from its followers: it cannot commit, and the answer must be a
+// retryable error (never success, never a definite failure).
+func TestHarness_UnknownOutcomeIsRetryable(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c := Start(t, Options{NoSync: true, LeaderWait: 500 * time.Millisecond})
+	leader, err := c.Leader(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Partition([]*Node{leader}, followers(c, leader))
+	err = leader.Member.CreateBucket(ctx, "limbo", "", "owner")
+	var uo interface{ UnknownOutcome() bool }
+	if !errors.As(err, &uo) || !uo.UnknownOutcome() {
+		t.Fatalf("write through a cut-off leader: %v (%T), want a retryable unknown-outcome error", err, err)
+	}
+	if !errors.Is(err, node.ErrUnknownOutcome) && !errors.Is(err, node.ErrNoLeader) {
+		t.Fatalf("err %v wraps neither ErrUnknownOutcome nor ErrNoLeader", err)
+	}
+	_, err = sdk(c, leader).ListBuckets(ctx, &s3.ListBucketsInput{})
+	if code := errorCode(err); code != "ServiceUnavailable" {
+		t.Fatalf("read through a cut-off leader: %v, want ServiceUnavailable", err)
+	}
+	c.Heal()
+	// The entry the old leader appended was never committed: the new majority leader
+	// truncates it away. (A retried request therefore creates the bucket exactly once.)
+	nl, err := c.Leader(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nl.Member.Bucket(ctx, "limbo"); !errors.Is(err, storage.ErrNoSuchBucket) && err != nil {
+		t.Fatalf("bucket lookup: %v", err)
+	}
+}
+
+// TestHarness_MembershipThroughCtlClient adds a fourth member with the client
+// `pangea ctl` uses, checks that it catches up and serves reads, then removes it.
+func TestHarness_MembershipThroughCtlClient(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c := Start(t, Options{NoSync: true})
+	leader, err := c.Leader(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := sdk(c, leader)
+	if _, err := lc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("mmm")}); err != nil {
+		t.Fatal(err)
+	}
+	body := randomBody(storage.ChunkSize + 7)
+	put(ctx, t, lc, "mmm", "k", body)
+
+	n4, err := c.AddNode(region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ask a follower: it forwards the change to the leader.
+	via := followers(c, leader)[0]
+	cl, err := node.DialCluster(via.ClusterAddr, c.Secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.AddMember(ctx, n4.ID, n4.ClusterAddr); err != nil {
+		t.Fatalf("add member: %v", err)
+	}
+	if got, err := get(ctx, sdk(c, n4), "mmm", "k"); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("GET via the new member: %d bytes, %v", len(got), err)
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Servers) != 4 || st.LeaderID != leader.ID {
+		t.Fatalf("status after add: %+v", st)
+	}
+
+	if _, err := cl.RemoveMember(ctx, n4.ID); err != nil {
+		t.Fatalf("remove member: %v", err)
+	}
+	if err := WaitFor(ctx, func() bool { return len(leader.Member.Status().Servers) == 3 }); err != nil {
+		t.Fatalf("configuration still %+v", leader.Member.Status().Servers)
+	}
+	// The region keeps working without it.
+	put(ctx, t, sdk(c, via), "mmm", "after-remove", []byte("x"))
+}
+
+// TestHarness_WrongSecretIsRefused checks both internal channels: a ctl client and
+// a raft member with another secret get nowhere.
+func TestHarness_WrongSecretIsRefused(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	c := Start(t, Options{NoSync: true, NodesPerRegion: 1})
+	n := c.Nodes(region)[0]
+	if _, err := c.Leader(ctx, region); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := node.DialCluster(n.ClusterAddr, "not-the-secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := bad.Status(sctx); err == nil || !strings.Contains(err.Error(), "handshake") {
+		t.Fatalf("status with a wrong secret: %v, want a handshake failure", err)
+	}
+	good, err := node.DialCluster(n.ClusterAddr, c.Secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	if st, err := good.Status(ctx); err != nil || st.ID != n.ID {
+		t.Fatalf("status with the secret: %+v %v", st, err)
+	}
+}
