@@ -32,6 +32,9 @@ type Config struct {
 	Peers         []node.Peer
 	Join          bool
 	ClusterSecret string
+	// Standalone serves one node without raft (node.Local): the fastest single
+	// node, but it cannot later grow into a region.
+	Standalone bool
 
 	// Lab only: members per region (each with its own S3 endpoint) and regions.
 	NodesPerRegion int
@@ -95,6 +98,9 @@ func (c Config) Validate() error {
 		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 			return fmt.Errorf("cluster address %q: port must be a number 0-65535", c.ClusterAddr)
 		}
+	}
+	if c.Standalone && (len(c.Peers) > 0 || c.Join || c.ClusterAddr != "") {
+		return errors.New("--standalone runs without raft: drop --peers, --join and --cluster-addr, or drop --standalone to run a region member")
 	}
 	if len(c.Peers) > 0 {
 		self := false
@@ -291,6 +297,11 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 			return nil, err
 		}
 		fs.BoolVar(&c.Join, "join", join, "join an existing region instead of bootstrapping one: wait for `pangea ctl add` (env PANGEA_JOIN)")
+		standalone, err := e.boolean("PANGEA_STANDALONE", false)
+		if err != nil {
+			return nil, err
+		}
+		fs.BoolVar(&c.Standalone, "standalone", standalone, "serve one node without raft (fastest single node; cannot grow into a region later) (env PANGEA_STANDALONE)")
 		fs.StringVar(&c.ClusterSecret, "cluster-secret", c.ClusterSecret, "shared `secret` of the region's internal channels (env PANGEA_CLUSTER_SECRET, preferred: flags show in ps)")
 	}
 	return c, nil

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -174,6 +175,45 @@ func TestRun_NodeRestartKeepsBuckets(t *testing.T) {
 	lf2, _ := startServe(t, c2, dir, "node", "--data", dir, "--addr", "127.0.0.1:0")
 	if _, body := signedGet(t, lf2.Endpoints.Global+"/", lf2.AccessKey, lf2.SecretKey); !strings.Contains(body, "<Name>kept</Name>") {
 		t.Fatalf("bucket lost across restart: %s", body)
+	}
+}
+
+// TestRun_StandaloneNode checks --standalone: node.Local behind the S3 endpoint, no
+// raft files, data kept across a restart, and flags that need raft refused.
+func TestRun_StandaloneNode(t *testing.T) {
+	dir := t.TempDir()
+	c, out, _ := testCLI(nil)
+	lf, stop := startServe(t, c, dir, "node", "--standalone", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
+	req, _ := http.NewRequest(http.MethodPut, lf.Endpoints.Global+"/solo", nil)
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: lf.AccessKey, SecretAccessKey: lf.SecretKey},
+		req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("CreateBucket: %d", resp.StatusCode)
+	}
+	if !strings.Contains(out.String(), "standalone") {
+		t.Errorf("start-up line does not say standalone:\n%s", out.String())
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raft.db")); !os.IsNotExist(err) {
+		t.Errorf("standalone node wrote a raft log: %v", err)
+	}
+	c2, _, _ := testCLI(nil)
+	lf2, _ := startServe(t, c2, dir, "node", "--standalone", "--data", dir, "--addr", "127.0.0.1:0")
+	if _, body := signedGet(t, lf2.Endpoints.Global+"/", lf2.AccessKey, lf2.SecretKey); !strings.Contains(body, "<Name>solo</Name>") {
+		t.Fatalf("bucket lost across restart: %s", body)
+	}
+
+	c3, _, errOut := testCLI(nil)
+	if code := c3.run(context.Background(), []string{"node", "--standalone", "--peers", "n1=127.0.0.1:7000", "--data", t.TempDir()}); code != 2 {
+		t.Fatalf("--standalone with --peers: exit %d, want 2 (%s)", code, errOut.String())
 	}
 }
 

@@ -85,7 +85,12 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 		members, err = startLab(ctx, cfg, logger)
 	} else {
 		var m *servedMember
-		m, err = startMember(memberConfig(cfg, logger), cfg.Addr, cfg, logger)
+		if cfg.Standalone {
+			m, err = startStandalone(cfg, logger)
+		} else {
+			mc := memberConfig(cfg, logger)
+			m, err = startMember(func() (regionMember, error) { return node.OpenMember(mc) }, mc.ID, cfg.Addr, cfg, logger)
+		}
 		members = []*servedMember{m}
 	}
 	if err != nil {
@@ -122,6 +127,9 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 	logger.Info("listening", "endpoints", urls, "region", cfg.Region, "lab_json", labfile.Path(cfg.DataDir))
 	if lab {
 		c.printBanner(cfg, urls, clusterAddrs)
+	} else if cfg.Standalone {
+		fmt.Fprintf(c.stdout, "pangea node: serving %s on %s (standalone, no raft; lab.json: %s)\n",
+			cfg.Region, urls[0], labfile.Path(cfg.DataDir))
 	} else {
 		fmt.Fprintf(c.stdout, "pangea node: serving %s on %s (member %s, cluster address %s; lab.json: %s)\n",
 			cfg.Region, urls[0], cfg.ID, clusterAddrs[0], labfile.Path(cfg.DataDir))
@@ -136,9 +144,43 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 	}
 }
 
+// regionMember is what serving needs of a member: node.Member, or node.Local
+// (standalone) through the standalone adapter.
+type regionMember interface {
+	s3api.Backend
+	ClusterAddr() string
+	Ready() bool
+	TransferLeadership() error
+	Close() error
+}
+
+var (
+	_ regionMember = (*node.Member)(nil)
+	_ regionMember = standalone{}
+)
+
+// standalone adapts node.Local: no cluster, always ready, nobody to hand over to.
+type standalone struct{ *node.Local }
+
+func (standalone) ClusterAddr() string       { return "" }
+func (standalone) Ready() bool               { return true }
+func (standalone) TransferLeadership() error { return nil }
+
+// startStandalone opens node.Local in the data folder and binds its S3 endpoint.
+func startStandalone(cfg Config, logger *slog.Logger) (*servedMember, error) {
+	open := func() (regionMember, error) {
+		l, err := node.OpenLocal(node.LocalConfig{Dir: cfg.DataDir, Region: cfg.Region, Logger: logger, NoSync: cfg.NoFsync})
+		if err != nil {
+			return nil, err
+		}
+		return standalone{l}, nil
+	}
+	return startMember(open, cfg.ID, cfg.Addr, cfg, logger)
+}
+
 // servedMember is a region member with its S3 endpoint.
 type servedMember struct {
-	member *node.Member
+	member regionMember
 	srv    *http.Server
 	ln     net.Listener
 	url    string
@@ -171,8 +213,8 @@ func memberConfig(cfg Config, logger *slog.Logger) node.MemberConfig {
 }
 
 // startMember opens a member and binds its S3 endpoint on s3Addr (not yet serving).
-func startMember(mc node.MemberConfig, s3Addr string, cfg Config, logger *slog.Logger) (*servedMember, error) {
-	m, err := node.OpenMember(mc)
+func startMember(open func() (regionMember, error), id, s3Addr string, cfg Config, logger *slog.Logger) (*servedMember, error) {
+	m, err := open()
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +227,7 @@ func startMember(mc node.MemberConfig, s3Addr string, cfg Config, logger *slog.L
 		Region:      cfg.Region,
 		BaseDomain:  cfg.BaseDomain,
 		Credentials: auth.StaticCredentials{cfg.AccessKey: cfg.SecretKey},
-		Logger:      logger.With("member", mc.ID),
+		Logger:      logger.With("member", id),
 	}, m)
 	srv := &http.Server{
 		Handler:           handler,
@@ -240,7 +282,7 @@ func startLab(ctx context.Context, cfg Config, logger *slog.Logger) ([]*servedMe
 			Raft: node.LabRaftTimeouts(),
 		}
 		lns[i] = nil // owned by the member from here on
-		m, err := startMember(mc, net.JoinHostPort(host, strconv.Itoa(s3Port)), cfg, logger)
+		m, err := startMember(func() (regionMember, error) { return node.OpenMember(mc) }, mc.ID, net.JoinHostPort(host, strconv.Itoa(s3Port)), cfg, logger)
 		if err != nil {
 			closeAll()
 			stopMembers(members, logger, false)

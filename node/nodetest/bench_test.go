@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/s3api"
@@ -71,6 +72,69 @@ func BenchmarkRegion_Put4KiB(b *testing.B) {
 				}
 			}
 			run(b, target.Member)
+		})
+	}
+}
+
+// BenchmarkRegion_LeaderKillWriteGap measures the write-unavailability window
+// after the leader of a 3-member region is killed: a writer keeps putting small
+// objects through a member that survives; the figure is the time from the kill to
+// the first write acknowledged after it (reported as gap-ms, one kill per
+// iteration), with the production timeouts and with the lab profile. Run with
+//
+//	go test -run '^$' -bench LeaderKillWriteGap -benchtime 5x ./node/nodetest
+func BenchmarkRegion_LeaderKillWriteGap(b *testing.B) {
+	for _, p := range []struct {
+		name string
+		raft node.RaftTimeouts
+	}{{"default", node.DefaultRaftTimeouts()}, {"lab", node.LabRaftTimeouts()}} {
+		b.Run(p.name, func(b *testing.B) {
+			c := Start(b, Options{NoSync: true, Raft: p.raft})
+			ctx := context.Background()
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				leader, err := c.Leader(ctx, "us-east-1")
+				if err != nil {
+					b.Fatal(err)
+				}
+				var writer *Node
+				for _, n := range c.Nodes("us-east-1") {
+					if n != leader {
+						writer = n
+						break
+					}
+				}
+				if i == 0 {
+					if err := writer.Member.CreateBucket(ctx, "gap", "", "o"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				put := func(key string) error {
+					pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					defer cancel()
+					_, err := writer.Member.PutObject(pctx, storage.PutObjectInput{Bucket: "gap", Key: key, Owner: "o",
+						BodyInput: storage.BodyInput{Body: bytes.NewReader([]byte("x")), Size: 1}})
+					return err
+				}
+				if err := put(fmt.Sprintf("warm-%d", i)); err != nil {
+					b.Fatal(err)
+				}
+				killed := time.Now()
+				c.Kill(leader)
+				for j := 0; ; j++ {
+					if err := put(fmt.Sprintf("after-%d-%d", i, j)); err == nil {
+						break
+					}
+					if time.Since(killed) > time.Minute {
+						b.Fatal("no write acknowledged within a minute of the leader kill")
+					}
+				}
+				total += time.Since(killed)
+				if err := c.Restart(leader); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "gap-ms")
 		})
 	}
 }

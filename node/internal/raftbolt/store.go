@@ -102,7 +102,7 @@ func (s *Store) LastIndex() (uint64, error) {
 // GetLog reads the entry at index into log, or returns raft.ErrLogNotFound.
 func (s *Store) GetLog(index uint64, log *raft.Log) error {
 	return s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bktLogs).Get(indexKey(index))
+		v := getEntry(tx.Bucket(bktLogs), indexKey(index))
 		if v == nil {
 			return raft.ErrLogNotFound
 		}
@@ -125,7 +125,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 		for _, l := range logs {
 			buf = encodeLog(buf[:0], l)
 			// bbolt keeps a reference to the value until commit: give it its own copy.
-			if err := b.Put(indexKey(l.Index), append([]byte(nil), buf...)); err != nil {
+			if err := putEntry(b, indexKey(l.Index), append([]byte(nil), buf...)); err != nil {
 				return err
 			}
 		}
@@ -136,12 +136,17 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 // DeleteRange deletes the entries from min to max inclusive.
 func (s *Store) DeleteRange(min, max uint64) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bktLogs).Cursor()
+		b := tx.Bucket(bktLogs)
+		var keys [][]byte
+		c := b.Cursor()
 		for k, _ := c.Seek(indexKey(min)); k != nil; k, _ = c.Next() {
 			if binary.BigEndian.Uint64(k) > max {
 				break
 			}
-			if err := c.Delete(); err != nil {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for _, k := range keys {
+			if err := deleteEntry(b, k); err != nil {
 				return err
 			}
 		}
@@ -251,4 +256,47 @@ func lenBytes(v []byte) (out, rest []byte, ok bool) {
 		out = append([]byte(nil), v[:n]...)
 	}
 	return out, v[n:], true
+}
+
+// Entries above bigEntry bytes (body chunks, up to 1 MiB) are kept in a nested bucket
+// of their own, under entryKey. bbolt rewrites every value of a leaf it modifies and
+// never splits a leaf of four or fewer elements, so appending a 1 MiB entry next to
+// plain 1 MiB values re-copied and re-wrote up to four of them on every append.
+const bigEntry = 16 << 10
+
+var entryKey = []byte{'e'}
+
+func putEntry(b *bbolt.Bucket, key, val []byte) error {
+	// raft may store an index again after a conflict; the old entry can be of the
+	// other kind (plain value or nested bucket), which bbolt would refuse to replace.
+	if b.Bucket(key) != nil || b.Get(key) != nil {
+		if err := deleteEntry(b, key); err != nil {
+			return err
+		}
+	}
+	if len(val) <= bigEntry {
+		return b.Put(key, val)
+	}
+	nb, err := b.CreateBucketIfNotExists(key)
+	if err != nil {
+		return err
+	}
+	return nb.Put(entryKey, val)
+}
+
+func getEntry(b *bbolt.Bucket, key []byte) []byte {
+	if v := b.Get(key); v != nil {
+		return v
+	}
+	if nb := b.Bucket(key); nb != nil {
+		return nb.Get(entryKey)
+	}
+	return nil
+}
+
+func deleteEntry(b *bbolt.Bucket, key []byte) error {
+	if b.Bucket(key) != nil {
+		return b.DeleteBucket(key)
+	}
+	return b.Delete(key)
 }

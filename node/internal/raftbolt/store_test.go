@@ -125,3 +125,60 @@ func FuzzDecodeLog(f *testing.F) {
 		}
 	})
 }
+
+// TestStore_BigEntries checks entries stored as nested buckets: round trip, mixed
+// with plain ones in ranges, replaced by the other kind, and deleted by range.
+func TestStore_BigEntries(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "raft.db"))
+	big := bytes.Repeat([]byte("chunk!"), (bigEntry/6)+100)
+	var logs []*raft.Log
+	for i := uint64(1); i <= 6; i++ {
+		data := []byte{byte(i)}
+		if i%2 == 0 {
+			data = append(append([]byte(nil), big...), byte(i))
+		}
+		logs = append(logs, &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: data})
+	}
+	if err := s.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range logs {
+		var got raft.Log
+		if err := s.GetLog(want.Index, &got); err != nil {
+			t.Fatalf("GetLog(%d): %v", want.Index, err)
+		}
+		if !bytes.Equal(got.Data, want.Data) {
+			t.Fatalf("entry %d: %d bytes back, want %d", want.Index, len(got.Data), len(want.Data))
+		}
+	}
+	// Replace a big entry by a small one and a small one by a big one.
+	swap := []*raft.Log{
+		{Index: 2, Term: 2, Type: raft.LogCommand, Data: []byte("small")},
+		{Index: 3, Term: 2, Type: raft.LogCommand, Data: big},
+	}
+	if err := s.StoreLogs(swap); err != nil {
+		t.Fatalf("overwrite with the other kind: %v", err)
+	}
+	for _, want := range swap {
+		var got raft.Log
+		if err := s.GetLog(want.Index, &got); err != nil || !bytes.Equal(got.Data, want.Data) || got.Term != 2 {
+			t.Fatalf("entry %d after overwrite: term %d, %d bytes, err %v", want.Index, got.Term, len(got.Data), err)
+		}
+	}
+	if err := s.DeleteRange(1, 4); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 6; i++ {
+		var got raft.Log
+		err := s.GetLog(i, &got)
+		if gone := errors.Is(err, raft.ErrLogNotFound); gone != (i <= 4) {
+			t.Fatalf("entry %d after DeleteRange(1,4): err %v", i, err)
+		}
+	}
+	if first, _ := s.FirstIndex(); first != 5 {
+		t.Fatalf("FirstIndex %d, want 5", first)
+	}
+	if last, _ := s.LastIndex(); last != 6 {
+		t.Fatalf("LastIndex %d, want 6", last)
+	}
+}
