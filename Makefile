@@ -62,17 +62,21 @@ lint: fmt-check vet ## gofmt -l and go vet; staticcheck too when the module prox
 	fi
 
 .PHONY: bench
-bench: build ## Start a lab on a free port, run `pangea bench` 4KiB and 1MiB PUT/GET, stop it
-	@dir="$$(mktemp -d)"; \
-	$(BIN) lab --data "$$dir" --addr 127.0.0.1:0 >"$$dir/lab.log" 2>&1 & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null || true; wait $$pid 2>/dev/null || true; rm -rf "$$dir"' EXIT; \
-	for _ in $$(seq 1 300); do \
-		[ -s "$$dir/lab.json" ] && break; \
-		kill -0 $$pid 2>/dev/null || { cat "$$dir/lab.log"; echo "pangea lab exited"; exit 1; }; \
-		sleep 0.1; \
-	done; \
-	[ -s "$$dir/lab.json" ] || { cat "$$dir/lab.log"; echo "no lab.json after 30s"; exit 1; }; \
-	$(BIN) bench --lab "$$dir" --size 4KiB,1MiB --op put,get $(BENCH_FLAGS)
+bench: build ## Single node (pangea node --standalone) then a 3-member region (pangea lab): 4KiB and 1MiB PUT/GET
+	@for mode in "node --standalone" "lab"; do \
+		dir="$$(mktemp -d)"; \
+		echo "== pangea $$mode"; \
+		$(BIN) $$mode --data "$$dir" --addr 127.0.0.1:0 --log-level warn >"$$dir/server.log" 2>&1 & pid=$$!; \
+		trap 'kill $$pid 2>/dev/null || true; wait $$pid 2>/dev/null || true; rm -rf "$$dir"' EXIT; \
+		for _ in $$(seq 1 300); do \
+			[ -s "$$dir/lab.json" ] && break; \
+			kill -0 $$pid 2>/dev/null || { cat "$$dir/server.log"; echo "pangea $$mode exited"; exit 1; }; \
+			sleep 0.1; \
+		done; \
+		[ -s "$$dir/lab.json" ] || { cat "$$dir/server.log"; echo "no lab.json after 30s"; exit 1; }; \
+		$(BIN) bench --lab "$$dir" --size 4KiB,1MiB --op put,get $(BENCH_FLAGS); \
+		kill $$pid; wait $$pid 2>/dev/null || true; rm -rf "$$dir"; trap - EXIT; \
+	done
 
 .PHONY: fuzz
 fuzz: ## Run every Fuzz target (in FUZZ_PKGS) for FUZZTIME (default 30s) each
