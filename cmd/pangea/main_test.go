@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
 )
 
@@ -92,15 +89,26 @@ func startServe(t *testing.T, c *cli, dir string, args ...string) (labfile.File,
 
 func signedGet(t *testing.T, url, access, secret string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	return signedDo(t, http.MethodGet, url, access, secret)
+}
+
+// createBucket creates a bucket through url (the endpoint plus "/name") and fails
+// the test unless it answers 200.
+func createBucket(t *testing.T, url, access, secret string) {
+	t.Helper()
+	if status, body := signedDo(t, http.MethodPut, url, access, secret); status != http.StatusOK {
+		t.Fatalf("CreateBucket %s: %d %s", url, status, body)
+	}
+}
+
+// signedDo sends a body-less request signed with SigV4 and returns status and body.
+func signedDo(t *testing.T, method, url, access, secret string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-	creds := aws.Credentials{AccessKeyID: access, SecretAccessKey: secret}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	signRequest(t, req, access, secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -155,18 +163,7 @@ func TestRun_NodeRestartKeepsBuckets(t *testing.T) {
 	dir := t.TempDir()
 	c, _, _ := testCLI(nil)
 	lf, stop := startServe(t, c, dir, "node", "--data", dir, "--addr", "127.0.0.1:0")
-	req, _ := http.NewRequest(http.MethodPut, lf.Endpoints.Global+"/kept", nil)
-	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-	v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: lf.AccessKey, SecretAccessKey: lf.SecretKey},
-		req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("CreateBucket: %d", resp.StatusCode)
-	}
+	createBucket(t, lf.Endpoints.Global+"/kept", lf.AccessKey, lf.SecretKey)
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -184,18 +181,7 @@ func TestRun_StandaloneNode(t *testing.T) {
 	dir := t.TempDir()
 	c, out, _ := testCLI(nil)
 	lf, stop := startServe(t, c, dir, "node", "--standalone", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
-	req, _ := http.NewRequest(http.MethodPut, lf.Endpoints.Global+"/solo", nil)
-	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-	v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: lf.AccessKey, SecretAccessKey: lf.SecretKey},
-		req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("CreateBucket: %d", resp.StatusCode)
-	}
+	createBucket(t, lf.Endpoints.Global+"/solo", lf.AccessKey, lf.SecretKey)
 	if !strings.Contains(out.String(), "standalone") {
 		t.Errorf("start-up line does not say standalone:\n%s", out.String())
 	}

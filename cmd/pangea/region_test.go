@@ -31,16 +31,7 @@ func TestRun_LabStartsThreeMembersEachServingS3(t *testing.T) {
 		t.Errorf("lab.json lacks the cluster secret or addresses: %+v", lf)
 	}
 	// A bucket created through one member is listed by every member.
-	req, _ := http.NewRequest(http.MethodPut, urls[1]+"/lab-bucket", nil)
-	signRequest(t, req, lf.AccessKey, lf.SecretKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("CreateBucket via member 2: %d", resp.StatusCode)
-	}
+	createBucket(t, urls[1]+"/lab-bucket", lf.AccessKey, lf.SecretKey)
 	for i, u := range urls {
 		status, body := signedGet(t, u+"/", lf.AccessKey, lf.SecretKey)
 		if status != http.StatusOK || !strings.Contains(body, "<Name>lab-bucket</Name>") {
@@ -85,16 +76,7 @@ func TestRun_NodeRegionFromStaticPeers(t *testing.T) {
 			"--peers", peers, "--log-level", "warn")
 		files = append(files, lf)
 	}
-	req, _ := http.NewRequest(http.MethodPut, files[2].Endpoints.Global+"/peers-bucket", nil)
-	signRequest(t, req, files[2].AccessKey, files[2].SecretKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("CreateBucket: %d", resp.StatusCode)
-	}
+	createBucket(t, files[2].Endpoints.Global+"/peers-bucket", files[2].AccessKey, files[2].SecretKey)
 	if _, body := signedGet(t, files[0].Endpoints.Global+"/", files[0].AccessKey, files[0].SecretKey); !strings.Contains(body, "peers-bucket") {
 		t.Fatalf("member n1 does not list the bucket created through n3: %s", body)
 	}
@@ -157,13 +139,7 @@ func TestRun_LabRestartOnNewPortsKeepsData(t *testing.T) {
 	env := map[string]string{"PANGEA_NO_FSYNC": "true"}
 	c, _, _ := testCLI(env)
 	lf, stop := startServe(t, c, dir, "lab", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
-	req, _ := http.NewRequest(http.MethodPut, lf.Endpoints.Global+"/kept-in-lab", nil)
-	signRequest(t, req, lf.AccessKey, lf.SecretKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	createBucket(t, lf.Endpoints.Global+"/kept-in-lab", lf.AccessKey, lf.SecretKey)
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
