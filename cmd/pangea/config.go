@@ -193,8 +193,12 @@ func (c Config) Redacted() string {
 	if c.ClusterSecret != "" {
 		secret = "<redacted>"
 	}
-	return fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s access_key=%s secret_key=<redacted> id=%s cluster_addr=%s peers=%s join=%v cluster_secret=%s",
-		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.AccessKey,
+	common := fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s access_key=%s secret_key=<redacted>",
+		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.AccessKey)
+	if c.Standalone {
+		return common + " standalone=true"
+	}
+	return common + fmt.Sprintf(" id=%s cluster_addr=%s peers=%s join=%v cluster_secret=%s",
 		c.ID, c.ClusterAddr, peersFlag{&c.Peers}.String(), c.Join, secret)
 }
 

@@ -182,7 +182,10 @@ func TestRun_StandaloneNode(t *testing.T) {
 	c, out, _ := testCLI(nil)
 	lf, stop := startServe(t, c, dir, "node", "--standalone", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
 	createBucket(t, lf.Endpoints.Global+"/solo", lf.AccessKey, lf.SecretKey)
-	if !strings.Contains(out.String(), "standalone") {
+	if len(lf.ClusterAddrs) != 0 {
+		t.Errorf("standalone lab.json lists cluster addresses %v", lf.ClusterAddrs)
+	}
+	if !strings.Contains(out.String(), "standalone=true") {
 		t.Errorf("start-up line does not say standalone:\n%s", out.String())
 	}
 	if code := stop(); code != 0 {

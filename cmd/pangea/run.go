@@ -22,7 +22,8 @@ Commands:
   version   print the version, commit and Go version
   help      show this help, or "pangea help <command>" for a command's flags
 
-Every flag has an environment fallback PANGEA_<FLAG> (e.g. PANGEA_DATA, PANGEA_ADDR).
+Most flags have an environment fallback PANGEA_<FLAG> (e.g. PANGEA_DATA, PANGEA_ADDR);
+"pangea help <command>" names it beside each flag.
 Credentials: PANGEA_ACCESS_KEY (default pangea), PANGEA_SECRET_KEY (default pangea-secret).
 Region members authenticate each other with PANGEA_CLUSTER_SECRET.
 `

@@ -108,10 +108,12 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 		urls[i], clusterAddrs[i] = m.url, m.member.ClusterAddr()
 	}
 	lf := labfile.File{
-		Endpoints:    labfile.Endpoints{Global: urls[0], Regions: map[string][]string{cfg.Region: urls}},
-		AccessKey:    cfg.AccessKey,
-		SecretKey:    cfg.SecretKey,
-		ClusterAddrs: map[string][]string{cfg.Region: clusterAddrs},
+		Endpoints: labfile.Endpoints{Global: urls[0], Regions: map[string][]string{cfg.Region: urls}},
+		AccessKey: cfg.AccessKey,
+		SecretKey: cfg.SecretKey,
+	}
+	if !cfg.Standalone { // a standalone node has no cluster address
+		lf.ClusterAddrs = map[string][]string{cfg.Region: clusterAddrs}
 	}
 	if lab {
 		lf.ClusterSecret = cfg.ClusterSecret
