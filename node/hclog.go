@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"log/slog"
+	"net"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -39,6 +41,11 @@ func (h *hclogAdapter) level(lv hclog.Level) slog.Level {
 
 func (h *hclogAdapter) Log(lv hclog.Level, msg string, args ...any) {
 	sl := h.level(lv)
+	if sl > slog.LevelDebug && closedConn(args) {
+		// raft's transport reports every connection closed under it (our own
+		// shutdown, a peer restarting) as an error: expected, not a fault.
+		sl = slog.LevelDebug
+	}
 	if !h.l.Enabled(context.Background(), sl) {
 		return
 	}
@@ -109,4 +116,15 @@ func (h *hclogAdapter) StandardLogger(*hclog.StandardLoggerOptions) *log.Logger 
 
 func (h *hclogAdapter) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
 	return h.StandardLogger(nil).Writer()
+}
+
+// closedConn reports whether any logged value is an error caused by using a closed
+// network connection.
+func closedConn(args []any) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.Is(err, net.ErrClosed) {
+			return true
+		}
+	}
+	return false
 }
