@@ -148,22 +148,15 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, in ListObjectsIn
 				break
 			}
 			if cp, ok := commonPrefix(key, in.Prefix, in.Delimiter); ok {
-				cpEnc := appendEscapedPrefix(nil, cp)
 				// A prefix whose keys are all deleted (latest is a marker) is not shown.
-				if cp > in.Marker && anyVisible(c, k, val, cpEnc) {
-					if n == limit {
-						res.IsTruncated = true
-						break
-					}
+				visible := func(cpEnc []byte) bool { return anyVisible(c, k, val, cpEnc) }
+				var done bool
+				if k, val, done = rollUp(c, cp, in.Marker, visible, &n, limit, &res.IsTruncated, func() {
 					res.CommonPrefixes = append(res.CommonPrefixes, cp)
 					res.NextMarker = cp
-					n++
-				}
-				next := successor(cpEnc)
-				if next == nil {
+				}); done {
 					break
 				}
-				k, val = c.Seek(next)
 				continue
 			}
 			// The first entry of a key is its latest version.
@@ -227,6 +220,30 @@ func commonPrefix(key, prefix, delim string) (string, bool) {
 	return key[:len(prefix)+i+len(delim)], true
 }
 
+// rollUp handles a key that falls under the common prefix cp in a delimited listing:
+// the prefix counts as one entry of the page when it sorts after marker (and, with
+// visible set, when visible says so), reported through add; then the cursor moves
+// past every key under it. done says the listing stops here: the page is full
+// (*truncated set) or nothing can sort after the prefix.
+func rollUp(c *bbolt.Cursor, cp, marker string, visible func(cpEnc []byte) bool,
+	n *int, limit int, truncated *bool, add func()) (k, v []byte, done bool) {
+	cpEnc := appendEscapedPrefix(nil, cp)
+	if cp > marker && (visible == nil || visible(cpEnc)) {
+		if *n == limit {
+			*truncated = true
+			return nil, nil, true
+		}
+		add()
+		*n++
+	}
+	next := successor(cpEnc)
+	if next == nil {
+		return nil, nil, true
+	}
+	k, v = c.Seek(next)
+	return k, v, false
+}
+
 // ListObjectVersions returns one page of versions and delete markers: keys ascending,
 // newest first within a key. It starts after (KeyMarker, VersionIDMarker): with no
 // version marker, after every version of KeyMarker; "null" names the null version.
@@ -281,20 +298,13 @@ func (s *Store) ListObjectVersions(ctx context.Context, bucket string, in ListVe
 				break
 			}
 			if cp, ok := commonPrefix(key, in.Prefix, in.Delimiter); ok {
-				if cp > in.KeyMarker {
-					if n == limit {
-						res.IsTruncated = true
-						break
-					}
+				var done bool
+				if k, val, done = rollUp(c, cp, in.KeyMarker, nil, &n, limit, &res.IsTruncated, func() {
 					res.CommonPrefixes = append(res.CommonPrefixes, cp)
 					res.NextKeyMarker, res.NextVersionIDMarker = cp, ""
-					n++
-				}
-				next := successor(appendEscapedPrefix(nil, cp))
-				if next == nil {
+				}); done {
 					break
 				}
-				k, val = c.Seek(next)
 				continue
 			}
 			if n == limit {
@@ -441,20 +451,13 @@ func (s *Store) ListMultipartUploads(ctx context.Context, bucket string, in List
 				break
 			}
 			if cp, ok := commonPrefix(key, in.Prefix, in.Delimiter); ok {
-				if cp > in.KeyMarker {
-					if n == limit {
-						res.IsTruncated = true
-						break
-					}
+				var done bool
+				if k, val, done = rollUp(c, cp, in.KeyMarker, nil, &n, limit, &res.IsTruncated, func() {
 					res.CommonPrefixes = append(res.CommonPrefixes, cp)
 					res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
-					n++
-				}
-				next := successor(appendEscapedPrefix(nil, cp))
-				if next == nil {
+				}); done {
 					break
 				}
-				k, val = c.Seek(next)
 				continue
 			}
 			if n == limit {
