@@ -49,6 +49,22 @@ func parseMaxKeys(rc *reqCtx, name string) (int, error) {
 }
 
 // listConditions are the s3:prefix, s3:delimiter and s3:max-keys condition keys.
+// startList is the common start of the listing operations: authorize action with
+// the listing's condition keys, then read encoding-type and the page size parameter
+// maxName (max-keys, max-uploads).
+func startList(rc *reqCtx, az *authorizer, action, maxName string) (enc func(string) string, encodingType string, max int, err error) {
+	if err := az.check(action, "", listConditions(rc, maxName)); err != nil {
+		return nil, "", 0, err
+	}
+	if enc, encodingType, err = listEncoder(rc); err != nil {
+		return nil, "", 0, err
+	}
+	if max, err = parseMaxKeys(rc, maxName); err != nil {
+		return nil, "", 0, err
+	}
+	return enc, encodingType, max, nil
+}
+
 func listConditions(rc *reqCtx, maxName string) map[string][]string {
 	c := map[string][]string{"s3:prefix": {rc.param("prefix")}}
 	if d := rc.param("delimiter"); d != "" {
@@ -97,14 +113,7 @@ func commonPrefixesOf(ps []string, enc func(string) string) []commonPrefix {
 }
 
 func (s *Server) listObjectsV1(rc *reqCtx, az *authorizer) error {
-	if err := az.check("s3:ListBucket", "", listConditions(rc, "max-keys")); err != nil {
-		return err
-	}
-	enc, et, err := listEncoder(rc)
-	if err != nil {
-		return err
-	}
-	maxKeys, err := parseMaxKeys(rc, "max-keys")
+	enc, et, maxKeys, err := startList(rc, az, "s3:ListBucket", "max-keys")
 	if err != nil {
 		return err
 	}
@@ -135,14 +144,7 @@ func (s *Server) listObjectsV1(rc *reqCtx, az *authorizer) error {
 }
 
 func (s *Server) listObjectsV2(rc *reqCtx, az *authorizer) error {
-	if err := az.check("s3:ListBucket", "", listConditions(rc, "max-keys")); err != nil {
-		return err
-	}
-	enc, et, err := listEncoder(rc)
-	if err != nil {
-		return err
-	}
-	maxKeys, err := parseMaxKeys(rc, "max-keys")
+	enc, et, maxKeys, err := startList(rc, az, "s3:ListBucket", "max-keys")
 	if err != nil {
 		return err
 	}
@@ -196,14 +198,7 @@ func versionIDOf(v storage.ObjectVersion) string {
 }
 
 func (s *Server) listObjectVersions(rc *reqCtx, az *authorizer) error {
-	if err := az.check("s3:ListBucketVersions", "", listConditions(rc, "max-keys")); err != nil {
-		return err
-	}
-	enc, et, err := listEncoder(rc)
-	if err != nil {
-		return err
-	}
-	maxKeys, err := parseMaxKeys(rc, "max-keys")
+	enc, et, maxKeys, err := startList(rc, az, "s3:ListBucketVersions", "max-keys")
 	if err != nil {
 		return err
 	}
@@ -254,14 +249,7 @@ func (s *Server) listObjectVersions(rc *reqCtx, az *authorizer) error {
 }
 
 func (s *Server) listMultipartUploads(rc *reqCtx, az *authorizer) error {
-	if err := az.check("s3:ListBucketMultipartUploads", "", listConditions(rc, "max-uploads")); err != nil {
-		return err
-	}
-	enc, et, err := listEncoder(rc)
-	if err != nil {
-		return err
-	}
-	maxUploads, err := parseMaxKeys(rc, "max-uploads")
+	enc, et, maxUploads, err := startList(rc, az, "s3:ListBucketMultipartUploads", "max-uploads")
 	if err != nil {
 		return err
 	}
