@@ -22,6 +22,8 @@ type Config struct {
 	NoFsync    bool   // skip fsync: faster, loses acknowledged writes on power loss
 	AccessKey  string
 	SecretKey  string
+	// DebugAddr, if set, serves Go's profiler (/debug/pprof/) on HOST:PORT.
+	DebugAddr string
 
 	// Region membership (node): this member's raft ID, its cluster address (raft and
 	// gRPC, one port), the static peer list of the region's first start (self
@@ -278,6 +280,7 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 	fs.StringVar(&c.Addr, "addr", e.str("PANGEA_ADDR", d.Addr), "listen `host:port`; port 0 picks a free port (env PANGEA_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", e.str("PANGEA_LOG_LEVEL", d.LogLevel), "log `level`: debug, info, warn, error (env PANGEA_LOG_LEVEL)")
 	fs.BoolVar(&c.NoFsync, "no-fsync", noFsync, "do not fsync writes: faster, but a crash can lose acknowledged writes (env PANGEA_NO_FSYNC)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", e.str("PANGEA_DEBUG_ADDR", ""), "serve Go's profiler (/debug/pprof/) on `host:port`; keep it on loopback (env PANGEA_DEBUG_ADDR)")
 	c.ClusterSecret = e.str("PANGEA_CLUSTER_SECRET", "")
 	c.ID, c.NodesPerRegion, c.Regions = d.ID, d.NodesPerRegion, d.Regions
 	if lab {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -72,6 +73,14 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 		}
 	}
 	fmt.Fprintf(c.stdout, "pangea %s: %s\n", mode, cfg.Redacted())
+
+	if cfg.DebugAddr != "" {
+		stop, err := serveDebug(cfg.DebugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	// A lab.json left by a process that died names a port nobody listens on.
 	if err := labfile.Remove(cfg.DataDir); err != nil {
@@ -374,4 +383,22 @@ func (c *cli) printBanner(cfg Config, urls, clusterAddrs []string) {
 
 `, cfg.Region, len(urls), url, strings.Join(urls, " "), cfg.AccessKey, cfg.SecretKey, labJSON,
 		cfg.AccessKey, cfg.SecretKey, cfg.Region, url, url, url, clusterAddrs[0])
+}
+
+// serveDebug serves Go's profiler on addr until the returned stop is called.
+func serveDebug(addr string, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listener on %s (--debug-addr): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	go srv.Serve(ln)
+	logger.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { srv.Close() }, nil
 }
