@@ -137,15 +137,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	return resp
 }
 
-// Snapshot opens a consistent view of the store at once; Persist streams it later
-// while writes go on.
-func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	v, err := f.store.BeginSnapshot()
-	if err != nil {
-		return nil, err
-	}
-	return &fsmSnapshot{view: v, logger: f.logger}, nil
-}
+// Snapshot returns a live snapshot (see liveSnapshots): raft calls it between
+// batches, when the store is durable at or beyond the index the snapshot records,
+// so nothing needs copying.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) { return markerSnapshot{}, nil }
 
 // Restore replaces the whole store with a snapshot. The applied index comes with
 // it (it is inside the database).
@@ -163,18 +158,3 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.logger.Info("store restored from a raft snapshot", "applied_index", idx)
 	return nil
 }
-
-type fsmSnapshot struct {
-	view   *storage.SnapshotView
-	logger *slog.Logger
-}
-
-func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := s.view.WriteTo(sink); err != nil {
-		sink.Cancel()
-		return err
-	}
-	return sink.Close()
-}
-
-func (s *fsmSnapshot) Release() { s.view.Release() }

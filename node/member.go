@@ -205,13 +205,14 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	cleanup = append(cleanup, func() { logs.Close() })
 	m.logStore = logs
 	hlog := newHCLog(logger)
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, "snapshots"), 2, hlog)
+	files, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, "snapshots"), 2, hlog)
 	if err != nil {
 		return fail(fmt.Errorf("node: open snapshots: %w", err))
 	}
-	if err := restoreIfEmpty(st, snaps, logger); err != nil {
+	if err := recoverStore(st, files, logger); err != nil {
 		return fail(err)
 	}
+	snaps := &liveSnapshots{files: files, store: st}
 	m.fsm, err = newFSM(st, logger, m.fatal)
 	if err != nil {
 		return fail(fmt.Errorf("node: open store: %w", err))
@@ -390,29 +391,33 @@ func (c *MemberConfig) setDefaults() error {
 	return nil
 }
 
-// restoreIfEmpty fills a store that has never applied a log entry from the newest
-// raft snapshot, if there is one: the store file was lost or replaced while the raft
-// state survived. raft itself is told not to restore on start (a store that is
-// ahead of the snapshot must not be rolled back), so this is the one case handled
-// here.
-func restoreIfEmpty(st *storage.Store, snaps raft.SnapshotStore, logger *slog.Logger) error {
+// recoverStore brings the store up to the newest raft snapshot when it is behind
+// it. raft is told not to restore its snapshot on start (a store that is ahead must
+// not be rolled back, and live snapshots hold no data), so this is where a member
+// that crashed while installing a snapshot received from the leader (the snapshot
+// was saved, the store not yet replaced) finishes the job. A store behind a live
+// snapshot of its own lost data it had made durable: that is an error.
+func recoverStore(st *storage.Store, snaps raft.SnapshotStore, logger *slog.Logger) error {
 	idx, err := st.AppliedIndex()
-	if err != nil || idx > 0 {
-		return err
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
 	}
 	list, err := snaps.List()
-	if err != nil || len(list) == 0 {
+	if err != nil || len(list) == 0 || list[0].Index <= idx {
 		return err
 	}
-	meta, rc, err := snaps.Open(list[0].ID)
+	meta, rc, live, err := openSnapshotFile(snaps, list[0].ID)
 	if err != nil {
 		return fmt.Errorf("node: open snapshot %s: %w", list[0].ID, err)
+	}
+	if live {
+		return fmt.Errorf("node: %w", errStoreBehind(idx, meta.Index))
 	}
 	defer rc.Close()
 	if err := st.Restore(rc); err != nil {
 		return fmt.Errorf("node: restore snapshot %s: %w", meta.ID, err)
 	}
-	logger.Warn("store had no applied entries; restored the newest raft snapshot", "snapshot", meta.ID, "index", meta.Index)
+	logger.Warn("store was behind the newest raft snapshot; restored it", "snapshot", meta.ID, "index", meta.Index, "store_index", idx)
 	return nil
 }
 

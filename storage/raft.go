@@ -142,6 +142,9 @@ func (s *Store) BeginSnapshot() (*SnapshotView, error) {
 // AppliedIndex is the last log index applied in the state the view holds.
 func (v *SnapshotView) AppliedIndex() uint64 { return v.applied }
 
+// Size is the exact number of bytes WriteTo writes.
+func (v *SnapshotView) Size() int64 { return v.tx.Size() }
+
 // WriteTo streams the view as a bbolt database file, which Restore and Open accept.
 func (v *SnapshotView) WriteTo(w io.Writer) (int64, error) {
 	n, err := v.tx.WriteTo(w)
