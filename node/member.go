@@ -98,8 +98,8 @@ type MemberConfig struct {
 	GCGrace, GCInterval time.Duration
 
 	Raft              RaftTimeouts
-	SnapshotThreshold uint64        // log entries between snapshots; default 8192
-	SnapshotInterval  time.Duration // how often to check the threshold; default 1 min
+	SnapshotThreshold uint64        // log entries between snapshots; default 4096
+	SnapshotInterval  time.Duration // how often to check the threshold; default 30 s
 	TrailingLogs      uint64        // entries kept after a snapshot; default 1024
 	MaxAppendEntries  int           // entries per append RPC and per leader batch; default 128
 
@@ -368,10 +368,10 @@ func (c *MemberConfig) setDefaults() error {
 	// entries it took ~9% of the CPU of a 3-member region under a 4 KiB PUT load
 	// (go test -bench Region_Put4KiB -cpuprofile). Log entries are cheap to keep.
 	if c.SnapshotThreshold == 0 {
-		c.SnapshotThreshold = 8192
+		c.SnapshotThreshold = 4096
 	}
 	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = time.Minute
+		c.SnapshotInterval = 30 * time.Second
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 1024
