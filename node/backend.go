@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,12 +56,59 @@ func newBackend(region string, logger *slog.Logger, st *storage.Store, c Committ
 	return b
 }
 
-// read runs the read barrier.
+// session is the read state of one S3 request (BeginRequest): whether the request
+// writes, and whether a read barrier has passed for it already.
+type session struct {
+	write  bool
+	mu     sync.Mutex
+	passed bool
+}
+
+type sessionKey struct{}
+
+// BeginRequest implements s3api.RequestScoper: the reads of one request share one
+// read barrier, and a write's bucket record and configurations come from the local
+// replica (see readConfig). Without a barrier (Local) there is nothing to scope.
+func (l *backend) BeginRequest(ctx context.Context, write bool) context.Context {
+	if l.barrier == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, sessionKey{}, &session{write: write})
+}
+
+// read runs the read barrier, once per request when ctx carries a session: the
+// request is linearized at its first read, and later reads see that state or a
+// newer one.
 func (l *backend) read(ctx context.Context) error {
 	if l.barrier == nil {
 		return nil
 	}
-	return l.barrier(ctx)
+	s, _ := ctx.Value(sessionKey{}).(*session)
+	if s == nil {
+		return l.barrier(ctx)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.passed {
+		return nil
+	}
+	if err := l.barrier(ctx); err != nil {
+		return err
+	}
+	s.passed = true
+	return nil
+}
+
+// readConfig precedes reads of bucket records and configurations. For a write
+// request it skips the barrier (local reports true): those reads only authorize
+// and shape the write, S3 bucket configuration is eventually consistent, and the
+// write is ordered by the log, whose apply re-checks the bucket. A write's other
+// reads (a copy's source, a precondition) still pass the barrier.
+func (l *backend) readConfig(ctx context.Context) (local bool, err error) {
+	if s, _ := ctx.Value(sessionKey{}).(*session); s != nil && s.write {
+		return true, nil
+	}
+	return false, l.read(ctx)
 }
 
 // activeBlobs lists the blobs this process is staging right now.
@@ -170,12 +218,22 @@ func (l *backend) ListBuckets(ctx context.Context) ([]storage.BucketInfo, error)
 	return l.store.ListBuckets(ctx)
 }
 
-// Bucket returns a bucket's description or storage.ErrNoSuchBucket.
+// Bucket returns a bucket's description or storage.ErrNoSuchBucket. A bucket
+// missing from the local replica is looked up again after a barrier: it may have
+// been created through another member a moment ago.
 func (l *backend) Bucket(ctx context.Context, name string) (storage.BucketInfo, error) {
-	if err := l.read(ctx); err != nil {
+	local, err := l.readConfig(ctx)
+	if err != nil {
 		return storage.BucketInfo{}, fmt.Errorf("bucket: %w", err)
 	}
-	return l.store.Bucket(ctx, name)
+	b, err := l.store.Bucket(ctx, name)
+	if local && errors.Is(err, storage.ErrNoSuchBucket) {
+		if err := l.read(ctx); err != nil {
+			return storage.BucketInfo{}, fmt.Errorf("bucket: %w", err)
+		}
+		b, err = l.store.Bucket(ctx, name)
+	}
+	return b, err
 }
 
 // CreateBucket creates a bucket; an empty region means this node's region.
@@ -207,7 +265,7 @@ func (l *backend) SetBucketVersioning(ctx context.Context, bucket string, state 
 
 // BucketConfig returns a stored sub-resource or storage.ErrNoSuchConfig.
 func (l *backend) BucketConfig(ctx context.Context, bucket string, kind storage.ConfigKind) ([]byte, error) {
-	if err := l.read(ctx); err != nil {
+	if _, err := l.readConfig(ctx); err != nil {
 		return nil, fmt.Errorf("bucket config: %w", err)
 	}
 	return l.store.BucketConfig(ctx, bucket, kind)
@@ -232,10 +290,7 @@ func (l *backend) PutObject(ctx context.Context, in storage.PutObjectInput) (sto
 	}
 	if in.Size < 0 || in.Size > storage.InlineMax {
 		// Fail fast instead of staging a large body for a bucket that is not there.
-		if err := l.read(ctx); err != nil {
-			return storage.ObjectVersion{}, fmt.Errorf("put object: %w", err)
-		}
-		if _, err := l.store.Bucket(ctx, in.Bucket); err != nil {
+		if _, err := l.Bucket(ctx, in.Bucket); err != nil {
 			return storage.ObjectVersion{}, fmt.Errorf("put object: %w", err)
 		}
 	}

@@ -7,6 +7,18 @@ import (
 	"github.com/pangea-s3/pangea/storage"
 )
 
+// RequestScoper is implemented by backends whose reads cost a round trip (the
+// linearizable reads of a region member). The server calls BeginRequest once per
+// request, before any backend call, and passes the returned context to every call
+// the request makes. The backend may then let one read barrier cover all the reads
+// of the request, and, for a write (any method but GET and HEAD), serve the bucket
+// record and configurations that authorize it from its local replica: S3 bucket
+// configuration is eventually consistent, and the write itself is ordered by the
+// backend, which re-checks the bucket when it applies it.
+type RequestScoper interface {
+	BeginRequest(ctx context.Context, write bool) context.Context
+}
+
 // Backend is what the S3 front end needs from a region. It is implemented by the
 // single-node store (node.Local) and, later, by the raft-backed region member and the
 // global router. Errors are storage sentinels (errors.Is), a context error, or

@@ -13,13 +13,16 @@ import (
 // versionHeader is the x-amz-version-id of v in bucket b: absent ("") while the
 // bucket has never been versioned, "null" for the null version.
 func versionHeader(b storage.BucketInfo, v storage.ObjectVersion) string {
-	if b.Versioning == storage.Unversioned {
+	switch {
+	case !v.IsNull:
+		// Only a versioning-enabled bucket makes non-null versions: trust the version
+		// over b, which may predate the change (see RequestScoper).
+		return v.ID.String()
+	case b.Versioning == storage.Unversioned:
 		return ""
-	}
-	if v.IsNull {
+	default:
 		return "null"
 	}
-	return v.ID.String()
 }
 
 // objectLookupError adjusts an Object lookup error: a delete marker that is the

@@ -228,6 +228,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(rc, rerr)
 		return
 	}
+	if sc, ok := s.b.(RequestScoper); ok {
+		rc.r = r.WithContext(sc.BeginRequest(r.Context(), r.Method != http.MethodGet && r.Method != http.MethodHead))
+	}
 	if err := s.dispatch(rc); err != nil {
 		if rw.wroteHeader {
 			// The status line is gone (a body was streaming); the client sees a
