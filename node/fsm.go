@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -16,8 +17,16 @@ import (
 
 // fsm is the raft state machine: a thin wrapper that decodes log entries and hands
 // them to storage, which is the deterministic applier. It implements
-// raft.BatchingFSM so that every entry raft commits together is applied in ONE
-// storage transaction (one fsync): group commit across all writers of the region.
+// raft.BatchingFSM so that every entry raft commits together is applied in one
+// storage transaction: group commit across all writers of the region.
+//
+// With a flusher running (startFlusher), batches are applied into the store's
+// pending transaction (storage.ApplyDeferred) and their results returned at once;
+// the flusher commits whatever accumulated a moment later, one fsync for several
+// batches. The raft log already holds every applied entry durably on a majority, so
+// an answer given before the commit is final: a crash loses only the store's copy,
+// which the replay of the log rebuilds with the same results. Readers wait for the
+// commit (applied counts committed entries only).
 //
 // The store records the index of the last applied entry in the same transaction as
 // the entry's effects. Entries at or below it are skipped, so the log replay after a
@@ -30,8 +39,13 @@ type fsm struct {
 	// longer follow the log and must stop serving.
 	fatal func(error)
 
-	// applied is the last log index reflected in the store.
+	// applied is the last log index committed to the store: what reads see.
 	applied atomic.Uint64
+	// staged is the last log index applied, committed or pending. Only raft's FSM
+	// goroutine (ApplyBatch, Snapshot, Restore) touches it.
+	staged uint64
+	// kick wakes the flusher; nil without one (every batch is committed at once).
+	kick chan struct{}
 	// restores counts snapshots installed into the store.
 	restores atomic.Uint64
 	mu       sync.Mutex
@@ -48,9 +62,59 @@ func newFSM(st *storage.Store, logger *slog.Logger, fatal func(error)) (*fsm, er
 	if err != nil {
 		return nil, err
 	}
-	f := &fsm{store: st, logger: logger, fatal: fatal, advance: make(chan struct{})}
+	f := &fsm{store: st, logger: logger, fatal: fatal, advance: make(chan struct{}), staged: idx}
 	f.applied.Store(idx)
 	return f, nil
+}
+
+// startFlusher makes ApplyBatch leave its transaction open and commits it delay
+// after the first batch that found none open, so that the batches of that window
+// share one fsync. stop commits what is pending and returns once the flusher is
+// gone; call it before closing the store.
+func (f *fsm) startFlusher(delay time.Duration) (stop func()) {
+	f.kick = make(chan struct{}, 1)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		for {
+			select {
+			case <-f.kick:
+			case <-quit:
+				f.flush()
+				return
+			}
+			t.Reset(delay)
+			select {
+			case <-t.C:
+			case <-quit:
+				t.Stop()
+			}
+			f.flush()
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-done
+	}
+}
+
+// flush commits the store's pending transaction and publishes its index.
+func (f *fsm) flush() error {
+	idx, err := f.store.Flush()
+	if err != nil {
+		if !errors.Is(err, storage.ErrClosed) {
+			f.logger.Error("store failed to commit applied entries; this member stops", "err", err)
+			f.fatal(err)
+		}
+		return err
+	}
+	if idx > 0 {
+		f.setApplied(idx)
+	}
+	return nil
 }
 
 // setApplied publishes a new applied index and wakes the readers waiting for it.
@@ -97,9 +161,8 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		spans []span
 		last  uint64
 	)
-	applied := f.applied.Load()
 	for i, l := range logs {
-		if l.Index <= applied {
+		if l.Index <= f.staged {
 			continue // replayed after a restart: already in the store
 		}
 		last = l.Index
@@ -118,8 +181,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if last == 0 {
 		return resp
 	}
-	results, err := f.store.ApplyIndexed(last, cmds)
+	results, err := f.store.ApplyDeferred(last, cmds)
 	if err != nil {
+		// Entries applied earlier but not committed are rolled back with this batch;
+		// the member stops and rebuilds them from the log on restart.
 		err = fmt.Errorf("apply log entries up to %d: %w", last, err)
 		if !errors.Is(err, storage.ErrClosed) {
 			f.logger.Error("store failed to apply committed entries; this member stops", "err", err)
@@ -133,14 +198,31 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	for _, s := range spans {
 		resp[s.entry] = results[s.off : s.off+s.n : s.off+s.n]
 	}
-	f.setApplied(last)
+	f.staged = last
+	if f.kick == nil {
+		if err := f.flush(); err != nil {
+			for _, s := range spans {
+				resp[s.entry] = unknownOutcome(err)
+			}
+		}
+		return resp
+	}
+	select {
+	case f.kick <- struct{}{}:
+	default: // a flush is scheduled already
+	}
 	return resp
 }
 
-// Snapshot returns a live snapshot (see liveSnapshots): raft calls it between
-// batches, when the store is durable at or beyond the index the snapshot records,
-// so nothing needs copying.
-func (f *fsm) Snapshot() (raft.FSMSnapshot, error) { return markerSnapshot{}, nil }
+// Snapshot returns a live snapshot (see liveSnapshots). raft calls it between
+// batches; committing what is pending first makes the store durable at or beyond
+// the index the snapshot records, so nothing needs copying.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.flush(); err != nil {
+		return nil, err
+	}
+	return markerSnapshot{}, nil
+}
 
 // Restore replaces the whole store with a snapshot. The applied index comes with
 // it (it is inside the database).
@@ -153,6 +235,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
+	f.staged = idx
 	f.setApplied(idx)
 	f.restores.Add(1)
 	f.logger.Info("store restored from a raft snapshot", "applied_index", idx)

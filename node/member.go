@@ -102,6 +102,10 @@ type MemberConfig struct {
 	SnapshotInterval  time.Duration // how often to check the threshold; default 30 s
 	TrailingLogs      uint64        // entries kept after a snapshot; default 1024
 	MaxAppendEntries  int           // entries per append RPC and per leader batch; default 128
+	// CommitDelay is how long applied entries wait for more to share the store
+	// commit (their answers do not wait: the raft log holds them). Default 1 ms;
+	// negative: commit every batch at once.
+	CommitDelay time.Duration
 
 	// LeaderWait bounds how long a request waits for a reachable leader (elections,
 	// forwarding retries) and for a read barrier before answering 503. Default 5 s.
@@ -122,22 +126,25 @@ type MemberConfig struct {
 // linearizable on every member. See DESIGN.md.
 type Member struct {
 	*backend
-	cfg       MemberConfig
-	logger    *slog.Logger
-	addr      string // advertised cluster address
-	secret    []byte
-	now       func() time.Time
-	stamper   *stamper
-	fsm       *fsm
-	raft      *raft.Raft
-	logStore  *raftbolt.Store
-	transport *raft.NetworkTransport
-	mux       *clusterMux
-	dialer    *clusterDialer
-	grpcSrv   *grpc.Server
-	peers     *peerPool
-	reads     *readIndexer
-	book      map[raft.ServerID]raft.ServerAddress
+	cfg     MemberConfig
+	logger  *slog.Logger
+	addr    string // advertised cluster address
+	secret  []byte
+	now     func() time.Time
+	stamper *stamper
+	fsm     *fsm
+	// stopFlusher stops the fsm's flusher (nil without one); Close calls it after
+	// raft has stopped applying and before the store closes.
+	stopFlusher func()
+	raft        *raft.Raft
+	logStore    *raftbolt.Store
+	transport   *raft.NetworkTransport
+	mux         *clusterMux
+	dialer      *clusterDialer
+	grpcSrv     *grpc.Server
+	peers       *peerPool
+	reads       *readIndexer
+	book        map[raft.ServerID]raft.ServerAddress
 
 	notifyCh  chan bool
 	leadMu    sync.Mutex
@@ -216,6 +223,11 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	m.fsm, err = newFSM(st, logger, m.fatal)
 	if err != nil {
 		return fail(fmt.Errorf("node: open store: %w", err))
+	}
+	if cfg.CommitDelay >= 0 {
+		stopFlusher := m.fsm.startFlusher(cfg.CommitDelay)
+		m.stopFlusher = stopFlusher
+		cleanup = append(cleanup, stopFlusher)
 	}
 	m.backend = newBackend(cfg.Region, logger, st, m, m.readBarrier)
 
@@ -379,6 +391,9 @@ func (c *MemberConfig) setDefaults() error {
 	if c.MaxAppendEntries <= 0 {
 		c.MaxAppendEntries = 128
 	}
+	if c.CommitDelay == 0 {
+		c.CommitDelay = time.Millisecond
+	}
 	if c.LeaderWait <= 0 {
 		c.LeaderWait = 5 * time.Second
 	}
@@ -457,6 +472,9 @@ func (m *Member) Close() error {
 		m.dialer.conns.closeAll()
 		m.peers.close()
 		m.wg.Wait()
+		if m.stopFlusher != nil {
+			m.stopFlusher()
+		}
 		err1 := m.logStore.Close()
 		err2 := m.store.Close()
 		m.closeErr = errors.Join(err1, err2)
@@ -561,8 +579,14 @@ func (m *Member) prepareLeadership(gen uint64) {
 		if m.stopCtx.Err() != nil || !m.sameGen(gen) {
 			return
 		}
-		err := m.raft.Apply(entry, m.cfg.ApplyTimeout).Error()
+		f := m.raft.Apply(entry, m.cfg.ApplyTimeout)
+		err := f.Error()
 		if err == nil {
+			// The store must hold every entry up to this one, committed, before its
+			// MaxHLC is read.
+			if err := m.fsm.waitApplied(m.stopCtx, f.Index()); err != nil {
+				return
+			}
 			break
 		}
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {

@@ -39,7 +39,7 @@ func (s *Store) Apply(cmds []Command) []Result {
 // records index as the last applied raft index, and refuses an index already applied.
 // A non-nil error means the whole batch failed and nothing was written.
 func (s *Store) apply(cmds []Command, index uint64, indexed bool) ([]Result, error) {
-	results := make([]Result, len(cmds))
+	var results []Result
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var err error
@@ -47,30 +47,42 @@ func (s *Store) apply(cmds []Command, index uint64, indexed bool) ([]Result, err
 		err = ErrClosed
 	} else {
 		err = s.db.Update(func(tx *bbolt.Tx) error {
-			if indexed {
-				if err := checkIndex(tx, index); err != nil {
-					return err
-				}
-			}
-			a := applier{tx: tx}
-			for i, c := range cmds {
-				res, err := a.apply(c)
-				var rej rejection
-				switch {
-				case errors.As(err, &rej):
-					res = Result{Err: rej.err}
-				case err != nil:
-					return fmt.Errorf("command %d (%v): %w", i, c.Op, err)
-				}
-				results[i] = res
-			}
-			return recordProgress(tx, cmds, index, indexed)
+			var err error
+			results, err = applyInTx(tx, cmds, index, indexed)
+			return err
 		})
 	}
 	if err != nil {
+		if results == nil {
+			results = make([]Result, len(cmds))
+		}
 		return results, fmt.Errorf("storage: apply: %w", err)
 	}
 	return results, nil
+}
+
+// applyInTx applies cmds inside tx (see apply). An error leaves tx partly written:
+// the caller must roll it back.
+func applyInTx(tx *bbolt.Tx, cmds []Command, index uint64, indexed bool) ([]Result, error) {
+	results := make([]Result, len(cmds))
+	if indexed {
+		if err := checkIndex(tx, index); err != nil {
+			return results, err
+		}
+	}
+	a := applier{tx: tx}
+	for i, c := range cmds {
+		res, err := a.apply(c)
+		var rej rejection
+		switch {
+		case errors.As(err, &rej):
+			res = Result{Err: rej.err}
+		case err != nil:
+			return results, fmt.Errorf("command %d (%v): %w", i, c.Op, err)
+		}
+		results[i] = res
+	}
+	return results, recordProgress(tx, cmds, index, indexed)
 }
 
 // applier runs commands inside one write transaction. Every handler validates

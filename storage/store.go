@@ -41,6 +41,12 @@ type Store struct {
 	// hold it exclusively because they swap or close the database under everyone.
 	mu sync.RWMutex
 	db *bbolt.DB
+
+	// pendMu guards the write transaction ApplyDeferred keeps open until Flush, and
+	// the log index it has reached. Lock order: mu, then pendMu.
+	pendMu    sync.Mutex
+	pend      pendingTx
+	pendIndex uint64
 }
 
 // Open opens (creating if needed) the database file at path and checks its format
@@ -120,7 +126,10 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	err := s.db.Close()
+	s.pendMu.Lock()
+	_, ferr := s.flushLocked()
+	s.pendMu.Unlock()
+	err := errors.Join(ferr, s.db.Close())
 	s.db = nil
 	if err != nil {
 		return fmt.Errorf("storage: close: %w", err)
@@ -177,6 +186,13 @@ func (s *Store) Restore(r io.Reader) error {
 		os.Remove(tmp)
 		return ErrClosed
 	}
+	// Entries applied but not flushed are superseded by the snapshot.
+	s.pendMu.Lock()
+	if s.pend != nil {
+		s.pend.Rollback()
+		s.pend, s.pendIndex = nil, 0
+	}
+	s.pendMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("storage: restore: close current: %w", err)
 	}

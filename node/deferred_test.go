@@ -1,0 +1,130 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pangea-s3/pangea/storage"
+)
+
+// TestFSM_FlusherAnswersBeforeCommit: with a flusher, ApplyBatch answers at once
+// while readers (applied, the store) still see the old state; stopping the flusher,
+// or a snapshot, commits and publishes what is pending, and the log replay after a
+// restart skips it.
+func TestFSM_FlusherAnswersBeforeCommit(t *testing.T) {
+	logs := testLog(t)
+	path := filepath.Join(t.TempDir(), "a.db")
+	st := openStore(t, path)
+	f, err := newFSM(st, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := f.startFlusher(time.Hour) // only stop or a snapshot commits
+
+	resp := f.ApplyBatch(logs[:3]) // up to index 4: bucket, versioning, config, put a
+	if res, ok := resp[2].([]storage.Result); !ok || res[0].Err != nil || res[0].Version.ETag != "e1" {
+		t.Fatalf("answer for index 4: %#v, want the version of a", resp[2])
+	}
+	if got := f.applied.Load(); got != 0 {
+		t.Errorf("applied = %d before any commit, want 0", got)
+	}
+	if _, err := st.Bucket(context.Background(), "bkt"); !errors.Is(err, storage.ErrNoSuchBucket) {
+		t.Errorf("bucket visible before the commit: %v", err)
+	}
+	waitCtx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if err := f.waitApplied(waitCtx, 4); err == nil {
+		t.Error("waitApplied(4) returned before the commit")
+	}
+	cancel()
+
+	// A snapshot commits first: the store is durable at the snapshot's index.
+	if _, err := f.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.applied.Load(); got != 4 {
+		t.Errorf("applied = %d after Snapshot, want 4", got)
+	}
+
+	f.ApplyBatch(logs[3:]) // 5..7
+	stop()
+	if got := f.applied.Load(); got != 7 {
+		t.Errorf("applied = %d after stop, want 7", got)
+	}
+	want := versionsOf(t, st, "bkt")
+	if len(want) != 3 {
+		t.Fatalf("versions %v, want a, its marker and b", want)
+	}
+	st.Close()
+	st2 := openStore(t, path)
+	f2, err := newFSM(st2, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range f2.ApplyBatch(logs) {
+		if r != nil {
+			t.Errorf("replayed entry %d answered %v, want nothing", i, r)
+		}
+	}
+	if got := versionsOf(t, st2, "bkt"); !slices.Equal(got, want) {
+		t.Errorf("after replay %v, want %v", got, want)
+	}
+}
+
+// TestBackend_RequestSessions counts read barriers: without a session every read
+// passes one; a read request passes one for all its reads; a write request reads
+// its bucket and configurations locally, and passes a barrier only to look again for
+// a bucket it does not have, or for its other reads.
+func TestBackend_RequestSessions(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	var barriers atomic.Int64
+	be := newBackend("r", testLogger(t), st, stampingCommitter{s: newStamper("r", time.Now), c: applyCommitter{st}},
+		func(context.Context) error { barriers.Add(1); return nil })
+	ctx := context.Background()
+	if err := be.CreateBucket(ctx, "bkt", "", "o"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := be.PutObject(ctx, storage.PutObjectInput{Bucket: "bkt", Key: "k", Owner: "o"}); err != nil {
+		t.Fatal(err)
+	}
+	reads := func(ctx context.Context, bucket string) {
+		be.Bucket(ctx, bucket)
+		be.BucketConfig(ctx, bucket, storage.ConfigPolicy)
+		be.Object(ctx, bucket, "k", "")
+	}
+	for _, c := range []struct {
+		name    string
+		ctx     context.Context
+		bucket  string
+		objects bool
+		want    int64
+	}{
+		{"no session", ctx, "bkt", true, 3},
+		{"read request", be.BeginRequest(ctx, false), "bkt", true, 1},
+		{"write request, bucket and configuration", be.BeginRequest(ctx, true), "bkt", false, 0},
+		{"write request, bucket not here", be.BeginRequest(ctx, true), "nope", false, 1},
+		{"write request with an object read", be.BeginRequest(ctx, true), "bkt", true, 1},
+	} {
+		barriers.Store(0)
+		if c.objects {
+			reads(c.ctx, c.bucket)
+		} else {
+			be.Bucket(c.ctx, c.bucket)
+			be.BucketConfig(c.ctx, c.bucket, storage.ConfigPolicy)
+		}
+		if got := barriers.Load(); got != c.want {
+			t.Errorf("%s: %d barriers, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// applyCommitter commits straight into a store.
+type applyCommitter struct{ st *storage.Store }
+
+func (a applyCommitter) Commit(_ context.Context, cmds ...storage.Command) ([]storage.Result, error) {
+	return a.st.Apply(cmds), nil
+}

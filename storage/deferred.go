@@ -1,0 +1,66 @@
+package storage
+
+import (
+	"fmt"
+
+	"go.etcd.io/bbolt"
+)
+
+// ApplyDeferred is ApplyIndexed without the commit, for a replicated log whose
+// entries are durable elsewhere (the raft log): the commands are applied inside the
+// store's pending write transaction, which later calls join, and Flush commits all
+// of them at once (one fsync instead of one per call). Reads, snapshots and
+// AppliedIndex see them only after Flush. The results are final: a crash before
+// Flush loses the pending entries, and replaying them from the log yields the same
+// state and results, since apply is deterministic.
+//
+// A non-nil error means the pending transaction was rolled back: every entry applied
+// since the last Flush is gone, and the caller must replay them (in practice, stop
+// and restart from the log).
+func (s *Store) ApplyDeferred(index uint64, cmds []Command) ([]Result, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return make([]Result, len(cmds)), fmt.Errorf("storage: apply: %w", ErrClosed)
+	}
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	if s.pend == nil {
+		tx, err := s.db.Begin(true)
+		if err != nil {
+			return make([]Result, len(cmds)), fmt.Errorf("storage: apply: %w", err)
+		}
+		s.pend = tx
+	}
+	results, err := applyInTx(s.pend, cmds, index, true)
+	if err != nil {
+		s.pend.Rollback()
+		s.pend, s.pendIndex = nil, 0
+		return results, fmt.Errorf("storage: apply: %w", err)
+	}
+	s.pendIndex = index
+	return results, nil
+}
+
+// Flush commits the pending transaction of ApplyDeferred and returns the applied
+// index it made durable and visible; 0 if nothing was pending.
+func (s *Store) Flush() (uint64, error) {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *Store) flushLocked() (uint64, error) {
+	if s.pend == nil {
+		return 0, nil
+	}
+	tx, idx := s.pend, s.pendIndex
+	s.pend, s.pendIndex = nil, 0
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("storage: commit applied entries up to %d: %w", idx, err)
+	}
+	return idx, nil
+}
+
+// pendingTx is the open transaction of ApplyDeferred, if any (nil otherwise).
+type pendingTx = *bbolt.Tx
