@@ -1,10 +1,6 @@
 package storage
 
-import (
-	"fmt"
-
-	"go.etcd.io/bbolt"
-)
+import "fmt"
 
 // ApplyDeferred is ApplyIndexed without the commit, for a replicated log whose
 // entries are durable elsewhere (the raft log): the commands are applied inside the
@@ -61,6 +57,3 @@ func (s *Store) flushLocked() (uint64, error) {
 	}
 	return idx, nil
 }
-
-// pendingTx is the open transaction of ApplyDeferred, if any (nil otherwise).
-type pendingTx = *bbolt.Tx

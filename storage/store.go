@@ -45,7 +45,7 @@ type Store struct {
 	// pendMu guards the write transaction ApplyDeferred keeps open until Flush, and
 	// the log index it has reached. Lock order: mu, then pendMu.
 	pendMu    sync.Mutex
-	pend      pendingTx
+	pend      *bbolt.Tx
 	pendIndex uint64
 }
 
