@@ -51,6 +51,18 @@ func TestRun_LabStartsThreeMembersEachServingS3(t *testing.T) {
 	if strings.Contains(out.String(), lf.ClusterSecret) {
 		t.Error("the lab printed its cluster secret")
 	}
+	// pangea bench --spread drives every member; an object PUT through one member
+	// is read back through the others.
+	if !testing.Short() {
+		b, bOut, bErr := testCLI(nil)
+		args := []string{"bench", "--lab", dir, "--spread", "--duration", "200ms", "--concurrency", "3", "--size", "1KiB"}
+		if code := b.run(t.Context(), args); code != 0 {
+			t.Fatalf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, bOut.String(), bErr.String())
+		}
+		if !strings.Contains(bOut.String(), "over 3 endpoints") {
+			t.Errorf("bench --spread output lacks %q:\n%s", "over 3 endpoints", bOut.String())
+		}
+	}
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}

@@ -1,5 +1,6 @@
-// Package bench drives an S3 endpoint with PUT and GET load and reports throughput
-// and latency percentiles. It is the engine of `pangea bench`.
+// Package bench drives an S3 endpoint, or several (the members of a region), with PUT
+// and GET load and reports throughput and latency percentiles. It is the engine of
+// `pangea bench`.
 //
 // The client is deliberately lean (net/http with a tuned Transport, the SDK's SigV4
 // signer with UNSIGNED-PAYLOAD, one shared payload buffer per size): on a small box
@@ -39,7 +40,13 @@ const unsignedPayload = "UNSIGNED-PAYLOAD"
 
 // Config describes one benchmark run.
 type Config struct {
-	Endpoint    string // e.g. http://127.0.0.1:9000
+	// Endpoint is the one endpoint to drive, e.g. http://127.0.0.1:9000. Set
+	// either Endpoint or Endpoints, not both.
+	Endpoint string
+	// Endpoints spreads the load: worker i sends all its requests to
+	// Endpoints[i%len(Endpoints)]. Bucket creation and the seeding of a GET-only
+	// run go through Endpoints[0]. Results stay aggregated over all endpoints.
+	Endpoints   []string
 	AccessKey   string
 	SecretKey   string
 	Region      string
@@ -69,14 +76,41 @@ func DefaultConfig() Config {
 	}
 }
 
+// AllEndpoints returns the endpoints the run drives: Endpoints, or Endpoint alone
+// when Endpoints is empty.
+func (c Config) AllEndpoints() []string {
+	if len(c.Endpoints) > 0 {
+		return c.Endpoints
+	}
+	if c.Endpoint != "" {
+		return []string{c.Endpoint}
+	}
+	return nil
+}
+
 // Validate reports the first problem with c, phrased as what to change.
 func (c Config) Validate() error {
-	u, err := url.Parse(c.Endpoint)
+	if c.Endpoint != "" && len(c.Endpoints) > 0 {
+		return fmt.Errorf("bench: both Endpoint (%q) and Endpoints (%d) are set: put every endpoint in Endpoints and leave Endpoint empty",
+			c.Endpoint, len(c.Endpoints))
+	}
+	eps := c.AllEndpoints()
+	if len(eps) == 0 {
+		return errors.New("bench: no endpoint: pass --endpoint URL (repeatable or comma separated) or --lab DIR")
+	}
+	seen := make(map[string]bool, len(eps))
+	for _, ep := range eps {
+		u, err := url.Parse(ep)
+		if ep == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("bench: endpoint %q: want an http(s) URL such as http://127.0.0.1:9000", ep)
+		}
+		norm := strings.TrimRight(ep, "/")
+		if seen[norm] {
+			return fmt.Errorf("bench: endpoint %q listed twice: list each endpoint once", ep)
+		}
+		seen[norm] = true
+	}
 	switch {
-	case c.Endpoint == "":
-		return errors.New("bench: no endpoint: pass --endpoint URL or --lab DIR")
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fmt.Errorf("bench: endpoint %q: want an http(s) URL such as http://127.0.0.1:9000", c.Endpoint)
 	case c.AccessKey == "" || c.SecretKey == "":
 		return errors.New("bench: access key and secret key must be set (--access-key, --secret-key)")
 	case c.Region == "":
@@ -89,6 +123,9 @@ func (c Config) Validate() error {
 		return errors.New("bench: no operations: pass --op put,get")
 	case c.Concurrency < 1:
 		return fmt.Errorf("bench: concurrency %d: must be at least 1", c.Concurrency)
+	case c.Concurrency < len(eps):
+		return fmt.Errorf("bench: concurrency %d is below the %d endpoints, some would get no load: pass --concurrency %d or more",
+			c.Concurrency, len(eps), len(eps))
 	case c.Duration <= 0:
 		return fmt.Errorf("bench: duration %v: must be positive (e.g. 10s)", c.Duration)
 	}
@@ -112,6 +149,7 @@ type Result struct {
 	Ops        int64 // successful operations
 	Errors     int64
 	Elapsed    time.Duration
+	Endpoints  int // endpoints the load was spread over
 	P50        time.Duration
 	P90        time.Duration
 	P99        time.Duration
@@ -155,7 +193,8 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 				continue
 			}
 			if op == OpGet && len(keys) == 0 {
-				results = append(results, Result{Op: op, Size: size, FirstError: "no objects to read: every PUT failed"})
+				results = append(results, Result{Op: op, Size: size, Endpoints: len(r.bases),
+					FirstError: "no objects to read: every PUT failed"})
 				continue
 			}
 			res, written := r.phase(ctx, op, size, payload, keys)
@@ -176,7 +215,7 @@ type runner struct {
 	client *http.Client
 	signer *v4.Signer
 	creds  aws.Credentials
-	base   string
+	bases  []string // per endpoint: its URL and the bucket, path-style
 	runID  string
 }
 
@@ -193,23 +232,28 @@ func newRunner(cfg Config) *runner {
 	}
 	var id [4]byte
 	rand.Read(id[:])
+	var bases []string
+	for _, ep := range cfg.AllEndpoints() {
+		bases = append(bases, strings.TrimRight(ep, "/")+"/"+cfg.Bucket)
+	}
 	return &runner{
 		cfg:    cfg,
 		client: client,
 		signer: v4.NewSigner(),
 		creds:  aws.Credentials{AccessKeyID: cfg.AccessKey, SecretAccessKey: cfg.SecretKey},
-		base:   strings.TrimRight(cfg.Endpoint, "/") + "/" + cfg.Bucket,
+		bases:  bases,
 		runID:  time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(id[:]),
 	}
 }
 
-// do sends one signed path-style request. body may be nil.
-func (r *runner) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+// do sends one signed path-style request to endpoint ep (an index into r.bases).
+// body may be nil.
+func (r *runner) do(ctx context.Context, ep int, method, path string, body []byte) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, r.bases[ep]+path, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +286,7 @@ func (r *runner) ensureBucket(ctx context.Context) error {
 		body = []byte(`<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>` +
 			r.cfg.Region + `</LocationConstraint></CreateBucketConfiguration>`)
 	}
-	resp, err := r.do(ctx, http.MethodPut, "", body)
+	resp, err := r.do(ctx, 0, http.MethodPut, "", body)
 	if err != nil {
 		return fmt.Errorf("bench: create bucket %s: %w", r.cfg.Bucket, err)
 	}
@@ -258,8 +302,8 @@ func (r *runner) ensureBucket(ctx context.Context) error {
 	return fmt.Errorf("bench: create bucket %s: %w", r.cfg.Bucket, err)
 }
 
-func (r *runner) put(ctx context.Context, key string, payload []byte) error {
-	resp, err := r.do(ctx, http.MethodPut, "/"+key, payload)
+func (r *runner) put(ctx context.Context, ep int, key string, payload []byte) error {
+	resp, err := r.do(ctx, ep, http.MethodPut, "/"+key, payload)
 	if err != nil {
 		return err
 	}
@@ -271,8 +315,8 @@ func (r *runner) put(ctx context.Context, key string, payload []byte) error {
 	return nil
 }
 
-func (r *runner) get(ctx context.Context, key string, size int64) error {
-	resp, err := r.do(ctx, http.MethodGet, "/"+key, nil)
+func (r *runner) get(ctx context.Context, ep int, key string, size int64) error {
+	resp, err := r.do(ctx, ep, http.MethodGet, "/"+key, nil)
 	if err != nil {
 		return err
 	}
@@ -294,21 +338,23 @@ func (r *runner) key(size int64, worker, seq int) string {
 	return fmt.Sprintf("%s/%s/w%03d/%09d", r.runID, FormatSize(size), worker, seq)
 }
 
-// seed writes a few objects for a GET-only run; it is not measured.
+// seed writes a few objects for a GET-only run through the first endpoint; it is
+// not measured.
 func (r *runner) seed(ctx context.Context, size int64, payload []byte) ([]string, error) {
 	n := max(r.cfg.Concurrency*4, 16)
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = r.key(size, 999, i)
-		if err := r.put(ctx, keys[i], payload); err != nil {
+		if err := r.put(ctx, 0, keys[i], payload); err != nil {
 			return nil, fmt.Errorf("bench: seed objects for GET: %w", err)
 		}
 	}
 	return keys, nil
 }
 
-// phase runs one op at one size for cfg.Duration with cfg.Concurrency workers. For
-// PUT it returns the keys written successfully.
+// phase runs one op at one size for cfg.Duration with cfg.Concurrency workers,
+// worker w sending to endpoint w%len(r.bases). For PUT it returns the keys written
+// successfully.
 //
 // Workers start no request after the deadline but let the ones in flight finish:
 // cancelling them would abort responses mid-way and leave PUTs that were applied
@@ -330,6 +376,7 @@ func (r *runner) phase(ctx context.Context, op string, size int64, payload []byt
 	)
 	progressDone := r.progress(progressCtx, op, size, start, &ops, &errs)
 	for w := range r.cfg.Concurrency {
+		ep := w % len(r.bases)
 		wg.Go(func() {
 			for seq := 0; ctx.Err() == nil && time.Now().Before(deadline); seq++ {
 				var key string
@@ -341,9 +388,9 @@ func (r *runner) phase(ctx context.Context, op string, size int64, payload []byt
 				t0 := time.Now()
 				var err error
 				if op == OpPut {
-					err = r.put(ctx, key, payload)
+					err = r.put(ctx, ep, key, payload)
 				} else {
-					err = r.get(ctx, key, size)
+					err = r.get(ctx, ep, key, size)
 				}
 				d := time.Since(t0)
 				if ctx.Err() != nil {
@@ -374,7 +421,7 @@ func (r *runner) phase(ctx context.Context, op string, size int64, payload []byt
 	}
 	slices.Sort(all)
 	res := Result{
-		Op: op, Size: size, Ops: ops.Load(), Errors: errs.Load(), Elapsed: elapsed,
+		Op: op, Size: size, Ops: ops.Load(), Errors: errs.Load(), Elapsed: elapsed, Endpoints: len(r.bases),
 		P50: percentile(all, 0.50), P90: percentile(all, 0.90), P99: percentile(all, 0.99),
 		FirstError: firstErr,
 	}
@@ -431,8 +478,17 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// WriteReport prints results as an aligned table, then any first errors.
+// WriteReport prints results as an aligned table, then any first errors. When the
+// load was spread over several endpoints, a line before the table says over how
+// many: rates are their sum, latency percentiles are over all their requests.
 func WriteReport(w io.Writer, results []Result) {
+	n := 0
+	for _, r := range results {
+		n = max(n, r.Endpoints)
+	}
+	if n > 1 {
+		fmt.Fprintf(w, "over %d endpoints (worker i drives endpoint i mod %d): rates are totals, latencies over all requests\n", n, n)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tsize\tops/s\tMiB/s\tp50\tp90\tp99\tops\terrors\t")
 	for _, r := range results {
