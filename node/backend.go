@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -187,9 +188,14 @@ func (sc stampingCommitter) Commit(ctx context.Context, cmds ...storage.Command)
 	return sc.c.Commit(ctx, cmds...)
 }
 
+// newBlobID returns a unique blob ID that sorts by creation time: 8 bytes of Unix
+// nanoseconds, then 8 random bytes. Chunks are keyed by blob ID, so new chunks land
+// at the right edge of the chunk index (one leaf rewritten per batch) instead of on a
+// random leaf each (one leaf per chunk).
 func newBlobID() storage.BlobID {
 	var id storage.BlobID
-	rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
+	binary.BigEndian.PutUint64(id[:8], uint64(time.Now().UnixNano()))
+	rand.Read(id[8:]) // crypto/rand.Read never fails (Go 1.24+)
 	return id
 }
 
@@ -288,8 +294,9 @@ func (l *backend) PutObject(ctx context.Context, in storage.PutObjectInput) (sto
 	if in.Size > MaxObjectSize {
 		return storage.ObjectVersion{}, fmt.Errorf("put object: %w", storage.ErrEntityTooLarge)
 	}
-	if in.Size < 0 || in.Size > storage.InlineMax {
-		// Fail fast instead of staging a large body for a bucket that is not there.
+	if in.Size < 0 || in.Size > storage.ChunkSize {
+		// Fail fast instead of staging a large body for a bucket that is not there (a
+		// body of one chunk is committed with the version in one submission anyway).
 		if _, err := l.Bucket(ctx, in.Bucket); err != nil {
 			return storage.ObjectVersion{}, fmt.Errorf("put object: %w", err)
 		}

@@ -18,6 +18,16 @@ import (
 // upload stays at a handful of chunk buffers whatever the body size.
 const chunksInFlight = 2
 
+// inlineMax is the largest body kept inside its version (or part) record; larger
+// ones go to a blob of chunks, even when one chunk holds them. It is below
+// storage.InlineMax (the format's limit) because bbolt rewrites a whole leaf to add a
+// record: a record of a few KiB makes every PUT rewrite a leaf of two such records
+// (three pages) on a random page of the version index, while a chunk is appended at
+// the right edge of the chunk index (blob IDs sort by time). Measured per 4 KiB PUT,
+// 32 per transaction: 30 KB written and 75 us inline against 16 KB and 40 us as a
+// chunk; at 2 KiB inline is still the cheaper (28 against 37 us).
+const inlineMax = 2 << 10
+
 // discardTimeout bounds the best-effort DiscardBlob after a failed write; it runs
 // detached from the request context, which is often the reason for the failure.
 const discardTimeout = 30 * time.Second
@@ -40,7 +50,7 @@ type stagedBody struct {
 	tailBuf *[]byte
 }
 
-// stageBody reads in.Body to its end. Bodies up to storage.InlineMax are returned
+// stageBody reads in.Body to its end. Bodies up to inlineMax are returned
 // inline; larger ones are cut into storage.ChunkSize chunks, each encoded and
 // committed as a PutChunk while the next one is read. uploadAlg is the checksum
 // algorithm of the multipart upload a part belongs to ("" for PutObject): parts
@@ -75,7 +85,7 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 		l.bufs.Put(bufp)
 		return stagedBody{}, err
 	}
-	if eof && n <= storage.InlineMax {
+	if eof && n <= inlineMax {
 		data := (*bufp)[:n]
 		dig.Write(data)
 		body := stagedBody{size: int64(n), inline: append([]byte(nil), data...)}
