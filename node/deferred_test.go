@@ -13,9 +13,9 @@ import (
 )
 
 // TestFSM_FlusherAnswersBeforeCommit: with a flusher, ApplyBatch answers at once
-// while readers (applied, the store) still see the old state; stopping the flusher,
-// or a snapshot, commits and publishes what is pending, and the log replay after a
-// restart skips it.
+// while readers (applied, the store) still see the old state; a reader waiting,
+// a snapshot or stopping the flusher commits and publishes what is pending (the
+// delay here is an hour), and the log replay after a restart skips it.
 func TestFSM_FlusherAnswersBeforeCommit(t *testing.T) {
 	logs := testLog(t)
 	path := filepath.Join(t.TempDir(), "a.db")
@@ -36,21 +36,29 @@ func TestFSM_FlusherAnswersBeforeCommit(t *testing.T) {
 	if _, err := st.Bucket(context.Background(), "bkt"); !errors.Is(err, storage.ErrNoSuchBucket) {
 		t.Errorf("bucket visible before the commit: %v", err)
 	}
-	waitCtx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	if err := f.waitApplied(waitCtx, 4); err == nil {
-		t.Error("waitApplied(4) returned before the commit")
+	// A reader waiting for index 4 has it committed at once, not an hour later.
+	waitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := f.waitApplied(waitCtx, 4); err != nil {
+		t.Fatalf("waitApplied(4): %v", err)
 	}
 	cancel()
+	if _, err := st.Bucket(context.Background(), "bkt"); err != nil {
+		t.Errorf("bucket after waitApplied: %v", err)
+	}
 
 	// A snapshot commits first: the store is durable at the snapshot's index.
+	f.ApplyBatch(logs[3:4]) // 5
+	if got := f.applied.Load(); got != 4 {
+		t.Errorf("applied = %d with 5 pending, want 4", got)
+	}
 	if _, err := f.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.applied.Load(); got != 4 {
-		t.Errorf("applied = %d after Snapshot, want 4", got)
+	if got := f.applied.Load(); got != 5 {
+		t.Errorf("applied = %d after Snapshot, want 5", got)
 	}
 
-	f.ApplyBatch(logs[3:]) // 5..7
+	f.ApplyBatch(logs[4:]) // 6..7
 	stop()
 	if got := f.applied.Load(); got != 7 {
 		t.Errorf("applied = %d after stop, want 7", got)

@@ -45,7 +45,8 @@ type fsm struct {
 	// goroutine (ApplyBatch, Snapshot, Restore) touches it.
 	staged uint64
 	// kick wakes the flusher; nil without one (every batch is committed at once).
-	kick chan struct{}
+	// hurry makes it commit at once: a reader waits (waitApplied).
+	kick, hurry chan struct{}
 	// restores counts snapshots installed into the store.
 	restores atomic.Uint64
 	mu       sync.Mutex
@@ -69,10 +70,11 @@ func newFSM(st *storage.Store, logger *slog.Logger, fatal func(error)) (*fsm, er
 
 // startFlusher makes ApplyBatch leave its transaction open and commits it delay
 // after the first batch that found none open, so that the batches of that window
-// share one fsync. stop commits what is pending and returns once the flusher is
+// share one fsync, or as soon as a reader waits for an index not yet committed
+// (reads never wait for the delay). stop commits what is pending and returns once the flusher is
 // gone; call it before closing the store.
 func (f *fsm) startFlusher(delay time.Duration) (stop func()) {
-	f.kick = make(chan struct{}, 1)
+	f.kick, f.hurry = make(chan struct{}, 1), make(chan struct{}, 1)
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -88,6 +90,8 @@ func (f *fsm) startFlusher(delay time.Duration) (stop func()) {
 			t.Reset(delay)
 			select {
 			case <-t.C:
+			case <-f.hurry: // a reader waits for what is pending
+				t.Stop()
 			case <-quit:
 				t.Stop()
 			}
@@ -134,6 +138,12 @@ func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
 		f.mu.Unlock()
 		if cur >= idx {
 			return nil
+		}
+		if f.hurry != nil {
+			select {
+			case f.hurry <- struct{}{}:
+			default:
+			}
 		}
 		select {
 		case <-ch:

@@ -103,8 +103,9 @@ type MemberConfig struct {
 	TrailingLogs      uint64        // entries kept after a snapshot; default 1024
 	MaxAppendEntries  int           // entries per append RPC and per leader batch; default 128
 	// CommitDelay is how long applied entries wait for more to share the store
-	// commit (their answers do not wait: the raft log holds them). Default 1 ms;
-	// negative: commit every batch at once.
+	// commit (their answers do not wait: the raft log holds them, and a reader
+	// waiting for them has them committed at once). Default 10 ms; negative: commit
+	// every batch at once.
 	CommitDelay time.Duration
 
 	// LeaderWait bounds how long a request waits for a reachable leader (elections,
@@ -392,7 +393,7 @@ func (c *MemberConfig) setDefaults() error {
 		c.MaxAppendEntries = 128
 	}
 	if c.CommitDelay == 0 {
-		c.CommitDelay = time.Millisecond
+		c.CommitDelay = 10 * time.Millisecond
 	}
 	if c.LeaderWait <= 0 {
 		c.LeaderWait = 5 * time.Second
