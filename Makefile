@@ -62,8 +62,8 @@ lint: fmt-check vet ## gofmt -l and go vet; staticcheck too when the module prox
 	fi
 
 .PHONY: bench
-bench: build ## Single node (pangea node --standalone) then a 3-member region (pangea lab): 4KiB and 1MiB PUT/GET
-	@for mode in "node --standalone" "lab"; do \
+bench: build ## Standalone node, one-member region, 3-member lab (load spread over its members): 4KiB and 1MiB PUT/GET
+	@for mode in "node --standalone" "node" "lab"; do \
 		dir="$$(mktemp -d)"; \
 		echo "== pangea $$mode"; \
 		$(BIN) $$mode --data "$$dir" --addr 127.0.0.1:0 --log-level warn >"$$dir/server.log" 2>&1 & pid=$$!; \
@@ -74,7 +74,8 @@ bench: build ## Single node (pangea node --standalone) then a 3-member region (p
 			sleep 0.1; \
 		done; \
 		[ -s "$$dir/lab.json" ] || { cat "$$dir/server.log"; echo "no lab.json after 30s"; exit 1; }; \
-		$(BIN) bench --lab "$$dir" --size 4KiB,1MiB --op put,get $(BENCH_FLAGS); \
+		spread=""; [ "$$mode" = lab ] && spread=--spread; \
+		$(BIN) bench --lab "$$dir" $$spread --size 4KiB,1MiB --op put,get $(BENCH_FLAGS); \
 		kill $$pid; wait $$pid 2>/dev/null || true; rm -rf "$$dir"; trap - EXIT; \
 	done
 
