@@ -31,7 +31,14 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 		}
 		return 2
 	}
-	rest := fs.Args()
+	// Flags may also follow the command words: `pangea ctl status --cluster-addr X`.
+	var rest []string
+	for left := fs.Args(); len(left) > 0; left = fs.Args() {
+		rest = append(rest, left[0])
+		if err := fs.Parse(left[1:]); err != nil {
+			return 2
+		}
+	}
 	if len(rest) == 0 {
 		fmt.Fprintln(c.stderr, "pangea ctl: missing command: status, add ID ADDR or remove ID")
 		return 2

@@ -38,14 +38,20 @@ func TestRun_LabStartsThreeMembersEachServingS3(t *testing.T) {
 			t.Fatalf("ListBuckets via member %d (%s): %d %s", i+1, u, status, body)
 		}
 	}
-	// pangea ctl reaches the region with what lab.json says.
-	ctl, ctlOut, ctlErr := testCLI(nil)
-	if code := ctl.run(t.Context(), []string{"ctl", "--cluster-addr", lf.ClusterAddrs["us-east-1"][2], "--cluster-secret", lf.ClusterSecret, "status"}); code != 0 {
-		t.Fatalf("ctl status: exit %d: %s", code, ctlErr.String())
-	}
-	for _, want := range []string{"n1", "n2", "n3", "leader", "Voter"} {
-		if !strings.Contains(ctlOut.String(), want) {
-			t.Errorf("ctl status lacks %q:\n%s", want, ctlOut.String())
+	// pangea ctl reaches the region with what lab.json says, flags before or after
+	// the command.
+	for _, args := range [][]string{
+		{"ctl", "--cluster-addr", lf.ClusterAddrs["us-east-1"][2], "--cluster-secret", lf.ClusterSecret, "status"},
+		{"ctl", "status", "--cluster-addr", lf.ClusterAddrs["us-east-1"][1], "--cluster-secret", lf.ClusterSecret},
+	} {
+		ctl, ctlOut, ctlErr := testCLI(nil)
+		if code := ctl.run(t.Context(), args); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, ctlErr.String())
+		}
+		for _, want := range []string{"n1", "n2", "n3", "leader", "Voter"} {
+			if !strings.Contains(ctlOut.String(), want) {
+				t.Errorf("%v: status lacks %q:\n%s", args, want, ctlOut.String())
+			}
 		}
 	}
 	if strings.Contains(out.String(), lf.ClusterSecret) {
