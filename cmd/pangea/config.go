@@ -186,7 +186,10 @@ func (f peersFlag) Set(v string) error {
 }
 
 // Redacted renders c for the start-up log with the secret hidden.
-func (c Config) Redacted() string {
+func (c Config) Redacted() string { return c.redacted(false) }
+
+// redacted is Redacted for a node, or for the lab (only the fields a lab uses).
+func (c Config) redacted(lab bool) string {
 	fsync := "on"
 	if c.NoFsync {
 		fsync = "off"
@@ -197,6 +200,9 @@ func (c Config) Redacted() string {
 	}
 	common := fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s access_key=%s secret_key=<redacted>",
 		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.AccessKey)
+	if lab {
+		return common + fmt.Sprintf(" nodes_per_region=%d cluster_secret=%s", c.NodesPerRegion, secret)
+	}
 	if c.Standalone {
 		return common + " standalone=true"
 	}

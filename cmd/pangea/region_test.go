@@ -57,6 +57,9 @@ func TestRun_LabStartsThreeMembersEachServingS3(t *testing.T) {
 	if strings.Contains(out.String(), lf.ClusterSecret) {
 		t.Error("the lab printed its cluster secret")
 	}
+	if line, _, _ := strings.Cut(out.String(), "\n"); !strings.Contains(line, "nodes_per_region=3") || strings.Contains(line, "peers=") {
+		t.Errorf("the lab's config line should show its own fields, not a node's: %s", line)
+	}
 	// pangea bench --spread drives every member; an object PUT through one member
 	// is read back through the others.
 	if !testing.Short() {

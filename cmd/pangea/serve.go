@@ -72,7 +72,7 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 			cfg.ClusterSecret = hex.EncodeToString(b[:])
 		}
 	}
-	fmt.Fprintf(c.stdout, "pangea %s: %s\n", mode, cfg.Redacted())
+	fmt.Fprintf(c.stdout, "pangea %s: %s\n", mode, cfg.redacted(lab))
 
 	if cfg.DebugAddr != "" {
 		stop, err := serveDebug(cfg.DebugAddr, logger)
