@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -350,5 +351,48 @@ func TestHarness_WrongSecretIsRefused(t *testing.T) {
 	defer good.Close()
 	if st, err := good.Status(ctx); err != nil || st.ID != n.ID {
 		t.Fatalf("status with the secret: %+v %v", st, err)
+	}
+}
+
+// TestHarness_BucketChangesSeenByTheNextWriteAnywhere: a write reads its bucket
+// record from the member's local replica (one barrier per request at most), so a
+// bucket created through one member must still be writable through another at
+// once (a local miss is looked up again after a barrier), and a PUT through any
+// member right after versioning was enabled through another answers with a
+// version ID.
+func TestHarness_BucketChangesSeenByTheNextWriteAnywhere(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c := Start(t, Options{NoSync: true})
+	nodes := c.Nodes(region)
+	clients := make([]*s3.Client, len(nodes))
+	for i, n := range nodes {
+		clients[i] = sdk(c, n)
+	}
+	for i := range 30 {
+		bucket := fmt.Sprintf("fresh-%02d", i)
+		creator, writer, reader := clients[i%3], clients[(i+1)%3], clients[(i+2)%3]
+		if _, err := creator.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+			t.Fatalf("CreateBucket %s via %s: %v", bucket, nodes[i%3].ID, err)
+		}
+		body := []byte(bucket)
+		if _, err := writer.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("k"), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatalf("PUT into %s via %s right after its creation via %s: %v", bucket, nodes[(i+1)%3].ID, nodes[i%3].ID, err)
+		}
+		if got, err := get(ctx, reader, bucket, "k"); err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("GET %s/k via %s: %q, %v", bucket, nodes[(i+2)%3].ID, got, err)
+		}
+		if i%3 == 0 {
+			if _, err := creator.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
+				VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}}); err != nil {
+				t.Fatal(err)
+			}
+			out, err := writer.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("v"), Body: bytes.NewReader(body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := aws.ToString(out.VersionId); v == "" || v == "null" {
+				t.Errorf("PUT into %s right after enabling versioning elsewhere: version ID %q", bucket, v)
+			}
+		}
 	}
 }
