@@ -337,3 +337,22 @@ func TestConfig_Validate(t *testing.T) {
 		t.Errorf("Redacted leaks the secret: %s", r)
 	}
 }
+
+func TestLabProcs(t *testing.T) {
+	for _, c := range []struct {
+		env           string
+		cpus, members int
+		want          int
+		ok            bool
+	}{
+		{"", 2, 3, 6, true},
+		{"", 4, 1, 4, true},
+		{"", 2, 0, 2, true},
+		{"3", 2, 3, 0, false}, // the operator's GOMAXPROCS wins
+	} {
+		got, ok := labProcs(c.env, c.cpus, c.members)
+		if got != c.want || ok != c.ok {
+			t.Errorf("labProcs(%q, %d, %d) = %d, %v; want %d, %v", c.env, c.cpus, c.members, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +74,13 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 		}
 	}
 	fmt.Fprintf(c.stdout, "pangea %s: %s\n", mode, cfg.redacted(lab))
+	if lab {
+		if n, ok := labProcs(c.getenv("GOMAXPROCS"), runtime.NumCPU(), cfg.NodesPerRegion); ok {
+			prev := runtime.GOMAXPROCS(n)
+			defer runtime.GOMAXPROCS(prev)
+			logger.Info("GOMAXPROCS raised for the lab's members", "gomaxprocs", n, "override", "GOMAXPROCS")
+		}
+	}
 
 	if cfg.DebugAddr != "" {
 		stop, err := serveDebug(cfg.DebugAddr, logger)
@@ -401,4 +409,19 @@ func serveDebug(addr string, logger *slog.Logger) (stop func(), err error) {
 	go srv.Serve(ln)
 	logger.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return func() { srv.Close() }, nil
+}
+
+// labProcs is the GOMAXPROCS of a lab running members in one process: as many Ps
+// as the members would have as separate processes (CPUs x members), unless the
+// GOMAXPROCS variable is set (ok false: leave it). Each member blocks in fdatasync
+// in its raft log, its store and its flusher; a goroutine in a blocking syscall
+// keeps its P until the runtime takes it back, so with only one P per CPU for three
+// members the runnable work waits behind the disk. Measured on 2 CPUs (4 KiB PUT,
+// load spread over 3 members): 6 Ps against 2 gave +28% at 16 clients and +30% at
+// 128; a single member per process gains little, so pangea node keeps Go's default.
+func labProcs(env string, cpus, members int) (int, bool) {
+	if env != "" {
+		return 0, false
+	}
+	return max(cpus, cpus*members), true
 }
