@@ -71,8 +71,8 @@ func newFSM(st *storage.Store, logger *slog.Logger, fatal func(error)) (*fsm, er
 // startFlusher makes ApplyBatch leave its transaction open and commits it delay
 // after the first batch that found none open, so that the batches of that window
 // share one fsync, or as soon as a reader waits for an index not yet committed
-// (reads never wait for the delay). stop commits what is pending and returns once the flusher is
-// gone; call it before closing the store.
+// (reads never wait for the delay). stop commits what is pending and returns once
+// the flusher is gone; call it before closing the store.
 func (f *fsm) startFlusher(delay time.Duration) (stop func()) {
 	f.kick, f.hurry = make(chan struct{}, 1), make(chan struct{}, 1)
 	quit, done := make(chan struct{}), make(chan struct{})
