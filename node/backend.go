@@ -228,14 +228,23 @@ func (l *backend) ListBuckets(ctx context.Context) ([]storage.BucketInfo, error)
 // missing from the local replica is looked up again after a barrier: it may have
 // been created through another member a moment ago.
 func (l *backend) Bucket(ctx context.Context, name string) (storage.BucketInfo, error) {
-	local, err := l.readConfig(ctx)
+	b, err := l.bucket(ctx, name)
 	if err != nil {
 		return storage.BucketInfo{}, fmt.Errorf("bucket: %w", err)
+	}
+	return b, nil
+}
+
+// bucket is Bucket without the wrapping, for the write paths that wrap their own.
+func (l *backend) bucket(ctx context.Context, name string) (storage.BucketInfo, error) {
+	local, err := l.readConfig(ctx)
+	if err != nil {
+		return storage.BucketInfo{}, err
 	}
 	b, err := l.store.Bucket(ctx, name)
 	if local && errors.Is(err, storage.ErrNoSuchBucket) {
 		if err := l.read(ctx); err != nil {
-			return storage.BucketInfo{}, fmt.Errorf("bucket: %w", err)
+			return storage.BucketInfo{}, err
 		}
 		b, err = l.store.Bucket(ctx, name)
 	}
@@ -297,7 +306,7 @@ func (l *backend) PutObject(ctx context.Context, in storage.PutObjectInput) (sto
 	if in.Size < 0 || in.Size > storage.ChunkSize {
 		// Fail fast instead of staging a large body for a bucket that is not there (a
 		// body of one chunk is committed with the version in one submission anyway).
-		if _, err := l.Bucket(ctx, in.Bucket); err != nil {
+		if _, err := l.bucket(ctx, in.Bucket); err != nil {
 			return storage.ObjectVersion{}, fmt.Errorf("put object: %w", err)
 		}
 	}

@@ -226,9 +226,8 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 		return fail(fmt.Errorf("node: open store: %w", err))
 	}
 	if cfg.CommitDelay >= 0 {
-		stopFlusher := m.fsm.startFlusher(cfg.CommitDelay)
-		m.stopFlusher = stopFlusher
-		cleanup = append(cleanup, stopFlusher)
+		m.stopFlusher = m.fsm.startFlusher(cfg.CommitDelay)
+		cleanup = append(cleanup, m.stopFlusher)
 	}
 	m.backend = newBackend(cfg.Region, logger, st, m, m.readBarrier)
 

@@ -26,7 +26,7 @@ func (s *Store) Apply(cmds []Command) []Result {
 	if len(cmds) == 0 {
 		return nil
 	}
-	results, err := s.apply(cmds, 0, false)
+	results, err := s.apply(cmds)
 	if err != nil {
 		for i := range results {
 			results[i] = Result{Err: err}
@@ -35,10 +35,9 @@ func (s *Store) Apply(cmds []Command) []Result {
 	return results
 }
 
-// apply is Apply and ApplyIndexed (raft.go): with indexed set, the transaction also
-// records index as the last applied raft index, and refuses an index already applied.
-// A non-nil error means the whole batch failed and nothing was written.
-func (s *Store) apply(cmds []Command, index uint64, indexed bool) ([]Result, error) {
+// apply is Apply in one committed transaction. A non-nil error means the whole batch
+// failed and nothing was written.
+func (s *Store) apply(cmds []Command) ([]Result, error) {
 	var results []Result
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -48,7 +47,7 @@ func (s *Store) apply(cmds []Command, index uint64, indexed bool) ([]Result, err
 	} else {
 		err = s.db.Update(func(tx *bbolt.Tx) error {
 			var err error
-			results, err = applyInTx(tx, cmds, index, indexed)
+			results, err = applyInTx(tx, cmds, 0, false)
 			return err
 		})
 	}
@@ -61,8 +60,9 @@ func (s *Store) apply(cmds []Command, index uint64, indexed bool) ([]Result, err
 	return results, nil
 }
 
-// applyInTx applies cmds inside tx (see apply). An error leaves tx partly written:
-// the caller must roll it back.
+// applyInTx applies cmds inside tx; with indexed set (ApplyDeferred) it also records
+// index as the last applied raft index, and refuses an index already applied. An
+// error leaves tx partly written: the caller must roll it back.
 func applyInTx(tx *bbolt.Tx, cmds []Command, index uint64, indexed bool) ([]Result, error) {
 	results := make([]Result, len(cmds))
 	if indexed {

@@ -33,11 +33,19 @@ var (
 // crash. cmds may be empty: the index is recorded all the same (log entries without
 // commands still advance it).
 //
-// A non-nil error means nothing was written: an I/O error, or an index not above
-// AppliedIndex (ErrAlreadyApplied). Otherwise there is one Result per command, with
-// business errors in Result.Err as Apply reports them.
+// It is ApplyDeferred then Flush (which also commits anything ApplyDeferred left
+// pending). A non-nil error means nothing of cmds was written: an I/O error, or an
+// index not above AppliedIndex (ErrAlreadyApplied). Otherwise there is one Result
+// per command, with business errors in Result.Err as Apply reports them.
 func (s *Store) ApplyIndexed(index uint64, cmds []Command) ([]Result, error) {
-	return s.apply(cmds, index, true)
+	results, err := s.ApplyDeferred(index, cmds)
+	if err != nil {
+		return results, err
+	}
+	if _, err := s.Flush(); err != nil {
+		return make([]Result, len(cmds)), err
+	}
+	return results, nil
 }
 
 // AppliedIndex returns the last log index recorded by ApplyIndexed (0 if none, or

@@ -151,14 +151,13 @@ func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
 // a read transaction: writes continue meanwhile). The copy is a bbolt file that
 // Restore, or Open, accepts.
 func (s *Store) Snapshot(w io.Writer) error {
-	err := s.view(func(tx *bbolt.Tx) error {
-		_, err := tx.WriteTo(w)
-		return err
-	})
+	v, err := s.BeginSnapshot()
 	if err != nil {
-		return fmt.Errorf("storage: snapshot: %w", err)
+		return err
 	}
-	return nil
+	defer v.Release()
+	_, err = v.WriteTo(w)
+	return err
 }
 
 // Restore replaces all state with a snapshot read from r. The snapshot is written to a
