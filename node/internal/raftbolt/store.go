@@ -13,18 +13,32 @@ import (
 
 // Layout of the file:
 //
-//	logs:   key = u64 big-endian log index
-//	        value = 0x01 | uvarint term | byte type | varint appended-at unix ns
-//	                (math.MinInt64 for the zero time) | uvarint len | data
-//	                | uvarint len | extensions
+//	runs:   key = u64 big-endian index of the first entry of a run of consecutive
+//	        entries, usually one StoreLogs call (one raft batch)
+//	        value = 0x02 | uvarint count | count x (uvarint len | entry)
+//	        where entry = 0x01 | uvarint term | byte type | varint appended-at unix ns
+//	                      (math.MinInt64 for the zero time) | uvarint len | data
+//	                      | uvarint len | extensions
+//	        A value over bigValue bytes is kept in a nested bucket of its own, under
+//	        the key 'e' (see putValue).
 //	stable: key = the raft key as is, value = the raw bytes raft stored
 //	        (SetUint64 stores 8 bytes big-endian)
+//
+// Files written before runs existed hold one entry per key in a bucket "logs";
+// Open moves them into runs.
 var (
-	bktLogs   = []byte("logs")
-	bktStable = []byte("stable")
+	bktRuns    = []byte("runs")
+	bktStable  = []byte("stable")
+	bktOldLogs = []byte("logs")
 )
 
-const logV1 = 1
+const (
+	logV1 = 1
+	runV2 = 2
+	// maxRun caps the encoded entries of one run, so that trimming a run that
+	// straddles a DeleteRange bound rewrites at most this much.
+	maxRun = 1 << 20
+)
 
 // errCorrupt is wrapped by every decoding failure of a stored log entry.
 var errCorrupt = errors.New("raftbolt: corrupt log entry")
@@ -52,18 +66,44 @@ func Open(path string, noSync bool) (*Store, error) {
 		return nil, fmt.Errorf("raftbolt: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bktLogs, bktStable} {
+		for _, b := range [][]byte{bktRuns, bktStable} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return migrate(tx)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("raftbolt: open %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// migrate moves the entries of a file written before runs existed (one entry per
+// key in "logs") into runs, in the transaction that opens the file.
+func migrate(tx *bbolt.Tx) error {
+	old := tx.Bucket(bktOldLogs)
+	if old == nil {
+		return nil
+	}
+	var w runWriter
+	c := old.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return fmt.Errorf("%w: key %x in logs", errCorrupt, k)
+		}
+		if v == nil {
+			v = old.Bucket(k).Get(valueKey)
+		}
+		if err := w.add(binary.BigEndian.Uint64(k), v); err != nil {
+			return err
+		}
+	}
+	if err := w.flush(tx.Bucket(bktRuns)); err != nil {
+		return err
+	}
+	return tx.DeleteBucket(bktOldLogs)
 }
 
 // Close closes the file.
@@ -75,11 +115,129 @@ func indexKey(i uint64) []byte {
 	return k[:]
 }
 
+// run is one stored run: entries first .. first+count-1, encoded back to back in
+// body, each behind its uvarint length.
+type run struct {
+	first uint64
+	count uint64
+	body  []byte
+}
+
+func parseRun(k, v []byte) (run, error) {
+	if len(k) != 8 || len(v) < 1 || v[0] != runV2 {
+		return run{}, fmt.Errorf("%w: run %x: format %x", errCorrupt, k, v[:min(1, len(v))])
+	}
+	count, n := binary.Uvarint(v[1:])
+	if n <= 0 || count == 0 {
+		return run{}, fmt.Errorf("%w: run %x: count", errCorrupt, k)
+	}
+	return run{first: binary.BigEndian.Uint64(k), count: count, body: v[1+n:]}, nil
+}
+
+func (r run) last() uint64 { return r.first + r.count - 1 }
+
+// each calls fn for every entry of r in order, with its index and encoded bytes,
+// until fn returns false. A body that does not hold count entries is corrupt.
+func (r run) each(fn func(index uint64, entry []byte) bool) error {
+	b := r.body
+	for i := uint64(0); i < r.count; i++ {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return fmt.Errorf("%w: run %d: entry %d", errCorrupt, r.first, r.first+i)
+		}
+		if !fn(r.first+i, b[k:k+int(n)]) {
+			return nil
+		}
+		b = b[k+int(n):]
+	}
+	if len(b) != 0 {
+		return fmt.Errorf("%w: run %d: %d trailing bytes", errCorrupt, r.first, len(b))
+	}
+	return nil
+}
+
+// runWriter gathers encoded entries into runs: a new run starts at a gap in the
+// indexes or when the current one reaches maxRun bytes.
+type runWriter struct {
+	first, next uint64
+	count       uint64
+	body        []byte
+	done        []run
+	started     bool
+}
+
+func (w *runWriter) add(index uint64, entry []byte) error {
+	if w.started && index < w.next {
+		return fmt.Errorf("raftbolt: entries out of order: %d after %d", index, w.next-1)
+	}
+	if w.count > 0 && (index != w.next || len(w.body) >= maxRun) {
+		w.cut()
+	}
+	w.started = true
+	if w.count == 0 {
+		w.first = index
+	}
+	w.body = binary.AppendUvarint(w.body, uint64(len(entry)))
+	w.body = append(w.body, entry...)
+	w.count++
+	w.next = index + 1
+	return nil
+}
+
+func (w *runWriter) cut() {
+	if w.count > 0 {
+		w.done = append(w.done, run{first: w.first, count: w.count, body: w.body})
+	}
+	w.body, w.count = nil, 0
+}
+
+// flush writes the gathered runs into b.
+func (w *runWriter) flush(b *bbolt.Bucket) error {
+	w.cut()
+	for _, r := range w.done {
+		v := make([]byte, 0, 1+binary.MaxVarintLen64+len(r.body))
+		v = append(v, runV2)
+		v = binary.AppendUvarint(v, r.count)
+		v = append(v, r.body...)
+		if err := putValue(b, indexKey(r.first), v); err != nil {
+			return err
+		}
+	}
+	w.done = nil
+	return nil
+}
+
+// floor moves c to the last key at or below index; nil if there is none.
+func floor(c *bbolt.Cursor, index uint64) (k, v []byte) {
+	k, v = c.Seek(indexKey(index))
+	switch {
+	case k == nil:
+		return c.Last()
+	case binary.BigEndian.Uint64(k) == index:
+		return k, v
+	default:
+		return c.Prev()
+	}
+}
+
+// runAt returns the run holding index, if any.
+func runAt(b *bbolt.Bucket, index uint64) (run, bool, error) {
+	k, v := floor(b.Cursor(), index)
+	if k == nil {
+		return run{}, false, nil
+	}
+	r, err := parseRun(k, valueOf(b, k, v))
+	if err != nil {
+		return run{}, false, err
+	}
+	return r, index >= r.first && index <= r.last(), nil
+}
+
 // FirstIndex returns the first index written, 0 for no entries.
 func (s *Store) FirstIndex() (uint64, error) {
 	var idx uint64
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		if k, _ := tx.Bucket(bktLogs).Cursor().First(); len(k) == 8 {
+		if k, _ := tx.Bucket(bktRuns).Cursor().First(); len(k) == 8 {
 			idx = binary.BigEndian.Uint64(k)
 		}
 		return nil
@@ -91,22 +249,50 @@ func (s *Store) FirstIndex() (uint64, error) {
 func (s *Store) LastIndex() (uint64, error) {
 	var idx uint64
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		if k, _ := tx.Bucket(bktLogs).Cursor().Last(); len(k) == 8 {
-			idx = binary.BigEndian.Uint64(k)
-		}
-		return nil
+		var err error
+		idx, err = lastIndex(tx.Bucket(bktRuns))
+		return err
 	})
 	return idx, err
+}
+
+func lastIndex(b *bbolt.Bucket) (uint64, error) {
+	k, v := b.Cursor().Last()
+	if k == nil {
+		return 0, nil
+	}
+	r, err := parseRun(k, valueOf(b, k, v))
+	if err != nil {
+		return 0, err
+	}
+	return r.last(), nil
 }
 
 // GetLog reads the entry at index into log, or returns raft.ErrLogNotFound.
 func (s *Store) GetLog(index uint64, log *raft.Log) error {
 	return s.db.View(func(tx *bbolt.Tx) error {
-		v := getEntry(tx.Bucket(bktLogs), indexKey(index))
-		if v == nil {
+		r, ok, err := runAt(tx.Bucket(bktRuns), index)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return raft.ErrLogNotFound
 		}
-		if err := decodeLog(v, log); err != nil {
+		var entry []byte
+		err = r.each(func(i uint64, e []byte) bool {
+			if i == index {
+				entry = e
+				return false
+			}
+			return true
+		})
+		if err == nil && entry == nil {
+			err = fmt.Errorf("%w: run %d ends before entry %d", errCorrupt, r.first, index)
+		}
+		if err == nil {
+			err = decodeLog(entry, log)
+		}
+		if err != nil {
 			return fmt.Errorf("raftbolt: entry %d: %w", index, err)
 		}
 		log.Index = index
@@ -117,41 +303,92 @@ func (s *Store) GetLog(index uint64, log *raft.Log) error {
 // StoreLog stores one entry.
 func (s *Store) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{log}) }
 
-// StoreLogs stores entries in one transaction (one fsync).
+// StoreLogs stores entries in one transaction (one fsync), normally as one run.
+// Entries that replace stored ones (raft rewriting a conflicting suffix) replace
+// them one for one, as with any key-value log store.
 func (s *Store) StoreLogs(logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bktLogs)
-		var buf []byte
+		b := tx.Bucket(bktRuns)
+		last, err := lastIndex(b)
+		if err != nil {
+			return err
+		}
+		lo, hi := logs[0].Index, logs[0].Index
 		for _, l := range logs {
-			buf = encodeLog(buf[:0], l)
-			// bbolt keeps a reference to the value until commit: give it its own copy.
-			if err := putEntry(b, indexKey(l.Index), append([]byte(nil), buf...)); err != nil {
+			lo, hi = min(lo, l.Index), max(hi, l.Index)
+		}
+		if lo <= last {
+			if err := deleteRange(b, lo, hi); err != nil {
 				return err
 			}
 		}
-		return nil
+		var w runWriter
+		var buf []byte
+		for _, l := range logs {
+			buf = encodeLog(buf[:0], l)
+			if err := w.add(l.Index, buf); err != nil {
+				return err
+			}
+		}
+		return w.flush(b)
 	})
 }
 
 // DeleteRange deletes the entries from min to max inclusive.
 func (s *Store) DeleteRange(min, max uint64) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bktLogs)
-		var keys [][]byte
-		c := b.Cursor()
-		for k, _ := c.Seek(indexKey(min)); k != nil; k, _ = c.Next() {
-			if binary.BigEndian.Uint64(k) > max {
-				break
-			}
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		for _, k := range keys {
-			if err := deleteEntry(b, k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return deleteRange(tx.Bucket(bktRuns), min, max)
 	})
+}
+
+// deleteRange removes every run that overlaps [lo, hi] and writes back the entries
+// of those runs that lie outside it.
+func deleteRange(b *bbolt.Bucket, lo, hi uint64) error {
+	if lo > hi {
+		return nil
+	}
+	var hit []run
+	c := b.Cursor()
+	// Start at the run holding lo, or the one before it, which may reach into the range.
+	k, v := floor(c, lo)
+	if k == nil {
+		k, v = c.First()
+	}
+	for ; k != nil; k, v = c.Next() {
+		r, err := parseRun(k, valueOf(b, k, v))
+		if err != nil {
+			return err
+		}
+		if r.first > hi {
+			break
+		}
+		if r.last() < lo {
+			continue
+		}
+		// bbolt memory is only valid until the bucket changes: copy what is kept.
+		r.body = append([]byte(nil), r.body...)
+		hit = append(hit, r)
+	}
+	var w runWriter
+	for _, r := range hit {
+		if err := deleteValue(b, indexKey(r.first)); err != nil {
+			return err
+		}
+		var addErr error
+		err := r.each(func(i uint64, e []byte) bool {
+			if i < lo || i > hi {
+				addErr = w.add(i, e)
+			}
+			return addErr == nil
+		})
+		if err = errors.Join(err, addErr); err != nil {
+			return err
+		}
+	}
+	return w.flush(b)
 }
 
 // Set stores a stable value.
@@ -258,43 +495,39 @@ func lenBytes(v []byte) (out, rest []byte, ok bool) {
 	return out, v[n:], true
 }
 
-// Entries above bigEntry bytes (body chunks, up to 1 MiB) are kept in a nested bucket
-// of their own, under entryKey. bbolt rewrites every value of a leaf it modifies and
-// never splits a leaf of four or fewer elements, so appending a 1 MiB entry next to
-// plain 1 MiB values re-copied and re-wrote up to four of them on every append.
-const bigEntry = 16 << 10
+// Values above bigValue bytes (runs of body chunks) are kept in a nested bucket of
+// their own, under valueKey. bbolt rewrites every value of a leaf it modifies and
+// never splits a leaf of four or fewer elements, so a run stored as a plain value
+// next to the previous runs would be copied and written again on each of the next
+// few appends. In a bucket of its own a run is written once.
+const bigValue = 1 << 10
 
-var entryKey = []byte{'e'}
+var valueKey = []byte{'e'}
 
-func putEntry(b *bbolt.Bucket, key, val []byte) error {
-	// raft may store an index again after a conflict; the old entry can be of the
-	// other kind (plain value or nested bucket), which bbolt would refuse to replace.
-	if b.Bucket(key) != nil || b.Get(key) != nil {
-		if err := deleteEntry(b, key); err != nil {
-			return err
-		}
-	}
-	if len(val) <= bigEntry {
+func putValue(b *bbolt.Bucket, key, val []byte) error {
+	if len(val) <= bigValue {
 		return b.Put(key, val)
 	}
-	nb, err := b.CreateBucketIfNotExists(key)
+	nb, err := b.CreateBucket(key)
 	if err != nil {
 		return err
 	}
-	return nb.Put(entryKey, val)
+	return nb.Put(valueKey, val)
 }
 
-func getEntry(b *bbolt.Bucket, key []byte) []byte {
-	if v := b.Get(key); v != nil {
+// valueOf returns the value under k, v being what a cursor gave for k (nil for a
+// nested bucket).
+func valueOf(b *bbolt.Bucket, k, v []byte) []byte {
+	if v != nil {
 		return v
 	}
-	if nb := b.Bucket(key); nb != nil {
-		return nb.Get(entryKey)
+	if nb := b.Bucket(k); nb != nil {
+		return nb.Get(valueKey)
 	}
 	return nil
 }
 
-func deleteEntry(b *bbolt.Bucket, key []byte) error {
+func deleteValue(b *bbolt.Bucket, key []byte) error {
 	if b.Bucket(key) != nil {
 		return b.DeleteBucket(key)
 	}

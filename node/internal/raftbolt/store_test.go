@@ -2,13 +2,16 @@ package raftbolt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"go.etcd.io/bbolt"
 )
 
 func openTest(t *testing.T, path string) *Store {
@@ -130,7 +133,7 @@ func FuzzDecodeLog(f *testing.F) {
 // with plain ones in ranges, replaced by the other kind, and deleted by range.
 func TestStore_BigEntries(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "raft.db"))
-	big := bytes.Repeat([]byte("chunk!"), (bigEntry/6)+100)
+	big := bytes.Repeat([]byte("chunk!"), (bigValue/6)+100)
 	var logs []*raft.Log
 	for i := uint64(1); i <= 6; i++ {
 		data := []byte{byte(i)}
@@ -181,4 +184,216 @@ func TestStore_BigEntries(t *testing.T) {
 	if last, _ := s.LastIndex(); last != 6 {
 		t.Fatalf("LastIndex %d, want 6", last)
 	}
+}
+
+// TestStore_MatchesModel drives appends, overwrites and range deletions at random
+// and checks every index, the bounds, and a reopened file against a plain map.
+func TestStore_MatchesModel(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	s := openTest(t, path)
+	model := map[uint64]raft.Log{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	entry := func(i, term uint64) *raft.Log {
+		n := rng.IntN(3000) // both sides of bigValue once gathered into a run
+		data := make([]byte, n)
+		for j := range data {
+			data[j] = byte(i + uint64(j))
+		}
+		return &raft.Log{Index: i, Term: term, Type: raft.LogCommand, Data: data}
+	}
+	bounds := func() (lo, hi uint64) {
+		for i := range model {
+			if lo == 0 || i < lo {
+				lo = i
+			}
+			hi = max(hi, i)
+		}
+		return lo, hi
+	}
+	check := func(step int) {
+		t.Helper()
+		lo, hi := bounds()
+		first, err1 := s.FirstIndex()
+		last, err2 := s.LastIndex()
+		if err1 != nil || err2 != nil || first != lo || last != hi {
+			t.Fatalf("step %d: bounds %d..%d (%v %v), want %d..%d", step, first, last, err1, err2, lo, hi)
+		}
+		for i := uint64(0); i <= hi+2; i++ {
+			var got raft.Log
+			err := s.GetLog(i, &got)
+			want, ok := model[i]
+			if !ok {
+				if !errors.Is(err, raft.ErrLogNotFound) {
+					t.Fatalf("step %d: entry %d should be absent: %v", step, i, err)
+				}
+				continue
+			}
+			if err != nil || got.Index != i || got.Term != want.Term || !bytes.Equal(got.Data, want.Data) {
+				t.Fatalf("step %d: entry %d: term %d, %d bytes, err %v; want term %d, %d bytes", step, i, got.Term, len(got.Data), err, want.Term, len(want.Data))
+			}
+		}
+	}
+	var next uint64 = 1
+	for step := range 300 {
+		switch op := rng.IntN(10); {
+		case op < 6: // append a batch
+			var batch []*raft.Log
+			for range 1 + rng.IntN(40) {
+				l := entry(next, uint64(step))
+				batch = append(batch, l)
+				model[next] = *l
+				next++
+			}
+			if err := s.StoreLogs(batch); err != nil {
+				t.Fatal(err)
+			}
+		case op < 8 && next > 1: // rewrite some stored indexes
+			from := 1 + rng.Uint64N(next-1)
+			var batch []*raft.Log
+			for i := from; i < min(next, from+1+rng.Uint64N(10)); i++ {
+				l := entry(i, uint64(step))
+				batch = append(batch, l)
+				model[i] = *l
+			}
+			if err := s.StoreLogs(batch); err != nil {
+				t.Fatal(err)
+			}
+		case next > 1: // delete a range
+			lo := 1 + rng.Uint64N(next)
+			hi := lo + rng.Uint64N(60)
+			if err := s.DeleteRange(lo, hi); err != nil {
+				t.Fatal(err)
+			}
+			for i := lo; i <= hi; i++ {
+				delete(model, i)
+			}
+		}
+		check(step)
+		if step%50 == 49 {
+			s.Close()
+			s = openTest(t, path)
+			check(step)
+		}
+	}
+}
+
+// TestStore_MigratesOldLayout opens a file written with one entry per key (plain
+// values and nested buckets) and finds every entry, now in runs.
+func TestStore_MigratesOldLayout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []*raft.Log
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket(bktOldLogs)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bktStable); err != nil {
+			return err
+		}
+		for _, i := range []uint64{3, 4, 5, 9, 10} { // a gap, as after old truncations
+			l := &raft.Log{Index: i, Term: 2, Type: raft.LogCommand, Data: bytes.Repeat([]byte{byte(i)}, int(i)*4000)}
+			want = append(want, l)
+			v := encodeLog(nil, l)
+			if i%2 == 0 { // the old layout kept big entries in a nested bucket
+				nb, err := b.CreateBucket(indexKey(i))
+				if err != nil {
+					return err
+				}
+				if err := nb.Put(valueKey, v); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := b.Put(indexKey(i), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, path)
+	if first, _ := s.FirstIndex(); first != 3 {
+		t.Fatalf("FirstIndex %d, want 3", first)
+	}
+	if last, _ := s.LastIndex(); last != 10 {
+		t.Fatalf("LastIndex %d, want 10", last)
+	}
+	for _, w := range want {
+		var got raft.Log
+		if err := s.GetLog(w.Index, &got); err != nil || !bytes.Equal(got.Data, w.Data) {
+			t.Fatalf("entry %d after migration: %d bytes, %v", w.Index, len(got.Data), err)
+		}
+	}
+	var l raft.Log
+	if err := s.GetLog(7, &l); !errors.Is(err, raft.ErrLogNotFound) {
+		t.Fatalf("entry in the gap: %v", err)
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bktOldLogs) != nil {
+			return errors.New("old bucket still there")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStore_OneRunPerBatch checks the point of the layout: a batch is one key.
+func TestStore_OneRunPerBatch(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "raft.db"))
+	for b := range 3 {
+		var batch []*raft.Log
+		for i := range 50 {
+			batch = append(batch, &raft.Log{Index: uint64(b*50 + i + 1), Term: 1, Data: make([]byte, 4096)})
+		}
+		if err := s.StoreLogs(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keys int
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bktRuns).ForEach(func(k, v []byte) error { keys++; return nil })
+	})
+	if err != nil || keys != 3 {
+		t.Fatalf("%d keys for 3 batches (%v)", keys, err)
+	}
+}
+
+func FuzzRun(f *testing.F) {
+	var w runWriter
+	for i := uint64(5); i < 8; i++ {
+		w.add(i, encodeLog(nil, &raft.Log{Term: 1, Data: []byte{byte(i)}}))
+	}
+	w.cut()
+	r := w.done[0]
+	f.Add(append(binary.AppendUvarint([]byte{runV2}, r.count), r.body...))
+	f.Add([]byte{runV2, 0})
+	f.Add([]byte{runV2, 2, 1})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		r, err := parseRun(indexKey(5), v)
+		if err != nil {
+			return
+		}
+		n := uint64(0)
+		err = r.each(func(i uint64, e []byte) bool {
+			if i != r.first+n {
+				t.Fatalf("entry %d at position %d", i, n)
+			}
+			n++
+			var l raft.Log
+			_ = decodeLog(e, &l)
+			return true
+		})
+		if err == nil && n != r.count {
+			t.Fatalf("%d entries of %d without an error", n, r.count)
+		}
+	})
 }
