@@ -297,8 +297,10 @@ func (l *backend) PutBucketConfig(ctx context.Context, bucket string, kind stora
 // ---- objects ----
 
 // PutObject streams in.Body into staged chunks (or inline for small bodies), checks
-// it against in.Expect and in.Size, then commits the version. On any failure the
-// staged blob is discarded and the error returned wrapped.
+// it against in.Expect and in.Size, then commits the version. in.WriteConditions go
+// inside the command and are checked when it is applied, atomically with the write.
+// On any failure (a failed condition included) the staged blob is discarded and the
+// error returned wrapped.
 func (l *backend) PutObject(ctx context.Context, in storage.PutObjectInput) (storage.ObjectVersion, error) {
 	if in.Size > MaxObjectSize {
 		return storage.ObjectVersion{}, fmt.Errorf("put object: %w", storage.ErrEntityTooLarge)
@@ -408,9 +410,10 @@ func (l *backend) UploadPart(ctx context.Context, in storage.UploadPartInput) (s
 	return res.Part, nil
 }
 
-// CompleteMultipartUpload assembles the listed parts into a new version.
-func (l *backend) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []storage.CompletedPart) (storage.ObjectVersion, error) {
-	res, err := l.commitOne(ctx, cmdCompleteUpload(bucket, key, uploadID, parts, storage.VersionID{}, time.Time{}))
+// CompleteMultipartUpload assembles the listed parts into a new version if cond
+// holds when the command is applied.
+func (l *backend) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []storage.CompletedPart, cond storage.WriteConditions) (storage.ObjectVersion, error) {
+	res, err := l.commitOne(ctx, cmdCompleteUpload(bucket, key, uploadID, parts, cond, storage.VersionID{}, time.Time{}))
 	if err != nil {
 		return storage.ObjectVersion{}, fmt.Errorf("complete multipart upload: %w", err)
 	}

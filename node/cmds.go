@@ -39,7 +39,7 @@ func cmdPutObject(in storage.PutObjectInput, id storage.VersionID, t time.Time, 
 	c := &storage.PutObjectCmd{
 		Bucket: in.Bucket, Key: in.Key, ID: id, Time: t,
 		Size: b.size, ETag: b.etag, Meta: in.Meta, Checksum: b.checksum, Owner: in.Owner,
-		Inline: b.inline,
+		Inline: b.inline, WriteConditions: in.WriteConditions,
 	}
 	if b.hasBlob {
 		c.Blob, c.Chunks = b.blob, b.chunks
@@ -76,9 +76,9 @@ func cmdPutPart(in storage.UploadPartInput, t time.Time, b stagedBody) storage.C
 	return storage.Command{Op: storage.OpPutPart, PutPart: c}
 }
 
-func cmdCompleteUpload(bucket, key, uploadID string, parts []storage.CompletedPart, id storage.VersionID, t time.Time) storage.Command {
+func cmdCompleteUpload(bucket, key, uploadID string, parts []storage.CompletedPart, cond storage.WriteConditions, id storage.VersionID, t time.Time) storage.Command {
 	return storage.Command{Op: storage.OpCompleteUpload, CompleteUpload: &storage.CompleteUploadCmd{
-		Bucket: bucket, Key: key, UploadID: uploadID, Parts: parts, ID: id, Time: t,
+		Bucket: bucket, Key: key, UploadID: uploadID, Parts: parts, ID: id, Time: t, WriteConditions: cond,
 	}}
 }
 
@@ -95,7 +95,7 @@ func payloadSize(cmds []storage.Command) int {
 		case c.PutChunk != nil:
 			n += len(c.PutChunk.Data)
 		case c.PutObject != nil:
-			n += len(c.PutObject.Inline)
+			n += len(c.PutObject.Inline) + len(c.PutObject.IfMatch)
 		case c.PutPart != nil:
 			n += len(c.PutPart.Inline)
 		case c.PutBucketConfig != nil:

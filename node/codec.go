@@ -146,6 +146,7 @@ var errorCodes = []struct {
 	{regionpb.ErrorCode_ERROR_CODE_BLOB_MISSING, storage.ErrBlobMissing},
 	{regionpb.ErrorCode_ERROR_CODE_STORE_CLOSED, storage.ErrClosed},
 	{regionpb.ErrorCode_ERROR_CODE_ALREADY_APPLIED, storage.ErrAlreadyApplied},
+	{regionpb.ErrorCode_ERROR_CODE_PRECONDITION_FAILED, storage.ErrPreconditionFailed},
 	{regionpb.ErrorCode_ERROR_CODE_NOT_LEADER, errNotLeader},
 	{regionpb.ErrorCode_ERROR_CODE_UNKNOWN_OUTCOME, ErrUnknownOutcome},
 	{regionpb.ErrorCode_ERROR_CODE_NO_LEADER, ErrNoLeader},

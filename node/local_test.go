@@ -502,7 +502,7 @@ func TestLocal_Multipart(t *testing.T) {
 	if err != nil || len(lp.Parts) != 2 {
 		t.Fatalf("list parts: %+v, %v", lp, err)
 	}
-	v, err := l.CompleteMultipartUpload(ctx, "b", "mp", up.UploadID, parts)
+	v, err := l.CompleteMultipartUpload(ctx, "b", "mp", up.UploadID, parts, storage.WriteConditions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,5 +583,81 @@ func TestLocal_BucketsAndDeletes(t *testing.T) {
 	}
 	if bs, err := l.ListBuckets(ctx); err != nil || len(bs) != 0 {
 		t.Fatalf("buckets %+v, %v", bs, err)
+	}
+}
+
+// TestLocal_FailedConditionLeavesNoStagedBody: a conditional PUT rejected at apply
+// time is answered with the storage sentinel, wrapped once by the node layer, and
+// its staged body (one or several chunks) is discarded like any failed PUT's.
+func TestLocal_FailedConditionLeavesNoStagedBody(t *testing.T) {
+	l := openTest(t, t.TempDir(), nil)
+	mustBucket(t, l, "b")
+	ctx := context.Background()
+	first, err := put(l, "b", "k", []byte("first"), storage.DigestExpectation{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{10, inlineMax + 1, 2*storage.ChunkSize + 3} {
+		for _, tc := range []struct {
+			cond storage.WriteConditions
+			want error
+		}{
+			{storage.WriteConditions{IfNoneMatch: true}, storage.ErrPreconditionFailed},
+			{storage.WriteConditions{IfMatch: `"0123"`}, storage.ErrPreconditionFailed},
+		} {
+			body := randomBytes(uint64(size), size)
+			_, err := l.PutObject(ctx, storage.PutObjectInput{Bucket: "b", Key: "k", Owner: "owner",
+				BodyInput:       storage.BodyInput{Body: bytes.NewReader(body), Size: int64(size)},
+				WriteConditions: tc.cond})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("size %d, %+v: %v, want %v", size, tc.cond, err, tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "put object: ") || strings.Count(err.Error(), "put object: ") != 1 {
+				t.Errorf("error %q not wrapped exactly once by the node layer", err)
+			}
+			if n := stagedCount(t, l); n != 0 {
+				t.Fatalf("size %d, %+v: %d staged blobs left behind", size, tc.cond, n)
+			}
+		}
+		// Missing key for If-Match.
+		_, err := l.PutObject(ctx, storage.PutObjectInput{Bucket: "b", Key: "absent", Owner: "owner",
+			BodyInput:       storage.BodyInput{Body: bytes.NewReader(randomBytes(1, size)), Size: int64(size)},
+			WriteConditions: storage.WriteConditions{IfMatch: "*"}})
+		if !errors.Is(err, storage.ErrNoSuchKey) {
+			t.Fatalf("size %d: If-Match on a missing key: %v", size, err)
+		}
+		if n := stagedCount(t, l); n != 0 {
+			t.Fatalf("size %d: %d staged blobs left behind", size, n)
+		}
+	}
+	if v, err := l.Object(ctx, "b", "k", ""); err != nil || v.ETag != first.ETag {
+		t.Fatalf("current version changed: %+v, %v", v, err)
+	}
+	// A matching If-Match replaces it.
+	body := randomBytes(5, storage.ChunkSize+1)
+	v, err := l.PutObject(ctx, storage.PutObjectInput{Bucket: "b", Key: "k", Owner: "owner",
+		BodyInput:       storage.BodyInput{Body: bytes.NewReader(body), Size: int64(len(body))},
+		WriteConditions: storage.WriteConditions{IfMatch: `"` + first.ETag + `"`}})
+	if err != nil || v.ETag == first.ETag {
+		t.Fatalf("If-Match with the current ETag: %+v, %v", v, err)
+	}
+
+	// CompleteMultipartUpload: a failed condition keeps the upload for a retry.
+	up, err := l.CreateMultipartUpload(ctx, "b", "k", storage.ObjectMeta{}, "", "owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.UploadPart(ctx, storage.UploadPartInput{Bucket: "b", Key: "k", UploadID: up.UploadID, PartNumber: 1,
+		BodyInput: storage.BodyInput{Body: strings.NewReader("part"), Size: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := []storage.CompletedPart{{Number: 1, ETag: p.ETag}}
+	_, err = l.CompleteMultipartUpload(ctx, "b", "k", up.UploadID, parts, storage.WriteConditions{IfNoneMatch: true})
+	if !errors.Is(err, storage.ErrPreconditionFailed) || !strings.HasPrefix(err.Error(), "complete multipart upload: ") {
+		t.Fatalf("complete with If-None-Match over an object: %v", err)
+	}
+	if _, err := l.CompleteMultipartUpload(ctx, "b", "k", up.UploadID, parts, storage.WriteConditions{IfMatch: v.ETag}); err != nil {
+		t.Fatalf("complete with matching If-Match after a failed attempt: %v", err)
 	}
 }

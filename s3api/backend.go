@@ -50,7 +50,9 @@ type Backend interface {
 
 	CreateMultipartUpload(ctx context.Context, bucket, key string, meta storage.ObjectMeta, checksumAlgorithm, owner string) (storage.MultipartUpload, error)
 	UploadPart(ctx context.Context, in storage.UploadPartInput) (storage.Part, error)
-	CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []storage.CompletedPart) (storage.ObjectVersion, error)
+	// CompleteMultipartUpload assembles parts into a new version if cond holds
+	// against the key's latest version when the write is applied.
+	CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []storage.CompletedPart, cond storage.WriteConditions) (storage.ObjectVersion, error)
 	AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error
 	ListParts(ctx context.Context, bucket, key, uploadID string, partNumberMarker, maxParts int) (storage.ListPartsResult, error)
 	ListMultipartUploads(ctx context.Context, bucket string, in storage.ListUploadsInput) (storage.ListUploadsResult, error)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pangea-s3/pangea/storage"
 )
 
 // byteRange is a satisfiable byte range of an object: [start, start+length).
@@ -121,7 +123,7 @@ func copySourcePreconditions(h http.Header) preconditions {
 func (p preconditions) evaluate(etag string, modTime time.Time) int {
 	mod := modTime.Truncate(time.Second)
 	if p.ifMatch != "" {
-		if !etagListMatches(p.ifMatch, etag) {
+		if !storage.ETagListMatches(p.ifMatch, etag) {
 			return http.StatusPreconditionFailed
 		}
 	} else if p.ifUnmodifiedSince != "" {
@@ -130,7 +132,7 @@ func (p preconditions) evaluate(etag string, modTime time.Time) int {
 		}
 	}
 	if p.ifNoneMatch != "" {
-		if etagListMatches(p.ifNoneMatch, etag) {
+		if storage.ETagListMatches(p.ifNoneMatch, etag) {
 			return http.StatusNotModified
 		}
 	} else if p.ifModifiedSince != "" {
@@ -139,20 +141,4 @@ func (p preconditions) evaluate(etag string, modTime time.Time) int {
 		}
 	}
 	return 0
-}
-
-// etagListMatches reports whether a comma-separated If-Match style list names etag
-// ("*" matches any existing object). Quotes and weak prefixes are ignored.
-func etagListMatches(list, etag string) bool {
-	for item := range strings.SplitSeq(list, ",") {
-		item = strings.TrimSpace(item)
-		if item == "*" {
-			return true
-		}
-		item = strings.TrimPrefix(item, "W/")
-		if strings.Trim(item, `"`) == etag {
-			return true
-		}
-	}
-	return false
 }

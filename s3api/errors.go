@@ -133,6 +133,8 @@ var (
 	errMalformedXML  = apiErr("MalformedXML", msgMalformedXML)
 	errNotImplement  = apiErr("NotImplemented", msgNotImpl)
 	errMethodNotAllo = apiErr("MethodNotAllowed", msgMethodNotAll)
+	// errPreconditionFailed answers every failed precondition, read or write.
+	errPreconditionFailed = apiErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 )
 
 // translate maps any error to an S3 error. internal reports whether err was not
@@ -170,6 +172,8 @@ func translate(err error) (e *Error, internal bool) {
 		return apiErr("BucketNotEmpty", "The bucket you tried to delete is not empty"), false
 	case errors.Is(err, storage.ErrNoSuchKey):
 		return apiErr("NoSuchKey", msgNoSuchKey), false
+	case errors.Is(err, storage.ErrPreconditionFailed):
+		return errPreconditionFailed, false
 	case errors.Is(err, storage.ErrNoSuchVersion):
 		return apiErr("NoSuchVersion", msgNoSuchVersion), false
 	case errors.Is(err, storage.ErrDeleteMarker):

@@ -172,6 +172,10 @@ func (s *Server) completeMultipartUpload(rc *reqCtx, az *authorizer) error {
 	if err := az.check("s3:PutObject", rc.key, nil); err != nil {
 		return err
 	}
+	cond, err := writeConditions(rc.r.Header)
+	if err != nil {
+		return err
+	}
 	body, err := readDocument(rc, maxDeleteBody, false)
 	if err != nil {
 		return err
@@ -180,7 +184,7 @@ func (s *Server) completeMultipartUpload(rc *reqCtx, az *authorizer) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.b.CompleteMultipartUpload(rc.r.Context(), rc.bucket, rc.key, rc.param("uploadId"), parts)
+	v, err := s.b.CompleteMultipartUpload(rc.r.Context(), rc.bucket, rc.key, rc.param("uploadId"), parts, cond)
 	if err != nil {
 		return err
 	}

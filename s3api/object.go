@@ -263,7 +263,7 @@ func (s *Server) getObject(rc *reqCtx, az *authorizer) error {
 	h := rc.w.Header()
 	switch requestPreconditions(rc.r.Header).evaluate(v.ETag, v.ModTime) {
 	case http.StatusPreconditionFailed:
-		return apiErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+		return errPreconditionFailed
 	case http.StatusNotModified:
 		h["Etag"] = []string{quoteETag(v.ETag)}
 		h["Last-Modified"] = []string{v.ModTime.UTC().Format(http.TimeFormat)}
@@ -365,12 +365,14 @@ func (s *Server) putObject(rc *reqCtx, az *authorizer) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkWritePreconditions(rc); err != nil {
+	cond, err := writeConditions(h)
+	if err != nil {
 		return err
 	}
 	v, err := s.b.PutObject(ctx, storage.PutObjectInput{
 		Bucket: rc.bucket, Key: rc.key, Owner: rc.principal(), Meta: meta,
-		BodyInput: storage.BodyInput{Body: rc.body(), Size: size, Expect: exp},
+		BodyInput:       storage.BodyInput{Body: rc.body(), Size: size, Expect: exp},
+		WriteConditions: cond,
 	})
 	if err != nil {
 		return err
@@ -409,34 +411,22 @@ func bodySize(rc *reqCtx) (int64, error) {
 	return size, nil
 }
 
-// checkWritePreconditions implements conditional writes (If-None-Match: * and
-// If-Match on PutObject). The check is not atomic with the write: two concurrent
-// conditional writers can both pass. Documented in DESIGN.md.
-func (s *Server) checkWritePreconditions(rc *reqCtx) error {
-	ifMatch, ifNoneMatch := rc.r.Header.Get("If-Match"), rc.r.Header.Get("If-None-Match")
-	if ifMatch == "" && ifNoneMatch == "" {
-		return nil
-	}
-	if ifNoneMatch != "" && strings.TrimSpace(ifNoneMatch) != "*" {
-		return apiErr("NotImplemented", "If-None-Match only supports the value *")
-	}
-	v, err := s.b.Object(rc.r.Context(), rc.bucket, rc.key, "")
-	exists := err == nil
-	if err != nil && !errors.Is(err, storage.ErrNoSuchKey) && !errors.Is(err, storage.ErrDeleteMarker) {
-		return err
-	}
-	if ifNoneMatch != "" && exists {
-		return apiErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
-	}
-	if ifMatch != "" {
-		if !exists {
-			return apiErr("NoSuchKey", msgNoSuchKey)
+// writeConditions reads the conditional-write headers of PutObject and
+// CompleteMultipartUpload: If-None-Match (only "*" is supported, as in S3) and
+// If-Match (an ETag list). Only the headers are checked here: the conditions travel
+// inside the write's command and are evaluated when it is applied, atomically with
+// the write (storage.WriteConditions), so that of racing conditional writers only
+// those whose condition held at their turn succeed.
+func writeConditions(h http.Header) (storage.WriteConditions, error) {
+	var c storage.WriteConditions
+	if inm := h.Get("If-None-Match"); inm != "" {
+		if strings.TrimSpace(inm) != "*" {
+			return c, apiErr("NotImplemented", "If-None-Match only supports the value *")
 		}
-		if !etagListMatches(ifMatch, v.ETag) {
-			return apiErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
-		}
+		c.IfNoneMatch = true
 	}
-	return nil
+	c.IfMatch = h.Get("If-Match")
+	return c, nil
 }
 
 // deleteObject serves DeleteObject.
@@ -536,7 +526,7 @@ func (s *Server) openCopySource(rc *reqCtx, az *authorizer) (storage.BucketInfo,
 		return srcAz.b, v, srcAz.hideMissing(objectLookupError(err, cs.versionID))
 	}
 	if copySourcePreconditions(rc.r.Header).evaluate(v.ETag, v.ModTime) != 0 {
-		return srcAz.b, v, apiErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+		return srcAz.b, v, errPreconditionFailed
 	}
 	return srcAz.b, v, nil
 }
@@ -561,6 +551,10 @@ func (s *Server) copyObject(rc *reqCtx, az *authorizer) error {
 		return err
 	}
 	if err := checkUnsupportedObjectHeaders(h); err != nil {
+		return err
+	}
+	cond, err := writeConditions(h) // on the destination, checked when the copy is applied
+	if err != nil {
 		return err
 	}
 	metaDir, err := directive(h, "X-Amz-Metadata-Directive")
@@ -634,7 +628,8 @@ func (s *Server) copyObject(rc *reqCtx, az *authorizer) error {
 	}
 	in := storage.PutObjectInput{
 		Bucket: rc.bucket, Key: rc.key, Owner: rc.principal(), Meta: meta,
-		BodyInput: storage.BodyInput{Body: http.NoBody, Size: src.Size, Expect: exp},
+		BodyInput:       storage.BodyInput{Body: http.NoBody, Size: src.Size, Expect: exp},
+		WriteConditions: cond,
 	}
 	if body != nil {
 		in.Body = body

@@ -160,6 +160,7 @@ func TestTranslate_Table(t *testing.T) {
 		{storage.ErrNoSuchBucket, "NoSuchBucket", 404, false},
 		{fmt.Errorf("node: %w", storage.ErrNoSuchKey), "NoSuchKey", 404, false},
 		{storage.ErrNoSuchVersion, "NoSuchVersion", 404, false},
+		{fmt.Errorf("put object: %w", fmt.Errorf("%w: If-Match", storage.ErrPreconditionFailed)), "PreconditionFailed", 412, false},
 		{storage.ErrNoSuchUpload, "NoSuchUpload", 404, false},
 		{storage.ErrBucketNotEmpty, "BucketNotEmpty", 409, false},
 		{storage.ErrBucketAlreadyExists, "BucketAlreadyExists", 409, false},

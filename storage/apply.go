@@ -533,6 +533,12 @@ func (a *applier) putObject(c *PutObjectCmd) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// Last of the checks, in the transaction that writes: the atomic half of a
+	// conditional write. A rejection here leaves the blob staged, as any other
+	// rejection does; the writer discards it, or the staged-blob collector does.
+	if err := checkConditions(t, c.Key, c.WriteConditions); err != nil {
+		return Result{}, err
+	}
 	v := ObjectVersion{
 		Bucket: c.Bucket, Key: c.Key, ID: c.ID, ModTime: c.Time, Size: c.Size, ETag: c.ETag,
 		Meta: c.Meta, Checksum: c.Checksum, Owner: c.Owner, ReplicationStatus: c.ReplicationStatus,
@@ -784,6 +790,10 @@ func (a *applier) completeUpload(c *CompleteUploadCmd) (Result, error) {
 				return fail(err)
 			}
 		}
+	}
+	// Last of the checks: a failed condition leaves the upload and its parts intact.
+	if err := checkConditions(t, c.Key, c.WriteConditions); err != nil {
+		return Result{}, err
 	}
 
 	v := ObjectVersion{

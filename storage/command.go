@@ -90,7 +90,10 @@ type PutChunkCmd struct {
 
 // PutObjectCmd writes a new object version. The body is either Inline (at most
 // InlineMax bytes, Chunks 0) or the staged blob Blob with Chunks chunks holding Size
-// bytes; the blob must be staged and complete (ErrInvalidArgument otherwise).
+// bytes; the blob must be staged and complete (ErrInvalidArgument otherwise). With
+// WriteConditions set the write happens only if they hold against the key's latest
+// version at apply time (ErrPreconditionFailed, ErrNoSuchKey otherwise); a rejected
+// PutObject leaves its blob staged, as any rejected PutObject does.
 type PutObjectCmd struct {
 	Bucket, Key       string
 	ID                VersionID
@@ -104,6 +107,7 @@ type PutObjectCmd struct {
 	Chunks            uint32
 	Inline            []byte
 	ReplicationStatus string
+	WriteConditions
 }
 
 // DeleteObjectCmd is an S3 DeleteObject. VersionID "" deletes the current version
@@ -145,12 +149,14 @@ type PutPartCmd struct {
 }
 
 // CompleteUploadCmd turns an upload into an object version with ID, re-using the
-// parts' blobs as its body.
+// parts' blobs as its body. WriteConditions are PutObjectCmd's; when they fail the
+// upload and its parts stay as they were.
 type CompleteUploadCmd struct {
 	Bucket, Key, UploadID string
 	Parts                 []CompletedPart
 	ID                    VersionID
 	Time                  time.Time
+	WriteConditions
 }
 
 // AbortUploadCmd removes an upload and its parts' bodies.
@@ -249,6 +255,7 @@ func (c Command) MarshalBinary() ([]byte, error) {
 		e.uvarint(uint64(x.Chunks))
 		e.optBytes(x.Inline)
 		e.str(x.ReplicationStatus)
+		e.conditions(x.WriteConditions)
 	case OpDeleteObject:
 		x := c.DeleteObject
 		e.str(x.Bucket)
@@ -299,6 +306,7 @@ func (c Command) MarshalBinary() ([]byte, error) {
 		}
 		e.versionID(x.ID)
 		e.time(x.Time)
+		e.conditions(x.WriteConditions)
 	case OpAbortUpload:
 		x := c.AbortUpload
 		e.str(x.Bucket)
@@ -315,7 +323,7 @@ func (c Command) sizeHint() int {
 	case c.PutChunk != nil:
 		return len(c.PutChunk.Data) + 48
 	case c.PutObject != nil:
-		return len(c.PutObject.Inline) + len(c.PutObject.Key) + 160
+		return len(c.PutObject.Inline) + len(c.PutObject.Key) + len(c.PutObject.IfMatch) + 160
 	case c.PutPart != nil:
 		return len(c.PutPart.Inline) + len(c.PutPart.Key) + 160
 	}
@@ -408,6 +416,7 @@ func UnmarshalCommand(b []byte) (Command, error) {
 		x.Chunks = d.u32varint()
 		x.Inline = d.optBytes()
 		x.ReplicationStatus = d.str()
+		x.WriteConditions = d.conditions()
 		c.PutObject = x
 	case OpDeleteObject:
 		c.DeleteObject = &DeleteObjectCmd{Bucket: d.str(), Key: d.str(), VersionID: d.str(), MarkerID: d.versionID(), Time: d.time(), Owner: d.str()}
@@ -442,6 +451,7 @@ func UnmarshalCommand(b []byte) (Command, error) {
 		}
 		x.ID = d.versionID()
 		x.Time = d.time()
+		x.WriteConditions = d.conditions()
 		c.CompleteUpload = x
 	case OpAbortUpload:
 		c.AbortUpload = &AbortUploadCmd{Bucket: d.str(), Key: d.str(), UploadID: d.str()}
@@ -456,6 +466,55 @@ func UnmarshalCommand(b []byte) (Command, error) {
 		return Command{}, fmt.Errorf("%w: %v command: %v", ErrInvalidArgument, c.Op, err)
 	}
 	return c, nil
+}
+
+// Flags of the optional conditions block that ends a PutObject or CompleteUpload.
+const (
+	condIfNoneMatch = 1 << iota
+	condIfMatch
+	condKnown = condIfNoneMatch | condIfMatch
+)
+
+// conditions appends the optional trailing block of a conditional write: nothing
+// at all without conditions (so such a command encodes as it did before the block
+// existed), else a non-zero flags byte, then the If-Match list when its flag is set.
+func (e *encoder) conditions(c WriteConditions) {
+	var flags byte
+	if c.IfNoneMatch {
+		flags |= condIfNoneMatch
+	}
+	if c.IfMatch != "" {
+		flags |= condIfMatch
+	}
+	if flags == 0 {
+		return
+	}
+	e.byte1(flags)
+	if c.IfMatch != "" {
+		e.str(c.IfMatch)
+	}
+}
+
+// conditions reads what encoder.conditions wrote: the block is present exactly when
+// input remains. Only the canonical form is accepted (flags non-zero and known, an
+// If-Match list not empty), so every accepted command re-encodes to the same bytes.
+func (d *decoder) conditions() WriteConditions {
+	var c WriteConditions
+	if d.err != nil || len(d.b) == 0 {
+		return c
+	}
+	flags := d.byte1()
+	if flags == 0 || flags&^condKnown != 0 {
+		d.fail()
+		return c
+	}
+	c.IfNoneMatch = flags&condIfNoneMatch != 0
+	if flags&condIfMatch != 0 {
+		if c.IfMatch = d.str(); c.IfMatch == "" {
+			d.fail()
+		}
+	}
+	return c
 }
 
 func (d *decoder) u32varint() uint32 {

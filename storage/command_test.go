@@ -42,7 +42,43 @@ func sampleCommands() []Command {
 			Parts: []CompletedPart{{1, `"e1"`, ""}, {2, "e2", "c2"}}}},
 		{Op: OpAbortUpload, AbortUpload: &AbortUploadCmd{Bucket: "b", Key: "k", UploadID: "u"}},
 		{Op: OpDiscardBlob, DiscardBlob: &DiscardBlobCmd{Blob: blob}},
+		// Conditional writes: the optional trailing conditions block.
+		{Op: OpPutObject, PutObject: &PutObjectCmd{Bucket: "b", Key: "k", ID: id, Time: ts, Size: 1, ETag: "e", Inline: []byte("x"),
+			WriteConditions: WriteConditions{IfNoneMatch: true}}},
+		{Op: OpPutObject, PutObject: &PutObjectCmd{Bucket: "b", Key: "k", ID: id, Size: 3 << 20, Blob: blob, Chunks: 3,
+			ReplicationStatus: "PENDING", WriteConditions: WriteConditions{IfMatch: `"e1", W/"e2"`}}},
+		{Op: OpPutObject, PutObject: &PutObjectCmd{Bucket: "b", Key: "k", ID: id, WriteConditions: WriteConditions{IfNoneMatch: true, IfMatch: "*"}}},
+		{Op: OpCompleteUpload, CompleteUpload: &CompleteUploadCmd{Bucket: "b", Key: "k", UploadID: "u", ID: id, Time: ts,
+			Parts: []CompletedPart{{1, "e1", ""}}, WriteConditions: WriteConditions{IfNoneMatch: true}}},
+		{Op: OpCompleteUpload, CompleteUpload: &CompleteUploadCmd{Bucket: "b", Key: "k", UploadID: "u",
+			WriteConditions: WriteConditions{IfMatch: "e"}}},
 	}
+}
+
+// withoutConditions returns a copy of c with its write conditions cleared (c itself
+// is left alone).
+func withoutConditions(c Command) Command {
+	switch {
+	case c.PutObject != nil:
+		x := *c.PutObject
+		x.WriteConditions = WriteConditions{}
+		c.PutObject = &x
+	case c.CompleteUpload != nil:
+		x := *c.CompleteUpload
+		x.WriteConditions = WriteConditions{}
+		c.CompleteUpload = &x
+	}
+	return c
+}
+
+func conditionsOf(c Command) WriteConditions {
+	switch {
+	case c.PutObject != nil:
+		return c.PutObject.WriteConditions
+	case c.CompleteUpload != nil:
+		return c.CompleteUpload.WriteConditions
+	}
+	return WriteConditions{}
 }
 
 func TestCommand_MarshalRoundTrip(t *testing.T) {
@@ -61,9 +97,21 @@ func TestCommand_MarshalRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, c) {
 			t.Fatalf("%v: round trip\n got %#v\nwant %#v", c.Op, got, c)
 		}
-		// Every strict prefix is rejected (no silent truncation).
+		// Every strict prefix is rejected (no silent truncation), except, for a
+		// conditional write, the one that stops right before the optional
+		// conditions block: that is the same write without conditions, which is
+		// why commands always travel length-framed (see SCHEMA.md).
+		base := -1
+		if !conditionsOf(c).IsZero() {
+			bb, err := withoutConditions(c).MarshalBinary()
+			if err != nil || !bytes.HasPrefix(b, bb) {
+				t.Fatalf("%v: conditions are not a trailing block: %v", c.Op, err)
+			}
+			base = len(bb)
+		}
 		for i := range b {
-			if _, err := UnmarshalCommand(b[:i]); err == nil {
+			got, err := UnmarshalCommand(b[:i])
+			if err == nil && (i != base || !reflect.DeepEqual(got, withoutConditions(c))) {
 				t.Fatalf("%v: prefix of %d/%d bytes accepted", c.Op, i, len(b))
 			}
 		}

@@ -31,6 +31,7 @@ var (
 	ErrBadDigest                = errors.New("storage: Content-MD5 does not match body")
 	ErrChecksumMismatch         = errors.New("storage: checksum does not match body")
 	ErrNoSuchConfig             = errors.New("storage: no such bucket configuration")
+	ErrPreconditionFailed       = errors.New("storage: precondition failed") // a WriteConditions check did not hold
 	ErrInvalidVersionID         = errors.New("storage: invalid version id")
 	ErrInvalidArgument          = errors.New("storage: invalid argument")
 	ErrUnsupportedFormatVersion = errors.New("storage: unsupported format version")
@@ -235,11 +236,31 @@ type BodyInput struct {
 	Expect DigestExpectation
 }
 
+// WriteConditions are the preconditions of a conditional write (S3's
+// If-None-Match: * and If-Match). Apply checks them against the latest version of
+// the key in the transaction that writes, so concurrent conditional writers are
+// decided in log order: of N writers of one new key with IfNoneMatch, exactly one
+// succeeds. The zero value means no condition.
+type WriteConditions struct {
+	// IfNoneMatch (If-None-Match: *): the write fails with ErrPreconditionFailed
+	// when the key's latest version exists and is not a delete marker.
+	IfNoneMatch bool
+	// IfMatch, when not empty, is an If-Match header value (ETagListMatches): the
+	// write fails with ErrNoSuchKey when the key has no current object (none, or a
+	// delete marker is the latest version) and with ErrPreconditionFailed when the
+	// current object's ETag is not listed.
+	IfMatch string
+}
+
+// IsZero reports whether c sets no condition.
+func (c WriteConditions) IsZero() bool { return !c.IfNoneMatch && c.IfMatch == "" }
+
 // PutObjectInput is a PutObject (and the write half of CopyObject).
 type PutObjectInput struct {
 	Bucket, Key, Owner string
 	Meta               ObjectMeta
 	BodyInput
+	WriteConditions
 }
 
 // UploadPartInput is an UploadPart (and the write half of UploadPartCopy).

@@ -55,6 +55,7 @@ const (
 	ErrorCode_ERROR_CODE_BLOB_MISSING                ErrorCode = 20
 	ErrorCode_ERROR_CODE_STORE_CLOSED                ErrorCode = 21
 	ErrorCode_ERROR_CODE_ALREADY_APPLIED             ErrorCode = 22
+	ErrorCode_ERROR_CODE_PRECONDITION_FAILED         ErrorCode = 23
 	// Submission-level outcomes.
 	ErrorCode_ERROR_CODE_NOT_LEADER      ErrorCode = 100 // nothing applied: ask the leader
 	ErrorCode_ERROR_CODE_UNKNOWN_OUTCOME ErrorCode = 101 // may or may not have been applied
@@ -88,6 +89,7 @@ var (
 		20:  "ERROR_CODE_BLOB_MISSING",
 		21:  "ERROR_CODE_STORE_CLOSED",
 		22:  "ERROR_CODE_ALREADY_APPLIED",
+		23:  "ERROR_CODE_PRECONDITION_FAILED",
 		100: "ERROR_CODE_NOT_LEADER",
 		101: "ERROR_CODE_UNKNOWN_OUTCOME",
 		102: "ERROR_CODE_NO_LEADER",
@@ -117,6 +119,7 @@ var (
 		"ERROR_CODE_BLOB_MISSING":                20,
 		"ERROR_CODE_STORE_CLOSED":                21,
 		"ERROR_CODE_ALREADY_APPLIED":             22,
+		"ERROR_CODE_PRECONDITION_FAILED":         23,
 		"ERROR_CODE_NOT_LEADER":                  100,
 		"ERROR_CODE_UNKNOWN_OUTCOME":             101,
 		"ERROR_CODE_NO_LEADER":                   102,
@@ -1675,7 +1678,7 @@ const file_regionpb_region_proto_rawDesc = "" +
 	" \x03(\v2\x1a.pangea.internal.v1.ServerR\aservers\"\x14\n" +
 	"\x12ActiveBlobsRequest\"+\n" +
 	"\x13ActiveBlobsResponse\x12\x14\n" +
-	"\x05blobs\x18\x01 \x03(\fR\x05blobs*\xe5\x06\n" +
+	"\x05blobs\x18\x01 \x03(\fR\x05blobs*\x89\a\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ERROR_CODE_NO_SUCH_BUCKET\x10\x01\x12$\n" +
@@ -1700,7 +1703,8 @@ const file_regionpb_region_proto_rawDesc = "" +
 	"%ERROR_CODE_UNSUPPORTED_FORMAT_VERSION\x10\x13\x12\x1b\n" +
 	"\x17ERROR_CODE_BLOB_MISSING\x10\x14\x12\x1b\n" +
 	"\x17ERROR_CODE_STORE_CLOSED\x10\x15\x12\x1e\n" +
-	"\x1aERROR_CODE_ALREADY_APPLIED\x10\x16\x12\x19\n" +
+	"\x1aERROR_CODE_ALREADY_APPLIED\x10\x16\x12\"\n" +
+	"\x1eERROR_CODE_PRECONDITION_FAILED\x10\x17\x12\x19\n" +
 	"\x15ERROR_CODE_NOT_LEADER\x10d\x12\x1e\n" +
 	"\x1aERROR_CODE_UNKNOWN_OUTCOME\x10e\x12\x18\n" +
 	"\x14ERROR_CODE_NO_LEADER\x10f\x12\x15\n" +
