@@ -104,7 +104,7 @@ type MemberConfig struct {
 	MaxAppendEntries  int           // entries per append RPC and per leader batch; default 128
 	// CommitDelay is how long applied entries wait for more to share the store
 	// commit (their answers do not wait: the raft log holds them, and a reader
-	// waiting for them has them committed at once). Default 10 ms; negative: commit
+	// waiting for them has them committed at once). Default 50 ms; negative: commit
 	// every batch at once.
 	CommitDelay time.Duration
 
@@ -392,7 +392,7 @@ func (c *MemberConfig) setDefaults() error {
 		c.MaxAppendEntries = 128
 	}
 	if c.CommitDelay == 0 {
-		c.CommitDelay = 10 * time.Millisecond
+		c.CommitDelay = 50 * time.Millisecond
 	}
 	if c.LeaderWait <= 0 {
 		c.LeaderWait = 5 * time.Second
