@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrClosed is returned by every method of a closed Store.
@@ -28,7 +29,20 @@ type Options struct {
 	// NoSync skips fsync on commit. Only for tests and benchmarks: a crash can lose or
 	// corrupt acknowledged writes.
 	NoSync bool
+	// MmapSize is the address space reserved for the file (0: DefaultMmapSize). A
+	// commit that grows the file past it must remap, and a remap waits for every
+	// read transaction to end: while a snapshot streams to a lagging member (one long
+	// read transaction), that would stall every write of the member. Only address
+	// space: Linux neither allocates memory nor grows the file for it.
+	MmapSize int64
 }
+
+// DefaultMmapSize is the address space reserved for a store on 64-bit systems:
+// stores up to this size never remap (see Options.MmapSize). If the system refuses
+// the reservation (a ulimit on address space), Open falls back to fallbackMmapSize.
+const DefaultMmapSize = 64 << 30
+
+const fallbackMmapSize = 1 << 30
 
 // Store is the bbolt-backed state of one region member. Reads are safe for
 // concurrent use; writes go through Apply. The schema is in SCHEMA.md.
@@ -57,7 +71,7 @@ func Open(path string, opts Options) (*Store, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{path: path, opts: opts, logger: logger.With("component", "storage")}
-	db, err := openDB(path, opts.NoSync)
+	db, err := s.openDB(path)
 	if err != nil {
 		return nil, err
 	}
@@ -66,20 +80,32 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func openDB(path string, noSync bool) (*bbolt.DB, error) {
+func (s *Store) openDB(path string) (*bbolt.DB, error) {
 	bo := &bbolt.Options{
 		Timeout:        5 * time.Second,
-		NoSync:         noSync,
+		NoSync:         s.opts.NoSync,
 		FreelistType:   bbolt.FreelistMapType,
 		NoFreelistSync: true,
 		NoStatistics:   true,
 	}
 	if bits.UintSize == 64 {
-		// Address space only (Linux does not grow the file): a writer must wait for every
-		// read transaction to end before it can remap, so remaps are best avoided.
-		bo.InitialMmapSize = 1 << 30
+		bo.InitialMmapSize = DefaultMmapSize
+		if s.opts.MmapSize > 0 {
+			bo.InitialMmapSize = int(s.opts.MmapSize)
+		}
 	}
 	db, err := bbolt.Open(path, 0o600, bo)
+	if err != nil && bo.InitialMmapSize > fallbackMmapSize && !errors.Is(err, berrors.ErrTimeout) {
+		// Most likely the reservation was refused (RLIMIT_AS): try a smaller one.
+		want := bo.InitialMmapSize
+		bo.InitialMmapSize = fallbackMmapSize
+		var err2 error
+		if db, err2 = bbolt.Open(path, 0o600, bo); err2 == nil {
+			s.logger.Warn("could not reserve address space for the store; writes may pause while a snapshot is sent",
+				"path", path, "wanted_bytes", want, "reserved_bytes", bo.InitialMmapSize, "err", err)
+			err = nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
@@ -169,7 +195,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("storage: restore: %w", err)
 	}
 	// Validate (and migrate the schema of) the snapshot before touching the live file.
-	check, err := openDB(tmp, s.opts.NoSync)
+	check, err := s.openDB(tmp)
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("storage: restore: %w", err)
@@ -202,7 +228,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := syncDir(filepath.Dir(s.path)); err != nil {
 		return fmt.Errorf("storage: restore: %w", err)
 	}
-	db, err := openDB(s.path, s.opts.NoSync)
+	db, err := s.openDB(s.path)
 	if err != nil {
 		return fmt.Errorf("storage: restore: reopen: %w", err)
 	}
