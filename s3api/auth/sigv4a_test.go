@@ -201,8 +201,12 @@ func TestSigV4A_StreamingChunks(t *testing.T) {
 			}
 			r, s := streamingRequest(t, algV4A, mode, 8292, declared, now)
 			body := encodeChunked(t, s, chunks, trailers)
-			if !strings.Contains(body, "*\r\n") {
-				t.Fatal("SigV4A chunk signatures are not padded")
+			// Every chunk signature travels padded to the fixed width (a DER signature
+			// is at most 144 hex digits; shorter ones end in '*').
+			for _, part := range strings.Split(body, ";chunk-signature=")[1:] {
+				if sig, _, _ := strings.Cut(part, "\r\n"); len(sig) != sigV4APaddedLen {
+					t.Fatalf("chunk signature %q is %d characters, want %d", sig, len(sig), sigV4APaddedLen)
+				}
 			}
 			r.Body = io.NopCloser(strings.NewReader(body))
 			res, err := v.Verify(r)
@@ -239,5 +243,36 @@ func TestSigV4A_StreamingChunks(t *testing.T) {
 				t.Fatalf("read %d bytes before the error, want the first two chunks' %d", n, len(chunks[0]+chunks[1]))
 			}
 		})
+	}
+}
+
+// TestSigV4A_PaddedSignatureVerifies: the SDKs pad a DER signature shorter than 72
+// bytes to 144 hex digits with '*'; such a signature verifies, and a damaged one
+// does not.
+func TestSigV4A_PaddedSignatureVerifies(t *testing.T) {
+	priv, err := DeriveSigV4AKey(docAK, docSK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About three signatures in four are shorter than the maximum: keep signing
+	// until one is (the chance of 200 full-length ones in a row is 4^-200).
+	var sig string
+	for i := 0; i < 200 && (sig == "" || len(sig) == sigV4APaddedLen); i++ {
+		if sig, err = signECDSAHex(priv, "string to sign"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sig) >= sigV4APaddedLen {
+		t.Fatalf("no short signature in 200 tries (len %d)", len(sig))
+	}
+	padded := sig + strings.Repeat("*", sigV4APaddedLen-len(sig))
+	if !verifyECDSAHex(&priv.PublicKey, "string to sign", padded) {
+		t.Fatal("padded signature refused")
+	}
+	if verifyECDSAHex(&priv.PublicKey, "another string", padded) {
+		t.Fatal("padded signature verified another string")
+	}
+	if verifyECDSAHex(&priv.PublicKey, "string to sign", "*"+padded[1:]) {
+		t.Fatal("damaged signature verified")
 	}
 }
