@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/pangea-s3/pangea/replication/rules"
 	"github.com/pangea-s3/pangea/s3api/auth"
@@ -24,6 +25,9 @@ type Error struct {
 	Code    string
 	Message string
 	Status  int
+	// HeadersNotSigned is the HeadersNotSigned element of an AccessDenied
+	// for a presigned request with unsigned x-amz-* headers ("a, b").
+	HeadersNotSigned string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -151,7 +155,8 @@ func translate(err error) (e *Error, internal bool) {
 	}
 	var authErr *auth.Error
 	if errors.As(err, &authErr) {
-		return &Error{Code: authErr.Code, Message: authErr.Message, Status: statusOf(authErr.Code)}, false
+		return &Error{Code: authErr.Code, Message: authErr.Message, Status: statusOf(authErr.Code),
+			HeadersNotSigned: strings.Join(authErr.HeadersNotSigned, ", ")}, false
 	}
 	var polErr *policy.Error
 	if errors.As(err, &polErr) {
@@ -214,12 +219,15 @@ func translate(err error) (e *Error, internal bool) {
 
 // errorBody is the XML document of every S3 error response.
 type errorBody struct {
-	XMLName   xml.Name `xml:"Error"`
-	Code      string   `xml:"Code"`
-	Message   string   `xml:"Message"`
-	Resource  string   `xml:"Resource,omitempty"`
-	RequestID string   `xml:"RequestId"`
-	HostID    string   `xml:"HostId"`
+	XMLName xml.Name `xml:"Error"`
+	Code    string   `xml:"Code"`
+	Message string   `xml:"Message"`
+	// HeadersNotSigned names the unsigned x-amz-* headers of a presigned
+	// request, as S3 does.
+	HeadersNotSigned string `xml:"HeadersNotSigned,omitempty"`
+	Resource         string `xml:"Resource,omitempty"`
+	RequestID        string `xml:"RequestId"`
+	HostID           string `xml:"HostId"`
 }
 
 // writeError answers the request with err translated. Headers already set on w (for
@@ -249,7 +257,8 @@ func (s *Server) writeError(rc *reqCtx, err error) {
 		rc.w.WriteHeader(e.Status)
 		return
 	}
-	body := errorBody{Code: e.Code, Message: e.Message, Resource: rc.resource(), RequestID: rc.id, HostID: s.hostID}
+	body := errorBody{Code: e.Code, Message: e.Message, HeadersNotSigned: e.HeadersNotSigned,
+		Resource: rc.resource(), RequestID: rc.id, HostID: s.hostID}
 	buf, mErr := xml.Marshal(body)
 	if mErr != nil { // cannot happen for plain strings; keep the status anyway
 		rc.w.WriteHeader(e.Status)

@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error is an authentication failure. Code is the S3 error code the client
@@ -14,9 +15,18 @@ import (
 type Error struct {
 	Code    string
 	Message string
+	// HeadersNotSigned names, lower-case and sorted, the x-amz-* headers a
+	// presigned request carried without signing them (AccessDenied); S3's
+	// error document lists them in a HeadersNotSigned element.
+	HeadersNotSigned []string
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string {
+	if len(e.HeadersNotSigned) > 0 {
+		return e.Code + ": " + e.Message + " (HeadersNotSigned: " + strings.Join(e.HeadersNotSigned, ", ") + ")"
+	}
+	return e.Code + ": " + e.Message
+}
 
 // Is reports whether target is an *Error with the same Code, so callers can
 // write errors.Is(err, &auth.Error{Code: "SignatureDoesNotMatch"}).
@@ -72,6 +82,14 @@ func errHeaderMalformed(format string, args ...any) *Error {
 
 func errQueryMalformed(format string, args ...any) *Error {
 	return newError(codeQueryParametersError, format, args...)
+}
+
+// msgHeadersNotSigned is S3's message for a presigned request carrying
+// x-amz-* headers its signature does not cover.
+const msgHeadersNotSigned = "There were headers present in the request which were not signed"
+
+func errHeadersNotSigned(names []string) *Error {
+	return &Error{Code: codeAccessDenied, Message: msgHeadersNotSigned, HeadersNotSigned: names}
 }
 
 func errSignatureMismatch() *Error {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readAllChecked drains r and checks that what comes out is bounded by the
@@ -51,19 +52,29 @@ func FuzzParseAuthorizationV4(f *testing.F) {
 
 func FuzzPresignedQuery(f *testing.F) {
 	r := httptest.NewRequest(http.MethodGet, "/bucket/key", nil)
-	_ = PresignV4(r, docAK, docSK, "us-east-1", testNow, 0)
-	f.Add(r.URL.RawQuery)
+	_ = PresignV4(r, docAK, docSK, "us-east-1", testNow, 3600e9)
+	v4q := r.URL.RawQuery
+	f.Add(v4q, "", "")
+	f.Add(v4q, "X-Amz-Meta-Foo", "bar")
+	f.Add(v4q, "x-AMZ-acl", "public-read")
+	f.Add(v4q, "X-Amz-Content-Sha256", UnsignedPayload)
+	f.Add(v4q, "X-Amzn-Trace-Id", "Root=1")
 	r = httptest.NewRequest(http.MethodGet, "/bucket/key", nil)
 	_ = PresignV4A(r, docAK, docSK, []string{"*"}, testNow, 3600e9)
-	f.Add(r.URL.RawQuery)
+	f.Add(r.URL.RawQuery, "X-Amz-Tagging", "a=b")
 	r = httptest.NewRequest(http.MethodGet, "/bucket/key", nil)
-	_ = PresignV2(r, docAK, docSK, testNow)
-	f.Add(r.URL.RawQuery)
-	f.Add("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=%zz&&=&X-Amz-Credential=a%2F")
+	_ = PresignV2(r, docAK, docSK, testNow.Add(time.Hour))
+	f.Add(r.URL.RawQuery, "", "")
+	f.Add(r.URL.RawQuery, "X-Amz-Meta-Foo", "bar")
+	f.Add("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=%zz&&=&X-Amz-Credential=a%2F", "", "")
 	v := testVerifier(testNow)
-	f.Fuzz(func(t *testing.T, raw string) {
+	f.Fuzz(func(t *testing.T, raw, name, value string) {
 		r := httptest.NewRequest(http.MethodGet, "/bucket/key", nil)
 		r.URL.RawQuery = raw
+		if name != "" {
+			// Stored as spelled: hand-built header maps are not canonical.
+			r.Header[name] = []string{value}
+		}
 		res, err := v.Verify(r)
 		if err != nil {
 			var e *Error
@@ -75,7 +86,29 @@ func FuzzPresignedQuery(f *testing.F) {
 		if !res.Anonymous && res.AccessKey != docAK {
 			t.Fatalf("authenticated as %q from %q", res.AccessKey, raw)
 		}
+		// A SigV4/SigV4A presigned request never passes with an x-amz-*
+		// header X-Amz-SignedHeaders leaves out, but for the two exempt
+		// ones. (SigV2 signs every x-amz-* header it is sent.)
+		lname := strings.ToLower(name)
+		if (res.Method == "SigV4-Presigned" || res.Method == "SigV4A-Presigned") &&
+			strings.HasPrefix(lname, "x-amz-") && lname != "x-amz-content-sha256" && lname != "x-amz-cf-id" &&
+			!signedHeadersOf(raw)[lname] {
+			t.Fatalf("%s request with unsigned %s accepted (query %q)", res.Method, name, raw)
+		}
 	})
+}
+
+// signedHeadersOf is the X-Amz-SignedHeaders set of a raw presigned query.
+func signedHeadersOf(raw string) map[string]bool {
+	set := make(map[string]bool)
+	for _, p := range parseRawQuery(raw) {
+		if p.k == "X-Amz-SignedHeaders" {
+			for _, h := range strings.Split(p.v, ";") {
+				set[h] = true
+			}
+		}
+	}
+	return set
 }
 
 func FuzzChunkedSigned(f *testing.F) {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -377,6 +378,11 @@ func (v *Verifier) verifyQueryV4(r *http.Request) (*Result, error) {
 	if now.After(t.Add(time.Duration(expires) * time.Second)) {
 		return nil, newError(codeAccessDenied, "Request has expired")
 	}
+	// Whoever holds the URL must not add x-amz-* headers (metadata,
+	// tagging, storage class, ACL ...) the signer never agreed to.
+	if unsigned := unsignedAmzHeaders(r, p.signedHeaders); len(unsigned) > 0 {
+		return nil, errHeadersNotSigned(unsigned)
+	}
 	canonical := canonicalRequest(r, p.signedHeaders, payload, "X-Amz-Signature")
 	sts := stringToSign(alg, amzDate, p.scope(), canonical)
 	chunks, verr := v.checkSignature(p, secret, sts, amzDate)
@@ -391,4 +397,34 @@ func (v *Verifier) verifyQueryV4(r *http.Request) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// unsignedAmzHeaders lists, lower-case, sorted and without duplicates, the
+// x-amz-* headers of a presigned request that signed leaves out. As in S3,
+// such a request is refused: the presigned URL's signer agreed only to the
+// headers it signed.
+//
+// Exempt are x-amz-content-sha256, whose value is the canonical request's
+// payload line and so is covered by the signature anyway (a value other
+// than the one signed fails the signature), and x-amz-cf-id, the request ID
+// CloudFront adds to origin requests, which carries nothing Pangea acts on.
+func unsignedAmzHeaders(r *http.Request, signed []string) []string {
+	var out []string
+	for k := range r.Header {
+		lk := strings.ToLower(k)
+		if !strings.HasPrefix(lk, "x-amz-") || contains(signed, lk) {
+			continue
+		}
+		switch lk {
+		case "x-amz-content-sha256", "x-amz-cf-id":
+			continue
+		}
+		out = append(out, lk)
+	}
+	if len(out) > 1 {
+		// Header maps built by hand may hold one name in two spellings.
+		slices.Sort(out)
+		out = slices.Compact(out)
+	}
+	return out
 }
