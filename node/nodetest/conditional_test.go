@@ -96,40 +96,63 @@ func TestRegion_IfNoneMatchHasExactlyOneWinner(t *testing.T) {
 		close(start)
 		wg.Wait()
 
-		winner := -1
+		// A writer can also get 503 if the leader changes under the load (its outcome
+		// is unknown: the SDK retries, and a retry of an applied create answers 412).
+		// Whatever happened, at most one create was applied.
+		winner, decided := -1, false
 		for w, err := range errs {
 			switch code := errorCode(err); {
 			case err == nil:
 				if winner >= 0 {
 					t.Fatalf("round %d: writers %d and %d both created %s with If-None-Match: *", round, winner, w, key)
 				}
-				winner = w
+				winner, decided = w, true
 			case code == "PreconditionFailed":
+				decided = true // the key existed: some create was applied
+			case code == "ServiceUnavailable":
+				t.Logf("round %d: writer %d: outcome unknown (503): %v", round, w, err)
 			default:
-				t.Fatalf("round %d: writer %d (via %s): %v (code %q), want success or PreconditionFailed",
+				t.Fatalf("round %d: writer %d (via %s): %v (code %q), want success, PreconditionFailed or 503",
 					round, w, nodes[w%len(nodes)].ID, err, code)
 			}
 		}
-		if winner < 0 {
-			t.Fatalf("round %d: no writer created %s", round, key)
+		vs := versionsOf(ctx, t, lc, bucket, key)
+		if len(vs) > 1 || (decided && len(vs) != 1) {
+			t.Fatalf("round %d: %d versions of %s, want 1", round, len(vs), key)
 		}
-		// Every member serves the winner's body, and only one version exists.
+		if len(vs) == 0 {
+			continue // every writer got 503 and none was applied
+		}
+		// Every member serves the same body: the winner's, or one writer's if the
+		// winner's answer was lost.
+		var want []byte
 		for i, cl := range clients {
 			got, err := get(ctx, cl, bucket, key)
-			if err != nil || !bytes.Equal(got, bodies[winner]) {
-				t.Fatalf("round %d: GET via %s: %d bytes, %v; want writer %d's %d bytes", round, nodes[i].ID, len(got), err, winner, len(bodies[winner]))
+			if err != nil {
+				t.Fatalf("round %d: GET via %s: %v", round, nodes[i].ID, err)
 			}
-		}
-		if vs := versionsOf(ctx, t, lc, bucket, key); len(vs) != 1 {
-			t.Fatalf("round %d: %d versions of %s, want 1", round, len(vs), key)
+			if want == nil {
+				want = got
+				if winner >= 0 && !bytes.Equal(got, bodies[winner]) {
+					t.Fatalf("round %d: %s holds %d bytes, not writer %d's", round, key, len(got), winner)
+				}
+				if !slices.ContainsFunc(bodies, func(b []byte) bool { return bytes.Equal(b, got) }) {
+					t.Fatalf("round %d: %s holds %d bytes no writer sent", round, key, len(got))
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("round %d: GET via %s: %d bytes, another member served %d", round, nodes[i].ID, len(got), len(want))
+			}
 		}
 	}
 }
 
 // TestRegion_IfMatchCompareAndSwap runs read-modify-write loops on one counter
 // object through all three members: each writer GETs the value and its ETag and
-// PUTs value+1 with If-Match. The PUTs that succeed must be exactly the versions
-// written (none lost, none duplicated), and the final value their count.
+// PUTs value+1 with If-Match. No update may be lost: the versions, oldest first,
+// hold 0, 1, 2, ... and every successful PUT is one of them with its value. (A PUT
+// answered 503 when the leader changes under the load may or may not have been
+// applied; the writer reads again and goes on.)
 func TestRegion_IfMatchCompareAndSwap(t *testing.T) {
 	ctx := testCtx(t, 120*time.Second)
 	c := Start(t, Options{NoSync: true})
@@ -155,6 +178,7 @@ func TestRegion_IfMatchCompareAndSwap(t *testing.T) {
 		mu        sync.Mutex
 		successes []success
 		conflicts int
+		unknown   int
 	)
 	errs := make([]error, writers)
 	var wg sync.WaitGroup
@@ -196,6 +220,10 @@ func TestRegion_IfMatchCompareAndSwap(t *testing.T) {
 					mu.Lock()
 					conflicts++
 					mu.Unlock()
+				case errorCode(err) == "ServiceUnavailable":
+					mu.Lock()
+					unknown++
+					mu.Unlock()
 				default:
 					errs[w] = fmt.Errorf("writer %d: PUT If-Match %s: %w (code %q)", w, aws.ToString(out.ETag), err, errorCode(err))
 					return
@@ -210,37 +238,42 @@ func TestRegion_IfMatchCompareAndSwap(t *testing.T) {
 		}
 	}
 	total := writers * incrementsEach
-	t.Logf("%d increments, %d conflicts (412) along the way", len(successes), conflicts)
+	t.Logf("%d increments, %d conflicts (412), %d unknown outcomes (503) along the way", len(successes), conflicts, unknown)
+	if len(successes) != total {
+		t.Fatalf("%d successful increments, want %d", len(successes), total)
+	}
 
-	// Each successful PUT wrote a different value, 1..total, and a version of its own.
-	values := make([]int, 0, len(successes))
-	ids := make(map[string]bool)
-	for _, s := range successes {
-		values = append(values, s.value)
-		ids[s.versionID] = true
-	}
-	slices.Sort(values)
-	for i, v := range values {
-		if v != i+1 {
-			t.Fatalf("successful PUTs wrote values %v, want 1..%d each once (a lost update)", values, total)
-		}
-	}
-	if len(values) != total || len(ids) != total {
-		t.Fatalf("%d successes with %d distinct version IDs, want %d", len(values), len(ids), total)
-	}
+	// The versions, oldest first, must count 0, 1, 2, ...: each applied PUT wrote
+	// the value it read plus one, so nothing was lost or applied twice.
 	vs := versionsOf(ctx, t, lc, bucket, key)
-	if len(vs) != total+1 {
-		t.Fatalf("%d versions of the counter, want %d (the initial one and one per successful PUT)", len(vs), total+1)
+	slices.Reverse(vs) // ListObjectVersions gives the newest first
+	valueOf := make(map[string]int, len(vs))
+	for i, v := range vs {
+		out, err := lc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: v.VersionId})
+		if err != nil {
+			t.Fatalf("GET version %s: %v", aws.ToString(v.VersionId), err)
+		}
+		b, err := io.ReadAll(out.Body)
+		out.Body.Close()
+		if err != nil || string(b) != strconv.Itoa(i) {
+			t.Fatalf("version %d of the counter holds %q (%v), want %d: an update was lost", i, b, err, i)
+		}
+		valueOf[aws.ToString(v.VersionId)] = i
 	}
-	for _, v := range vs[:total] { // newest first; the last is the initial "0"
-		if !ids[aws.ToString(v.VersionId)] {
-			t.Fatalf("version %s was not reported by any successful PUT", aws.ToString(v.VersionId))
+	if len(vs) < total+1 || len(vs) > total+1+unknown {
+		t.Fatalf("%d versions of the counter, want %d (the initial one, one per success) plus at most %d unknown outcomes",
+			len(vs), total+1, unknown)
+	}
+	for _, s := range successes {
+		if v, ok := valueOf[s.versionID]; !ok || v != s.value {
+			t.Fatalf("successful PUT of %d reported version %s, which holds %d (found %v)", s.value, s.versionID, v, ok)
 		}
 	}
+	last := strconv.Itoa(len(vs) - 1)
 	for _, n := range nodes {
 		got, err := get(ctx, sdk(c, n), bucket, key)
-		if err != nil || string(got) != strconv.Itoa(total) {
-			t.Fatalf("counter via %s = %q, %v; want %d", n.ID, got, err, total)
+		if err != nil || string(got) != last {
+			t.Fatalf("counter via %s = %q, %v; want %s", n.ID, got, err, last)
 		}
 	}
 }
