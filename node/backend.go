@@ -216,12 +216,12 @@ func (l *backend) commitOne(ctx context.Context, cmd storage.Command) (storage.R
 
 // ---- buckets ----
 
-// ListBuckets lists every bucket.
-func (l *backend) ListBuckets(ctx context.Context) ([]storage.BucketInfo, error) {
+// ListBuckets lists one page of the buckets selected by in, by name.
+func (l *backend) ListBuckets(ctx context.Context, in storage.ListBucketsInput) (storage.ListBucketsResult, error) {
 	if err := l.read(ctx); err != nil {
-		return nil, fmt.Errorf("list buckets: %w", err)
+		return storage.ListBucketsResult{}, fmt.Errorf("list buckets: %w", err)
 	}
-	return l.store.ListBuckets(ctx)
+	return l.store.ListBucketsPage(ctx, in)
 }
 
 // Bucket returns a bucket's description or storage.ErrNoSuchBucket. A bucket

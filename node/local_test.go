@@ -581,7 +581,7 @@ func TestLocal_BucketsAndDeletes(t *testing.T) {
 	if err := l.DeleteBucket(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	if bs, err := l.ListBuckets(ctx); err != nil || len(bs) != 0 {
+	if bs, err := l.ListBuckets(ctx, storage.ListBucketsInput{}); err != nil || len(bs.Buckets) != 0 || bs.IsTruncated {
 		t.Fatalf("buckets %+v, %v", bs, err)
 	}
 }

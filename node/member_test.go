@@ -299,8 +299,8 @@ type unavailableBackend struct {
 	err error
 }
 
-func (b unavailableBackend) ListBuckets(context.Context) ([]storage.BucketInfo, error) {
-	return nil, b.err
+func (b unavailableBackend) ListBuckets(context.Context, storage.ListBucketsInput) (storage.ListBucketsResult, error) {
+	return storage.ListBucketsResult{}, b.err
 }
 
 // TestRetryableError_Answers503 checks the contract with s3api: both kinds of

@@ -24,7 +24,8 @@ type RequestScoper interface {
 // global router. Errors are storage sentinels (errors.Is), a context error, or
 // anything else (translated to InternalError or, for unknown outcomes, ServiceUnavailable).
 type Backend interface {
-	ListBuckets(ctx context.Context) ([]storage.BucketInfo, error)
+	// ListBuckets returns one page of the buckets selected by in, by name.
+	ListBuckets(ctx context.Context, in storage.ListBucketsInput) (storage.ListBucketsResult, error)
 	Bucket(ctx context.Context, name string) (storage.BucketInfo, error)
 	CreateBucket(ctx context.Context, name, region, owner string) error
 	DeleteBucket(ctx context.Context, name string) error

@@ -2,8 +2,10 @@ package s3api
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/pangea-s3/pangea/storage"
@@ -119,23 +121,71 @@ func (s *Server) dispatch(rc *reqCtx) error {
 	return errNotImplement
 }
 
+// maxBucketsPage is the largest max-buckets S3 accepts. It is also the page size S3
+// applies when prefix, bucket-region or continuation-token come without max-buckets;
+// a request with none of them gets every bucket in one answer.
+const maxBucketsPage = 10000
+
 func (s *Server) listBuckets(rc *reqCtx) error {
 	if rc.anonymous() {
 		return errAccessDenied
 	}
-	list, err := s.b.ListBuckets(rc.r.Context())
+	in := storage.ListBucketsInput{Prefix: rc.param("prefix"), Region: rc.param("bucket-region")}
+	if has(rc.query, "max-buckets") {
+		n, err := strconv.Atoi(rc.param("max-buckets"))
+		if err != nil || n < 1 || n > maxBucketsPage {
+			return apiErr("InvalidArgument", "Argument max-buckets must be an integer between 1 and 10000")
+		}
+		in.MaxBuckets = n
+	}
+	if has(rc.query, "continuation-token") {
+		name, ok := parseBucketsToken(rc.param("continuation-token"))
+		if !ok {
+			return apiErr("InvalidArgument", "The continuation token provided is incorrect")
+		}
+		in.StartAfter = name
+	}
+	if in.MaxBuckets == 0 && (has(rc.query, "prefix") || has(rc.query, "bucket-region") || has(rc.query, "continuation-token")) {
+		in.MaxBuckets = maxBucketsPage
+	}
+	list, err := s.b.ListBuckets(rc.r.Context(), in)
 	if err != nil {
 		return err
 	}
-	prefix, region := rc.param("prefix"), rc.param("bucket-region")
-	res := listAllMyBucketsResult{Owner: ownerOf(rc.principal()), Prefix: prefix, Buckets: make([]bucketEntry, 0, len(list))}
-	for _, b := range list {
-		if !strings.HasPrefix(b.Name, prefix) || (region != "" && b.Region != region) {
-			continue
-		}
+	res := listAllMyBucketsResult{Owner: ownerOf(rc.principal()), Prefix: in.Prefix, Buckets: make([]bucketEntry, 0, len(list.Buckets))}
+	for _, b := range list.Buckets {
 		res.Buckets = append(res.Buckets, bucketEntry{Name: b.Name, CreationDate: isoTime(b.CreatedAt), BucketRegion: b.Region})
 	}
+	if list.IsTruncated && len(list.Buckets) > 0 {
+		res.ContinuationToken = bucketsToken(list.Buckets[len(list.Buckets)-1].Name)
+	}
 	return s.writeXML(rc, http.StatusOK, res)
+}
+
+// bucketsToken is the ListBuckets continuation token that resumes after the bucket
+// name: the name in unpadded base64url. Clients treat it as opaque.
+func bucketsToken(name string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(name))
+}
+
+// parseBucketsToken returns the bucket name a continuation token resumes after. A
+// token is well formed when it is canonical unpadded base64url (at most 1024
+// characters, S3's limit) of 1 to 255 printable ASCII characters without spaces
+// (any bucket name, legacy ones included).
+func parseBucketsToken(tok string) (string, bool) {
+	if tok == "" || len(tok) > 1024 {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
+	if err != nil || len(b) == 0 || len(b) > 255 {
+		return "", false
+	}
+	for _, c := range b {
+		if c <= ' ' || c > '~' {
+			return "", false
+		}
+	}
+	return string(b), true
 }
 
 // cannedACLAllowed reports whether a canned ACL is compatible with Pangea's only

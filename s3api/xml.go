@@ -54,7 +54,9 @@ type listAllMyBucketsResult struct {
 	XMLName xml.Name      `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListAllMyBucketsResult"`
 	Owner   *owner        `xml:"Owner"`
 	Buckets []bucketEntry `xml:"Buckets>Bucket"`
-	Prefix  string        `xml:"Prefix,omitempty"`
+	// ContinuationToken resumes the listing after this page (set when more remain).
+	ContinuationToken string `xml:"ContinuationToken,omitempty"`
+	Prefix            string `xml:"Prefix,omitempty"`
 }
 
 type bucketEntry struct {

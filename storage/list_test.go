@@ -241,3 +241,63 @@ func TestStore_ListMultipartUploads(t *testing.T) {
 		t.Fatalf("page 3 = %q %+v", got, res)
 	}
 }
+
+func TestStore_ListBucketsPage(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	regions := map[string]string{"a1": "us-east-1", "a2": "eu-west-1", "a3": "us-east-1", "ab": "us-east-1", "b1": "eu-west-1", "b2": "us-east-1"}
+	for name, region := range regions {
+		h.mustApply(Command{Op: OpCreateBucket, CreateBucket: &CreateBucketCmd{Name: name, Region: region, Owner: "pangea", Time: h.now()}})
+	}
+	names := func(res ListBucketsResult) string {
+		var out []string
+		for _, b := range res.Buckets {
+			if b.Region != regions[b.Name] {
+				t.Errorf("%s: region %q", b.Name, b.Region)
+			}
+			out = append(out, b.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct {
+		in        ListBucketsInput
+		want      string
+		truncated bool
+	}{
+		{ListBucketsInput{}, "a1,a2,a3,ab,b1,b2", false},
+		{ListBucketsInput{MaxBuckets: 2}, "a1,a2", true},
+		{ListBucketsInput{MaxBuckets: 6}, "a1,a2,a3,ab,b1,b2", false},
+		{ListBucketsInput{StartAfter: "a2", MaxBuckets: 2}, "a3,ab", true},
+		{ListBucketsInput{StartAfter: "ab", MaxBuckets: 2}, "b1,b2", false},
+		{ListBucketsInput{StartAfter: "a25"}, "a3,ab,b1,b2", false},
+		{ListBucketsInput{StartAfter: "b2"}, "", false},
+		{ListBucketsInput{Prefix: "a"}, "a1,a2,a3,ab", false},
+		{ListBucketsInput{Prefix: "a", MaxBuckets: 4}, "a1,a2,a3,ab", false},
+		{ListBucketsInput{Prefix: "a", StartAfter: "a2", MaxBuckets: 1}, "a3", true},
+		// StartAfter before the prefix: the page starts at the prefix.
+		{ListBucketsInput{Prefix: "b", StartAfter: "a3"}, "b1,b2", false},
+		// StartAfter past the prefix: nothing.
+		{ListBucketsInput{Prefix: "a", StartAfter: "b"}, "", false},
+		{ListBucketsInput{Prefix: "c"}, "", false},
+		{ListBucketsInput{Region: "eu-west-1"}, "a2,b1", false},
+		// Truncation counts only selected buckets: b1 is the last of its region.
+		{ListBucketsInput{Region: "eu-west-1", MaxBuckets: 1}, "a2", true},
+		{ListBucketsInput{Region: "eu-west-1", StartAfter: "a2", MaxBuckets: 1}, "b1", false},
+		{ListBucketsInput{Region: "us-east-1", Prefix: "a", MaxBuckets: 2}, "a1,a3", true},
+		{ListBucketsInput{Region: "us-east-1", Prefix: "a", StartAfter: "a3", MaxBuckets: 2}, "ab", false},
+		{ListBucketsInput{Region: "ap-south-1"}, "", false},
+	} {
+		res, err := h.s.ListBucketsPage(ctx, tc.in)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.in, err)
+		}
+		if got := names(res); got != tc.want || res.IsTruncated != tc.truncated {
+			t.Errorf("%+v = %q truncated %v, want %q truncated %v", tc.in, got, res.IsTruncated, tc.want, tc.truncated)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := h.s.ListBucketsPage(cctx, ListBucketsInput{}); err == nil {
+		t.Fatal("canceled context listed buckets")
+	}
+}

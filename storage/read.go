@@ -30,21 +30,48 @@ func readTables(tx *bbolt.Tx, bucket string) (*bucketTables, error) {
 
 // ListBuckets returns every bucket, by name.
 func (s *Store) ListBuckets(ctx context.Context) ([]BucketInfo, error) {
+	res, err := s.ListBucketsPage(ctx, ListBucketsInput{})
+	return res.Buckets, err
+}
+
+// ListBucketsPage returns the buckets selected by in, by name. It seeks to the first
+// candidate name and stops at the first selected bucket past the page, so a page
+// costs what it returns plus the buckets of other regions it skips.
+func (s *Store) ListBucketsPage(ctx context.Context, in ListBucketsInput) (ListBucketsResult, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return ListBucketsResult{}, err
 	}
-	var out []BucketInfo
+	var out ListBucketsResult
+	prefix := []byte(in.Prefix)
 	err := s.view(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bktBuckets).ForEach(func(k, v []byte) error {
+		c := tx.Bucket(bktBuckets).Cursor()
+		start := prefix
+		if in.StartAfter > in.Prefix {
+			start = []byte(in.StartAfter)
+		}
+		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if in.StartAfter != "" && string(k) <= in.StartAfter {
+				continue
+			}
 			b, err := decodeBucket(string(k), v)
 			if err != nil {
 				return err
 			}
-			out = append(out, b)
-			return nil
-		})
+			if in.Region != "" && b.Region != in.Region {
+				continue
+			}
+			if in.MaxBuckets > 0 && len(out.Buckets) == in.MaxBuckets {
+				out.IsTruncated = true
+				return nil
+			}
+			out.Buckets = append(out.Buckets, b)
+		}
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return ListBucketsResult{}, err
+	}
+	return out, nil
 }
 
 // Bucket returns one bucket's description, or ErrNoSuchBucket.

@@ -143,6 +143,21 @@ type DeleteResult struct {
 	DeleteMarker bool
 }
 
+// ListBucketsInput selects buckets by name order: names beginning with Prefix and
+// greater than StartAfter, in Region when it is not empty. MaxBuckets caps the page;
+// 0 or less means no cap.
+type ListBucketsInput struct {
+	Prefix, StartAfter, Region string
+	MaxBuckets                 int
+}
+
+// ListBucketsResult is one page of buckets by name. IsTruncated tells that more
+// selected buckets follow the last one returned.
+type ListBucketsResult struct {
+	Buckets     []BucketInfo
+	IsTruncated bool
+}
+
 // ListObjectsInput selects keys; Marker excludes every key <= Marker.
 type ListObjectsInput struct {
 	Prefix, Delimiter, Marker string
