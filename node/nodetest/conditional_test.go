@@ -18,6 +18,23 @@ import (
 	"github.com/pangea-s3/pangea/storage"
 )
 
+// versionedRegion starts a region and creates bucket, versioned, through the
+// leader; it returns the cluster, its members and an SDK client of the leader.
+func versionedRegion(ctx context.Context, t *testing.T, bucket string) (*Cluster, []*Node, *s3.Client) {
+	t.Helper()
+	c := Start(t, Options{NoSync: true})
+	leader, err := c.Leader(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := sdk(c, leader)
+	if _, err := lc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	enableVersioning(ctx, t, lc, bucket)
+	return c, c.Nodes(region), lc
+}
+
 // enableVersioning turns versioning on, so that every successful write leaves a
 // version behind and a lost race would show as an extra one.
 func enableVersioning(ctx context.Context, t *testing.T, cl *s3.Client, bucket string) {
@@ -53,22 +70,12 @@ func versionsOf(ctx context.Context, t *testing.T, cl *s3.Client, bucket, key st
 // whatever member it entered through and whether its body was inline or chunked.
 func TestRegion_IfNoneMatchHasExactlyOneWinner(t *testing.T) {
 	ctx := testCtx(t, 120*time.Second)
-	c := Start(t, Options{NoSync: true})
-	leader, err := c.Leader(ctx, region)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := c.Nodes(region)
+	const bucket = "race"
+	c, nodes, lc := versionedRegion(ctx, t, bucket)
 	clients := make([]*s3.Client, len(nodes))
 	for i, n := range nodes {
 		clients[i] = sdk(c, n)
 	}
-	const bucket = "race"
-	lc := sdk(c, leader)
-	if _, err := lc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	enableVersioning(ctx, t, lc, bucket)
 
 	const rounds, writers = 4, 12
 	for round := range rounds {
@@ -155,18 +162,8 @@ func TestRegion_IfNoneMatchHasExactlyOneWinner(t *testing.T) {
 // applied; the writer reads again and goes on.)
 func TestRegion_IfMatchCompareAndSwap(t *testing.T) {
 	ctx := testCtx(t, 120*time.Second)
-	c := Start(t, Options{NoSync: true})
-	leader, err := c.Leader(ctx, region)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := c.Nodes(region)
 	const bucket, key = "cas", "counter"
-	lc := sdk(c, leader)
-	if _, err := lc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	enableVersioning(ctx, t, lc, bucket)
+	c, nodes, lc := versionedRegion(ctx, t, bucket)
 	put(ctx, t, lc, bucket, key, []byte("0"))
 
 	const writers, incrementsEach, maxAttempts = 6, 5, 500
