@@ -103,8 +103,8 @@ func TestRegion_IfNoneMatchHasExactlyOneWinner(t *testing.T) {
 		close(start)
 		wg.Wait()
 
-		// A writer can also get 503 if the leader changes under the load (its outcome
-		// is unknown: the SDK retries, and a retry of an applied create answers 412).
+		// A writer can also get 503 if the leader changes under the load: its outcome
+		// is unknown (a client that retried an applied create would get 412).
 		// Whatever happened, at most one create was applied.
 		winner, decided := -1, false
 		for w, err := range errs {
