@@ -102,6 +102,10 @@ test-docker: bin/pangea-linux ## Build the FROM-scratch image (the docker test t
 	docker build -f deploy/Dockerfile -t $(IMAGE) .
 	@echo "test-docker: built $(IMAGE); the docker-compose test tier (failover, partitions) arrives with multi-region support in a later round."
 
+.PHONY: bench-isolated
+bench-isolated: test-docker ## 4KiB PUT/GET with every member in its own CPU-limited container (CPUS=0.5 CLIENT_CPUS=0.5 ROUNDS=3)
+	IMAGE=$(IMAGE) deploy/bench-isolated.sh
+
 .PHONY: clean
 clean: ## Remove build output (bin/); leaves ./pangea-data alone
 	rm -rf bin/

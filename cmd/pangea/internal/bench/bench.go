@@ -280,7 +280,29 @@ func statusError(resp *http.Response) error {
 	return fmt.Errorf("%s", resp.Status)
 }
 
+// bucketWait bounds how long ensureBucket retries a server that is not up yet
+// (connection refused, or 503 while a region elects its first leader), so that a
+// benchmark can start together with the servers it drives.
+const bucketWait = 30 * time.Second
+
 func (r *runner) ensureBucket(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, bucketWait)
+	defer cancel()
+	for {
+		retry, err := r.createBucket(ctx)
+		if err == nil || !retry {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// createBucket makes one attempt; retry reports an error worth another.
+func (r *runner) createBucket(ctx context.Context) (retry bool, err error) {
 	var body []byte
 	if r.cfg.Region != "us-east-1" {
 		body = []byte(`<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>` +
@@ -288,18 +310,18 @@ func (r *runner) ensureBucket(ctx context.Context) error {
 	}
 	resp, err := r.do(ctx, 0, http.MethodPut, "", body)
 	if err != nil {
-		return fmt.Errorf("bench: create bucket %s: %w", r.cfg.Bucket, err)
+		return ctx.Err() == nil, fmt.Errorf("bench: create bucket %s: %w", r.cfg.Bucket, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
 		io.Copy(io.Discard, resp.Body)
-		return nil
+		return false, nil
 	}
 	err = statusError(resp)
 	if resp.StatusCode == http.StatusConflict && strings.Contains(err.Error(), "BucketAlreadyOwnedByYou") {
-		return nil
+		return false, nil
 	}
-	return fmt.Errorf("bench: create bucket %s: %w", r.cfg.Bucket, err)
+	return resp.StatusCode == http.StatusServiceUnavailable, fmt.Errorf("bench: create bucket %s: %w", r.cfg.Bucket, err)
 }
 
 func (r *runner) put(ctx context.Context, ep int, key string, payload []byte) error {

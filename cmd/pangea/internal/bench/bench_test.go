@@ -300,3 +300,32 @@ func TestConfig_Validate(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_WaitsForAServerStillElecting: a region answers 503 until it has a leader;
+// the bucket creation is retried, so the bench can start with the servers.
+func TestRun_WaitsForAServerStillElecting(t *testing.T) {
+	srv, local := startServer(t)
+	h := srv.Config.Handler
+	var bucketPuts atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Count(strings.Trim(r.URL.Path, "/"), "/") == 0 && bucketPuts.Add(1) <= 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	cfg := DefaultConfig()
+	cfg.Endpoint = front.URL
+	cfg.Duration = 200 * time.Millisecond
+	cfg.Ops = []string{"put"}
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := bucketPuts.Load(); n != 3 {
+		t.Fatalf("%d bucket creations, want 3 (two 503s, then success)", n)
+	}
+	if _, err := local.Bucket(context.Background(), cfg.Bucket); err != nil {
+		t.Fatalf("bucket not created: %v", err)
+	}
+}
