@@ -237,6 +237,11 @@ func (v *Verifier) verifyHeaderV4(r *http.Request, h string) (*Result, error) {
 	if err := v.checkSkew(t); err != nil {
 		return nil, err
 	}
+	// As with presigned URLs: S3 refuses x-amz-* headers the signature leaves out
+	// (a proxy or a client adding tagging, metadata or ACL headers after signing).
+	if unsigned := unsignedAmzHeaders(r, p.signedHeaders); len(unsigned) > 0 {
+		return nil, errHeadersNotSigned(unsigned)
+	}
 	canonical := canonicalRequest(r, p.signedHeaders, payload[0], "")
 	sts := stringToSign(p.alg, amzDate, p.scope(), canonical)
 	chunks, verr := v.checkSignature(p, secret, sts, amzDate)
@@ -400,9 +405,9 @@ func (v *Verifier) verifyQueryV4(r *http.Request) (*Result, error) {
 }
 
 // unsignedAmzHeaders lists, lower-case, sorted and without duplicates, the
-// x-amz-* headers of a presigned request that signed leaves out. As in S3,
-// such a request is refused: the presigned URL's signer agreed only to the
-// headers it signed.
+// x-amz-* headers of a request that signed leaves out. As in S3, such a
+// request is refused, whether signed in the Authorization header or presigned:
+// the signer agreed only to the headers it signed.
 //
 // Exempt are x-amz-content-sha256, whose value is the canonical request's
 // payload line and so is covered by the signature anyway (a value other

@@ -212,3 +212,38 @@ func TestPresignV2_AmzHeadersAreSigned(t *testing.T) {
 	_, err = v.Verify(r)
 	wantCode(t, err, "SignatureDoesNotMatch")
 }
+
+// TestHeaderV4_UnsignedAmzHeadersRefused: a request signed in the Authorization
+// header by aws-sdk-go-v2 verifies; the same request with an x-amz-* header added
+// after signing (as a proxy or a careless client would) is refused with the header
+// named, as S3 does. Non-x-amz headers added later do not matter.
+func TestHeaderV4_UnsignedAmzHeadersRefused(t *testing.T) {
+	now := time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC)
+	v := NewVerifier(StaticCredentials{docAK: docSK}, Options{Now: func() time.Time { return now }})
+	creds := aws.Credentials{AccessKeyID: docAK, SecretAccessKey: docSK}
+	sign := func(extra map[string]string) *http.Request {
+		body := "payload"
+		h := sha256Hex(body)
+		r, err := http.NewRequest(http.MethodPut, "http://127.0.0.1:9000/bucket/key", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("X-Amz-Content-Sha256", h)
+		r.Header.Set("X-Amz-Meta-Signed", "yes")
+		if err := v4.NewSigner().SignHTTP(context.Background(), creds, r, h, "s3", "us-east-1", now); err != nil {
+			t.Fatal(err)
+		}
+		for k, val := range extra {
+			r.Header.Set(k, val)
+		}
+		return asServerRequest(t, r)
+	}
+	if _, err := v.Verify(sign(nil)); err != nil {
+		t.Fatalf("signed request: %v", err)
+	}
+	if _, err := v.Verify(sign(map[string]string{"User-Agent": "proxy/1", "X-Forwarded-For": "10.0.0.1"})); err != nil {
+		t.Fatalf("request with non-x-amz headers added: %v", err)
+	}
+	_, err := v.Verify(sign(map[string]string{"X-Amz-Tagging": "evil=1", "X-Amz-Acl": "public-read"}))
+	wantHeadersNotSigned(t, err, "x-amz-acl", "x-amz-tagging")
+}
