@@ -30,8 +30,9 @@ NET=pangea-bench-net
 NAMES=(pangea-bench-s pangea-bench-n1 pangea-bench-n2 pangea-bench-n3)
 export PANGEA_CLUSTER_SECRET=${PANGEA_CLUSTER_SECRET:-bench-isolated-secret}
 
+results=$(mktemp)
 cleanup() { docker rm -f "${NAMES[@]}" >/dev/null 2>&1 || true; }
-trap 'cleanup; docker network rm "$NET" >/dev/null 2>&1 || true' EXIT
+trap 'cleanup; docker network rm "$NET" >/dev/null 2>&1 || true; rm -f "$results"' EXIT
 
 docker image inspect "$IMAGE" >/dev/null 2>&1 || {
 	echo "bench-isolated: no image $IMAGE; build it with: make test-docker" >&2
@@ -84,6 +85,24 @@ for round in $(seq 1 "$ROUNDS"); do
 			echo "bench-isolated: $mode round $round failed" >&2
 			exit 1
 		}
-		echo "$out" | grep -E '^ +(put|get) ' | sed "s/^/round $round  $mode  /"
+		echo "$out" | grep -E '^ +(put|get) ' | sed "s/^/round $round  $mode  /" | tee -a "$results"
 	done
 done
+
+# Medians over the rounds, and each mode's median against the one-member region's.
+echo
+echo "medians over $ROUNDS rounds (ops/s), and against the one-member region (single):"
+awk '{ k = $3 " " $4; n[k]++; v[k, n[k]] = $6 }
+END {
+	for (k in n) {
+		m = n[k]
+		for (i = 1; i <= m; i++) a[i] = v[k, i]
+		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
+		med[k] = (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+	}
+	for (k in med) {
+		split(k, p, " ")
+		base = med["single " p[2]]
+		printf "  %-10s %-4s %9.1f  %s\n", p[1], p[2], med[k], base ? sprintf("%3.0f%% of single", 100 * med[k] / base) : ""
+	}
+}' "$results" | sort
