@@ -26,7 +26,7 @@ type Error struct {
 	Message string
 	Status  int
 	// HeadersNotSigned is the HeadersNotSigned element of an AccessDenied
-	// for a presigned request with unsigned x-amz-* headers ("a, b").
+	// for a request with unsigned x-amz-* headers ("a, b").
 	HeadersNotSigned string
 }
 
@@ -222,8 +222,7 @@ type errorBody struct {
 	XMLName xml.Name `xml:"Error"`
 	Code    string   `xml:"Code"`
 	Message string   `xml:"Message"`
-	// HeadersNotSigned names the unsigned x-amz-* headers of a presigned
-	// request, as S3 does.
+	// HeadersNotSigned names a request's unsigned x-amz-* headers, as S3 does.
 	HeadersNotSigned string `xml:"HeadersNotSigned,omitempty"`
 	Resource         string `xml:"Resource,omitempty"`
 	RequestID        string `xml:"RequestId"`

@@ -42,15 +42,15 @@ func (s *Store) ListBucketsPage(ctx context.Context, in ListBucketsInput) (ListB
 		return ListBucketsResult{}, err
 	}
 	var out ListBucketsResult
-	prefix := []byte(in.Prefix)
+	prefix, after := []byte(in.Prefix), []byte(in.StartAfter)
 	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bktBuckets).Cursor()
 		start := prefix
 		if in.StartAfter > in.Prefix {
-			start = []byte(in.StartAfter)
+			start = after
 		}
 		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if in.StartAfter != "" && string(k) <= in.StartAfter {
+			if len(after) > 0 && bytes.Compare(k, after) <= 0 {
 				continue
 			}
 			b, err := decodeBucket(string(k), v)

@@ -16,8 +16,8 @@ type Error struct {
 	Code    string
 	Message string
 	// HeadersNotSigned names, lower-case and sorted, the x-amz-* headers a
-	// presigned request carried without signing them (AccessDenied); S3's
-	// error document lists them in a HeadersNotSigned element.
+	// request carried without signing them (AccessDenied); S3's error
+	// document lists them in a HeadersNotSigned element.
 	HeadersNotSigned []string
 }
 
@@ -84,8 +84,8 @@ func errQueryMalformed(format string, args ...any) *Error {
 	return newError(codeQueryParametersError, format, args...)
 }
 
-// msgHeadersNotSigned is S3's message for a presigned request carrying
-// x-amz-* headers its signature does not cover.
+// msgHeadersNotSigned is S3's message for a request carrying x-amz-* headers
+// its signature does not cover.
 const msgHeadersNotSigned = "There were headers present in the request which were not signed"
 
 func errHeadersNotSigned(names []string) *Error {

@@ -93,10 +93,7 @@ func migrate(tx *bbolt.Tx) error {
 		if len(k) != 8 {
 			return fmt.Errorf("%w: key %x in logs", errCorrupt, k)
 		}
-		if v == nil {
-			v = old.Bucket(k).Get(valueKey)
-		}
-		if err := w.add(binary.BigEndian.Uint64(k), v); err != nil {
+		if err := w.add(binary.BigEndian.Uint64(k), valueOf(old, k, v)); err != nil {
 			return err
 		}
 	}
@@ -157,28 +154,40 @@ func (r run) each(fn func(index uint64, entry []byte) bool) error {
 }
 
 // runWriter gathers encoded entries into runs: a new run starts at a gap in the
-// indexes or when the current one reaches maxRun bytes.
+// indexes or when the current one reaches maxRun bytes. Each run is built in place
+// as its stored value: its header (format and count) goes into room kept in front
+// of the entries once the count is known, so a batch is copied once.
 type runWriter struct {
 	first, next uint64
 	count       uint64
-	body        []byte
-	done        []run
+	value       []byte // runHeaderMax bytes of room, then the entries
+	done        []storedRun
 	started     bool
 }
+
+// storedRun is a finished run: its key's index and its value.
+type storedRun struct {
+	first uint64
+	value []byte
+}
+
+// runHeaderMax is the room kept for a run's header: the format byte and the count.
+const runHeaderMax = 1 + binary.MaxVarintLen64
 
 func (w *runWriter) add(index uint64, entry []byte) error {
 	if w.started && index < w.next {
 		return fmt.Errorf("raftbolt: entries out of order: %d after %d", index, w.next-1)
 	}
-	if w.count > 0 && (index != w.next || len(w.body) >= maxRun) {
+	if w.count > 0 && (index != w.next || len(w.value)-runHeaderMax >= maxRun) {
 		w.cut()
 	}
 	w.started = true
 	if w.count == 0 {
 		w.first = index
+		w.value = make([]byte, runHeaderMax, runHeaderMax+binary.MaxVarintLen32+len(entry))
 	}
-	w.body = binary.AppendUvarint(w.body, uint64(len(entry)))
-	w.body = append(w.body, entry...)
+	w.value = binary.AppendUvarint(w.value, uint64(len(entry)))
+	w.value = append(w.value, entry...)
 	w.count++
 	w.next = index + 1
 	return nil
@@ -186,20 +195,19 @@ func (w *runWriter) add(index uint64, entry []byte) error {
 
 func (w *runWriter) cut() {
 	if w.count > 0 {
-		w.done = append(w.done, run{first: w.first, count: w.count, body: w.body})
+		hdr := binary.AppendUvarint([]byte{runV2}, w.count)
+		start := runHeaderMax - len(hdr)
+		copy(w.value[start:], hdr)
+		w.done = append(w.done, storedRun{first: w.first, value: w.value[start:]})
 	}
-	w.body, w.count = nil, 0
+	w.value, w.count = nil, 0
 }
 
 // flush writes the gathered runs into b.
 func (w *runWriter) flush(b *bbolt.Bucket) error {
 	w.cut()
 	for _, r := range w.done {
-		v := make([]byte, 0, 1+binary.MaxVarintLen64+len(r.body))
-		v = append(v, runV2)
-		v = binary.AppendUvarint(v, r.count)
-		v = append(v, r.body...)
-		if err := putValue(b, indexKey(r.first), v); err != nil {
+		if err := putValue(b, indexKey(r.first), r.value); err != nil {
 			return err
 		}
 	}

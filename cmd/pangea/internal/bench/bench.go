@@ -295,7 +295,7 @@ func (r *runner) ensureBucket(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return err
+			return fmt.Errorf("%w (retried for up to %s: is the server running and reachable?)", err, bucketWait)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
