@@ -163,6 +163,7 @@ type runWriter struct {
 	value       []byte // runHeaderMax bytes of room, then the entries
 	done        []storedRun
 	started     bool
+	want        int // bytes of entries (with their length prefixes) still to come, if announced
 }
 
 // storedRun is a finished run: its key's index and its value.
@@ -175,6 +176,18 @@ type storedRun struct {
 const runHeaderMax = 1 + binary.MaxVarintLen64
 
 func (w *runWriter) add(index uint64, entry []byte) error {
+	if err := w.start(index, len(entry)); err != nil {
+		return err
+	}
+	w.value = append(w.value, entry...)
+	return nil
+}
+
+// start makes index the next entry, size bytes long, and appends its length
+// prefix; the caller then appends exactly size bytes of entry to w.value. A new
+// run's value is allocated for the want bytes still announced (capped at one
+// run), so a batch is encoded into its run without the value ever regrowing.
+func (w *runWriter) start(index uint64, size int) error {
 	if w.started && index < w.next {
 		return fmt.Errorf("raftbolt: entries out of order: %d after %d", index, w.next-1)
 	}
@@ -182,12 +195,13 @@ func (w *runWriter) add(index uint64, entry []byte) error {
 		w.cut()
 	}
 	w.started = true
+	need := binary.MaxVarintLen32 + size
 	if w.count == 0 {
 		w.first = index
-		w.value = make([]byte, runHeaderMax, runHeaderMax+binary.MaxVarintLen32+len(entry))
+		w.value = make([]byte, runHeaderMax, runHeaderMax+max(need, min(w.want, maxRun+need)))
 	}
-	w.value = binary.AppendUvarint(w.value, uint64(len(entry)))
-	w.value = append(w.value, entry...)
+	w.want -= uvarintLen(uint64(size)) + size
+	w.value = binary.AppendUvarint(w.value, uint64(size))
 	w.count++
 	w.next = index + 1
 	return nil
@@ -334,12 +348,15 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 			}
 		}
 		var w runWriter
-		var buf []byte
 		for _, l := range logs {
-			buf = encodeLog(buf[:0], l)
-			if err := w.add(l.Index, buf); err != nil {
+			n := logSize(l)
+			w.want += uvarintLen(uint64(n)) + n
+		}
+		for _, l := range logs {
+			if err := w.start(l.Index, logSize(l)); err != nil {
 				return err
 			}
+			w.value = encodeLog(w.value, l)
 		}
 		return w.flush(b)
 	})
@@ -376,14 +393,21 @@ func deleteRange(b *bbolt.Bucket, lo, hi uint64) error {
 		if r.last() < lo {
 			continue
 		}
-		// bbolt memory is only valid until the bucket changes: copy what is kept.
-		r.body = append([]byte(nil), r.body...)
+		if r.first >= lo && r.last() <= hi {
+			r.body = nil // wholly deleted: nothing to keep, nothing to copy
+		} else {
+			// bbolt memory is only valid until the bucket changes: copy what is kept.
+			r.body = append([]byte(nil), r.body...)
+		}
 		hit = append(hit, r)
 	}
 	var w runWriter
 	for _, r := range hit {
 		if err := deleteValue(b, indexKey(r.first)); err != nil {
 			return err
+		}
+		if r.body == nil {
+			continue
 		}
 		var addErr error
 		err := r.each(func(i uint64, e []byte) bool {
@@ -435,15 +459,42 @@ func (s *Store) GetUint64(key []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
+// logSize is the length of encodeLog's encoding of l.
+func logSize(l *raft.Log) int {
+	return 1 + uvarintLen(l.Term) + 1 + varintLen(appendedAt(l)) +
+		uvarintLen(uint64(len(l.Data))) + len(l.Data) +
+		uvarintLen(uint64(len(l.Extensions))) + len(l.Extensions)
+}
+
+// appendedAt is l.AppendedAt as stored: Unix nanoseconds, math.MinInt64 for the zero time.
+func appendedAt(l *raft.Log) int64 {
+	if l.AppendedAt.IsZero() {
+		return math.MinInt64
+	}
+	return l.AppendedAt.UnixNano()
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
+}
+
+func varintLen(x int64) int {
+	ux := uint64(x) << 1
+	if x < 0 {
+		ux = ^ux
+	}
+	return uvarintLen(ux)
+}
+
 func encodeLog(b []byte, l *raft.Log) []byte {
 	b = append(b, logV1)
 	b = binary.AppendUvarint(b, l.Term)
 	b = append(b, byte(l.Type))
-	at := int64(math.MinInt64)
-	if !l.AppendedAt.IsZero() {
-		at = l.AppendedAt.UnixNano()
-	}
-	b = binary.AppendVarint(b, at)
+	b = binary.AppendVarint(b, appendedAt(l))
 	b = binary.AppendUvarint(b, uint64(len(l.Data)))
 	b = append(b, l.Data...)
 	b = binary.AppendUvarint(b, uint64(len(l.Extensions)))
