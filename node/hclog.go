@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -46,10 +47,29 @@ func (h *hclogAdapter) Log(lv hclog.Level, msg string, args ...any) {
 		// shutdown, a peer restarting) as an error: expected, not a fault.
 		sl = slog.LevelDebug
 	}
+	if sl == slog.LevelWarn && msg == msgElection && argValue(args, "last-leader-id") == "" {
+		// The election of a member that has not seen a leader since it started
+		// (every start, and the only one of a single-member region) is routine.
+		sl = slog.LevelInfo
+	}
 	if !h.l.Enabled(context.Background(), sl) {
 		return
 	}
 	h.l.Log(context.Background(), sl, msg, args...)
+}
+
+// msgElection is raft's warning that a follower starts an election.
+const msgElection = "heartbeat timeout reached, starting election"
+
+// argValue returns the value of key in hclog's alternating key/value args as a
+// string ("" when absent).
+func argValue(args []any, key string) string {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, ok := args[i].(string); ok && k == key {
+			return fmt.Sprint(args[i+1])
+		}
+	}
+	return ""
 }
 
 func (h *hclogAdapter) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }

@@ -25,3 +25,16 @@ func TestHCLog_ClosedConnectionIsDebug(t *testing.T) {
 		t.Errorf("real error not at Error:\n%s", out)
 	}
 }
+
+// TestHCLog_FirstElectionIsInfo: a member that has not seen a leader yet (every
+// start) elects at Info; losing a known leader stays a warning.
+func TestHCLog_FirstElectionIsInfo(t *testing.T) {
+	var buf bytes.Buffer
+	l := newHCLog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	l.Warn(msgElection, "last-leader-addr", "", "last-leader-id", "")
+	l.Warn(msgElection, "last-leader-addr", "127.0.0.1:7001", "last-leader-id", "n2")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "level=INFO") || !strings.Contains(lines[1], "level=WARN") {
+		t.Fatalf("want INFO then WARN:\n%s", buf.String())
+	}
+}

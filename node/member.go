@@ -138,6 +138,7 @@ type Member struct {
 	// raft has stopped applying and before the store closes.
 	stopFlusher func()
 	raft        *raft.Raft
+	raftRef     atomic.Pointer[raft.Raft] // m.raft for the transport, which raft may call before NewRaft returns
 	logStore    *raftbolt.Store
 	transport   *raft.NetworkTransport
 	mux         *clusterMux
@@ -245,6 +246,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 			m.addr = ln.Addr().String()
 		}
 	}
+	m.book[raft.ServerID(cfg.ID)] = raft.ServerAddress(m.addr)
 	m.mux = newClusterMux(ln, advertisedAddr(m.addr), m.secret, logger)
 	cleanup = append(cleanup, m.mux.close)
 	m.dialer = &clusterDialer{dial: cfg.Dial, secret: m.secret, conns: &connSet{}}
@@ -305,6 +307,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 		return fail(fmt.Errorf("node: start raft: %w", err))
 	}
 	m.raft = r
+	m.raftRef.Store(r)
 	cleanup = append(cleanup, func() { r.Shutdown().Error() })
 
 	m.reads = &readIndexer{fetch: m.fetchReadIndex, base: m.stopCtx, timeout: cfg.LeaderWait}
@@ -436,14 +439,22 @@ func recoverStore(st *storage.Store, snaps raft.SnapshotStore, logger *slog.Logg
 	return nil
 }
 
-// ServerAddr resolves a raft server ID through the address book (Peers), so a
-// member whose address changed across a restart is still reached. IDs not in the
-// book fall back to the address in the raft configuration.
+// ServerAddr resolves a raft server ID through the address book (Peers and this
+// member), so a member whose address changed across a restart is still reached.
+// Other IDs (members added at run time) resolve to their address in the raft
+// configuration; raft logs a warning on every RPC whose ID resolves to an error.
 func (m *Member) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	if a, ok := m.book[id]; ok {
 		return a, nil
 	}
-	return "", fmt.Errorf("node: %s not in the address book", id)
+	if r := m.raftRef.Load(); r != nil {
+		for _, s := range r.GetConfiguration().Configuration().Servers {
+			if s.ID == id {
+				return s.Address, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("node: %s is neither in the address book nor in the region's configuration", id)
 }
 
 // fatal stops a member whose store can no longer apply the log.
@@ -483,12 +494,21 @@ func (m *Member) Close() error {
 	return m.closeErr
 }
 
-// TransferLeadership hands leadership to another member if this one leads (a
-// graceful stop does it first, so writes pause for one round trip instead of an
+// TransferLeadership hands leadership to another voter if this one leads and has
+// one (a graceful stop does it first, so writes pause for one round trip instead of an
 // election timeout).
 func (m *Member) TransferLeadership() error {
 	if !m.IsLeader() {
 		return nil
+	}
+	voters := 0
+	for _, s := range m.raft.GetConfiguration().Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != m.cfg.ID {
+			voters++
+		}
+	}
+	if voters == 0 {
+		return nil // a region of one: nobody to hand over to
 	}
 	return m.raft.LeadershipTransfer().Error()
 }

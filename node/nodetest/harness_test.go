@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,9 +278,17 @@ func TestHarness_UnknownOutcomeIsRetryable(t *testing.T) {
 
 // TestHarness_MembershipThroughCtlClient adds a fourth member with the client
 // `pangea ctl` uses, checks that it catches up and serves reads, then removes it.
+// Raft resolves the added member's address without complaint (it used to warn on
+// every heartbeat that the member was not in the address book).
 func TestHarness_MembershipThroughCtlClient(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
-	c := Start(t, Options{NoSync: true})
+	logs := &lockedBuffer{}
+	c := Start(t, Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	defer func() {
+		if out := logs.String(); strings.Contains(out, "unable to get address") || t.Failed() {
+			t.Errorf("member logs:\n%s", out)
+		}
+	}()
 	leader, err := c.Leader(ctx, region)
 	if err != nil {
 		t.Fatal(err)
@@ -395,4 +405,22 @@ func TestHarness_BucketChangesSeenByTheNextWriteAnywhere(t *testing.T) {
 			}
 		}
 	}
+}
+
+// lockedBuffer collects log output written from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
