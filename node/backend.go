@@ -34,6 +34,8 @@ type backend struct {
 
 	// bufs holds ChunkSize read buffers shared by all uploads.
 	bufs sync.Pool
+	// body bounds the request-body bytes between the socket and the log (ingest.go).
+	body *bodyBudget
 
 	// active holds blobs being staged right now, so the collector never discards
 	// the early chunks of a slow upload that has not committed its version yet.
@@ -48,6 +50,7 @@ func newBackend(region string, logger *slog.Logger, st *storage.Store, c Committ
 		store:   st,
 		commit:  c,
 		barrier: barrier,
+		body:    newBodyBudget(defaultBodyBudget()),
 		active:  make(map[storage.BlobID]struct{}),
 	}
 	b.bufs.New = func() any {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,8 +45,9 @@ type stagedBody struct {
 	// tail is the PutChunk of the last chunk, not yet committed: it goes in the same
 	// submission as the command that references the blob. tailBuf backs its data
 	// and returns to the pool on release.
-	tail    *storage.Command
-	tailBuf *[]byte
+	tail      *storage.Command
+	tailBuf   *[]byte
+	tailShare int // of the body budget, given back with tailBuf
 }
 
 // stageBody reads in.Body to its end. Bodies up to inlineMax are returned
@@ -79,17 +79,23 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 		r = strings.NewReader("")
 	}
 
+	// want is how much of the declared size the next chunk should hold.
+	want := func(read int64) int {
+		if in.Size < 0 {
+			return storage.ChunkSize
+		}
+		return int(min(int64(storage.ChunkSize), max(in.Size-read, 0)))
+	}
 	bufp := l.bufs.Get().(*[]byte)
-	n, eof, err := readChunk(r, *bufp)
+	n, eof, share, err := l.ingestChunk(r, *bufp, want(0), false, dig)
 	if err != nil {
-		l.bufs.Put(bufp)
+		l.putBuf(bufp, share)
 		return stagedBody{}, err
 	}
 	if eof && n <= inlineMax {
 		data := (*bufp)[:n]
-		dig.Write(data)
 		body := stagedBody{size: int64(n), inline: append([]byte(nil), data...)}
-		l.bufs.Put(bufp)
+		l.putBuf(bufp, share)
 		if err := finishBody(&body, dig, in.Size); err != nil {
 			return stagedBody{}, err
 		}
@@ -103,7 +109,7 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 	// last: the last one is committed together with the version (or part), which
 	// saves a commit round trip per object (a whole one for bodies of one chunk).
 	var held *[]byte
-	heldN := 0
+	heldN, heldShare := 0, 0
 	for {
 		if n > 0 {
 			body.size += int64(n)
@@ -116,24 +122,23 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 				err = fmt.Errorf("%w: body longer than its declared length %d", storage.ErrInvalidArgument, in.Size)
 				break
 			}
-			dig.Write((*bufp)[:n])
 			if held != nil {
-				p.submit(body.chunks, held, heldN)
+				p.submit(body.chunks, held, heldN, heldShare)
 				body.chunks++
 			}
-			held, heldN, bufp = bufp, n, nil
+			held, heldN, heldShare, bufp, share = bufp, n, share, nil, 0
 		}
 		if eof || p.failed.Load() {
 			break
 		}
 		bufp = l.bufs.Get().(*[]byte)
-		n, eof, err = readChunk(r, *bufp)
+		n, eof, share, err = l.ingestChunk(r, *bufp, want(body.size), held != nil, dig)
 		if err != nil {
 			break
 		}
 	}
 	if bufp != nil {
-		l.bufs.Put(bufp)
+		l.putBuf(bufp, share)
 	}
 	if perr := p.wait(); err == nil {
 		err = perr
@@ -144,12 +149,12 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 	if err == nil && held != nil {
 		enc, data := storage.EncodeChunk((*held)[:heldN])
 		tail := cmdPutChunk(body.blob, body.chunks, enc, heldN, data, time.Time{})
-		body.tail, body.tailBuf = &tail, held
+		body.tail, body.tailBuf, body.tailShare = &tail, held, heldShare
 		body.chunks++
 		held = nil
 	}
 	if held != nil {
-		l.bufs.Put(held)
+		l.putBuf(held, heldShare)
 	}
 	if err != nil {
 		l.discard(ctx, body)
@@ -194,21 +199,6 @@ func finishBody(b *stagedBody, dig *storage.Digester, declared int64) error {
 	return nil
 }
 
-// readChunk fills buf from r. eof reports that r ended (cleanly) within or right
-// after this chunk. A reader that returns an error instead of io.EOF (a verifying
-// body that found a bad signature or checksum at its end) yields that error.
-func readChunk(r io.Reader, buf []byte) (n int, eof bool, err error) {
-	n, err = io.ReadFull(r, buf)
-	switch {
-	case err == nil:
-		return n, false, nil
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return n, true, nil
-	default:
-		return n, false, err
-	}
-}
-
 // chunkPipeline commits the chunks of one blob with at most chunksInFlight
 // outstanding. Chunks may land out of order: they are keyed by index.
 type chunkPipeline struct {
@@ -223,16 +213,17 @@ type chunkPipeline struct {
 	err error
 }
 
-// submit takes ownership of bufp (returned to the pool once committed) and blocks
-// while chunksInFlight commits are outstanding: that is the back-pressure that keeps
-// a fast client from filling memory faster than the disk drains it.
-func (p *chunkPipeline) submit(index uint32, bufp *[]byte, n int) {
+// submit takes ownership of bufp and its share of the body budget (both given back
+// once committed) and blocks while chunksInFlight commits are outstanding: that is
+// the back-pressure that keeps a fast client from filling memory faster than the
+// disk drains it.
+func (p *chunkPipeline) submit(index uint32, bufp *[]byte, n, share int) {
 	p.sem <- struct{}{}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer func() { <-p.sem }()
-		defer p.l.bufs.Put(bufp)
+		defer p.l.putBuf(bufp, share)
 		if p.failed.Load() {
 			return
 		}
@@ -284,7 +275,7 @@ func (l *backend) markActive(id storage.BlobID) {
 // buffer. Call it once the body's final commit has returned.
 func (l *backend) release(b stagedBody) {
 	if b.tailBuf != nil {
-		l.bufs.Put(b.tailBuf)
+		l.putBuf(b.tailBuf, b.tailShare)
 	}
 	if !b.hasBlob {
 		return
@@ -292,6 +283,12 @@ func (l *backend) release(b stagedBody) {
 	l.activeMu.Lock()
 	delete(l.active, b.blob)
 	l.activeMu.Unlock()
+}
+
+// putBuf returns a chunk buffer to the pool and its share to the body budget.
+func (l *backend) putBuf(bufp *[]byte, share int) {
+	l.bufs.Put(bufp)
+	l.body.release(share)
 }
 
 func (l *backend) isActive(id storage.BlobID) bool {

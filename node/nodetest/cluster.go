@@ -45,7 +45,7 @@ type Options struct {
 // TestRaftTimeouts is the harness's default raft profile: elections within a few
 // hundred milliseconds, slack enough for a loaded two-core CI machine.
 func TestRaftTimeouts() node.RaftTimeouts {
-	return node.RaftTimeouts{Heartbeat: 250 * time.Millisecond, Election: 250 * time.Millisecond, LeaderLease: 200 * time.Millisecond, Commit: 10 * time.Millisecond}
+	return node.RaftTimeouts{Heartbeat: 250 * time.Millisecond, Election: 250 * time.Millisecond, LeaderLease: 250 * time.Millisecond, Commit: 10 * time.Millisecond}
 }
 
 // Cluster is a set of regions of members running in the test process.
