@@ -4,6 +4,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/pangea-s3/pangea/storage"
 )
@@ -25,8 +26,8 @@ import (
 //
 // The share is taken per chunk, once the chunk's first bytes have arrived: a client
 // that sends nothing holds nothing, and a large upload takes its turn chunk by
-// chunk instead of holding budget for its whole length. (A client that stalls in
-// the middle of a chunk keeps its share while it stalls.)
+// chunk instead of holding budget for its whole length. A client that stalls in
+// the middle of a chunk gives its share back while it stalls (readSharing).
 type bodyBudget struct {
 	mu      sync.Mutex
 	limit   int
@@ -97,7 +98,7 @@ func (b *bodyBudget) release(n int) {
 // ingestChunk fills buf from r and feeds what it read to dig. eof reports that r
 // ended (cleanly) within or right after this chunk; a reader that returns an error
 // other than EOF (a verifying body that found a bad signature or checksum) yields
-// that error. want is how many bytes the chunk is expected to hold (the declared
+// that error (io.ReadFull's semantics). want is how many bytes the chunk is expected to hold (the declared
 // size still to come, or len(buf) if unknown). It waits for the chunk's first byte
 // without a share of the budget, then takes want bytes of it (see acquire for
 // holding) before reading on: share is what the caller gives back (l.putBuf) once
@@ -107,9 +108,9 @@ func (l *backend) ingestChunk(r io.Reader, buf []byte, want int, holding bool, d
 		n, err = r.Read(buf[:1])
 	}
 	share = l.body.acquire(max(want, 1), holding)
-	if err == nil && n < len(buf) {
+	for err == nil && n < len(buf) {
 		var m int
-		m, err = io.ReadFull(r, buf[n:])
+		m, err = l.readSharing(r, buf[n:], &share, holding)
 		n += m
 	}
 	dig.Write(buf[:n])
@@ -121,4 +122,30 @@ func (l *backend) ingestChunk(r io.Reader, buf []byte, want int, holding bool, d
 	default:
 		return n, false, share, err
 	}
+}
+
+// defaultReadIdle is how long one read may wait for a client's data while its chunk holds
+// a share of the budget: past it the share is given back until the read returns,
+// then taken again. So a client that stalls in the middle of a chunk holds no
+// budget for long, and a few stalled clients cannot shut every other upload out.
+const defaultReadIdle = 250 * time.Millisecond
+
+// readSharing is r.Read(p) for a chunk that holds *share of the budget, giving the
+// share back while the read waits longer than l.readIdle (see defaultReadIdle).
+func (l *backend) readSharing(r io.Reader, p []byte, share *int, holding bool) (int, error) {
+	if l.body == nil || *share == 0 {
+		return r.Read(p)
+	}
+	held := *share
+	given := make(chan struct{})
+	t := time.AfterFunc(l.readIdle, func() {
+		l.body.release(held)
+		close(given)
+	})
+	n, err := r.Read(p)
+	if !t.Stop() {
+		<-given
+		*share = l.body.acquire(held, holding)
+	}
+	return n, err
 }

@@ -96,6 +96,7 @@ func (g *gatedBody) Read(p []byte) (int, error) {
 func TestBackend_BodyBudgetBoundsUploadsInProgress(t *testing.T) {
 	l := openTest(t, t.TempDir(), nil)
 	l.body = newBodyBudget(2 * storage.ChunkSize)
+	l.readIdle = time.Hour // the parked bodies stand for busy ones: they keep their shares
 	mustBucket(t, l, "bb")
 	ctx := context.Background()
 
@@ -194,6 +195,45 @@ func TestBackend_BodyBudgetNoDeadlock(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("uploads did not complete: deadlock on the body budget?")
 		}
+	}
+	if used, w := l.body.state(); used != 0 || w != 0 {
+		t.Fatalf("budget not given back: used %d, %d waiting", used, w)
+	}
+}
+
+// TestBackend_StalledClientGivesItsShareBack: a client that stops sending in the
+// middle of a chunk holds its share only readIdle; meanwhile another upload gets
+// the whole budget and completes, and the stalled one completes once it resumes.
+func TestBackend_StalledClientGivesItsShareBack(t *testing.T) {
+	l := openTest(t, t.TempDir(), nil)
+	l.body = newBodyBudget(storage.ChunkSize)
+	l.readIdle = 20 * time.Millisecond
+	mustBucket(t, l, "st")
+	ctx := context.Background()
+
+	const size = storage.ChunkSize - 10
+	stalled := newGatedBody(size)
+	stalledDone := make(chan error, 1)
+	go func() {
+		_, err := l.PutObject(ctx, storage.PutObjectInput{Bucket: "st", Key: "stalled", BodyInput: storage.BodyInput{Body: stalled, Size: size}})
+		stalledDone <- err
+	}()
+	<-stalled.reached // it holds a share and waits in its second read
+	waitFor(t, 10*time.Second, "the stalled upload to give its share back", func() bool {
+		used, _ := l.body.state()
+		return used == 0
+	})
+	body := randomBytes(7, size)
+	v, err := l.PutObject(ctx, storage.PutObjectInput{Bucket: "st", Key: "other", BodyInput: storage.BodyInput{Body: bytes.NewReader(body), Size: size}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readAll(t, l, v), body) {
+		t.Fatal("other upload: bytes differ")
+	}
+	close(stalled.release)
+	if err := <-stalledDone; err != nil {
+		t.Fatalf("stalled upload after resuming: %v", err)
 	}
 	if used, w := l.body.state(); used != 0 || w != 0 {
 		t.Fatalf("budget not given back: used %d, %d waiting", used, w)
