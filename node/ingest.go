@@ -95,14 +95,15 @@ func (b *bodyBudget) release(n int) {
 	}
 }
 
-// ingestChunk fills buf from r and feeds what it read to dig. eof reports that r
-// ended (cleanly) within or right after this chunk; a reader that returns an error
-// other than EOF (a verifying body that found a bad signature or checksum) yields
-// that error (io.ReadFull's semantics). want is how many bytes the chunk is expected to hold (the declared
-// size still to come, or len(buf) if unknown). It waits for the chunk's first byte
-// without a share of the budget, then takes want bytes of it (see acquire for
-// holding) before reading on: share is what the caller gives back (l.putBuf) once
-// the chunk is committed or dropped, whatever the error.
+// ingestChunk fills buf from r and feeds what it read to dig, with io.ReadFull's
+// semantics: eof reports that r ended (cleanly) within or right after this chunk;
+// a reader that returns an error other than EOF (a verifying body that found a bad
+// signature or checksum) yields that error. want is how many bytes the chunk is
+// expected to hold (the declared size still to come, or len(buf) if unknown). It
+// waits for the chunk's first byte without a share of the budget, then takes want
+// bytes of it (see acquire for holding) before reading on: share is what the
+// caller gives back (l.putBuf) once the chunk is committed or dropped, whatever
+// the error.
 func (l *backend) ingestChunk(r io.Reader, buf []byte, want int, holding bool, dig *storage.Digester) (n int, eof bool, share int, err error) {
 	for n == 0 && err == nil && len(buf) > 0 {
 		n, err = r.Read(buf[:1])
@@ -124,9 +125,9 @@ func (l *backend) ingestChunk(r io.Reader, buf []byte, want int, holding bool, d
 	}
 }
 
-// defaultReadIdle is how long one read may wait for a client's data while its chunk holds
-// a share of the budget: past it the share is given back until the read returns,
-// then taken again. So a client that stalls in the middle of a chunk holds no
+// defaultReadIdle is how long one read may wait for a client's data while its
+// chunk holds a share of the budget: past it the share is given back until the
+// read returns, then taken again. So a client that stalls in the middle of a chunk holds no
 // budget for long, and a few stalled clients cannot shut every other upload out.
 const defaultReadIdle = 250 * time.Millisecond
 

@@ -1,17 +1,14 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -335,57 +332,5 @@ func signForTest(t *testing.T, req *http.Request, access, secret string) {
 	creds := aws.Credentials{AccessKeyID: access, SecretAccessKey: secret}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// TestMember_SingleMemberRegionIsQuiet: a single-member region (plain `pangea
-// node`) starts, elects itself, takes a write and stops gracefully without one
-// warning: an operator reads warnings as faults. (It used to warn at start that
-// its own ID was not in the address book, and at stop that it found no member to
-// hand leadership to.)
-func TestMember_SingleMemberRegionIsQuiet(t *testing.T) {
-	var logs lockedBuffer
-	m, err := OpenMember(MemberConfig{
-		Dir: t.TempDir(), Region: "us-east-1", ID: "n1", Secret: "member-test-secret", NoSync: true,
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Raft:   RaftTimeouts{Heartbeat: 100 * time.Millisecond, Election: 100 * time.Millisecond, LeaderLease: 100 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	if err := m.CreateBucket(ctx, "quiet", "", "o"); err != nil {
-		t.Fatal(err)
-	}
-	if a, err := m.ServerAddr("n1"); err != nil || string(a) != m.ClusterAddr() {
-		t.Errorf("own address %q (%v), want %q", a, err, m.ClusterAddr())
-	}
-	if err := m.TransferLeadership(); err != nil {
-		t.Errorf("leadership transfer in a region of one: %v", err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if out := logs.String(); out != "" {
-		t.Fatalf("warnings from a healthy single-member region:\n%s", out)
 	}
 }

@@ -407,7 +407,41 @@ func TestHarness_BucketChangesSeenByTheNextWriteAnywhere(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output written from many goroutines.
+// TestMember_SingleMemberRegionIsQuiet: a single-member region (plain `pangea
+// node`) starts, elects itself, takes a write and stops gracefully without one
+// warning: an operator reads warnings as faults. (It used to warn at start that
+// its own ID was not in the address book, and at stop that it found no member to
+// hand leadership to.)
+func TestMember_SingleMemberRegionIsQuiet(t *testing.T) {
+	var logs lockedBuffer
+	m, err := node.OpenMember(node.MemberConfig{
+		Dir: t.TempDir(), Region: region, ID: "n1", Secret: "member-test-secret", NoSync: true,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Raft:   node.RaftTimeouts{Heartbeat: 100 * time.Millisecond, Election: 100 * time.Millisecond, LeaderLease: 100 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 20*time.Second)
+	if err := m.CreateBucket(ctx, "quiet", "", "o"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := m.ServerAddr("n1"); err != nil || string(a) != m.ClusterAddr() {
+		t.Errorf("own address %q (%v), want %q", a, err, m.ClusterAddr())
+	}
+	if err := m.TransferLeadership(); err != nil {
+		t.Errorf("leadership transfer in a region of one: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); out != "" {
+		t.Fatalf("warnings from a healthy single-member region:\n%s", out)
+	}
+}
+
+// lockedBuffer collects log output written from many goroutines (members' logs
+// checked by a test).
 type lockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
