@@ -169,6 +169,10 @@ type Member struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// halted is closed by fatal, after haltErr is set: the member stopped by itself.
+	halted  chan struct{}
+	haltErr error
 }
 
 // OpenMember opens (or creates) a member's state in cfg.Dir, starts listening on
@@ -190,6 +194,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 		stamper:  newStamper(cfg.Region, cfg.Now),
 		notifyCh: make(chan bool, 16),
 		gcStop:   make(chan struct{}),
+		halted:   make(chan struct{}),
 		gcDone:   make(chan struct{}),
 		book:     make(map[raft.ServerID]raft.ServerAddress),
 	}
@@ -469,8 +474,64 @@ func (m *Member) fatal(err error) {
 	if m.closed.Swap(true) {
 		return
 	}
-	m.logger.Error("member stopping after a storage failure", "err", err)
+	m.logger.Error("member stopping after a storage failure; fix the disk (space, permissions, errors in the system log), then restart the member: it replays its raft log and catches up", "err", err)
+	m.haltErr = err
+	close(m.halted)
 	go m.raft.Shutdown()
+}
+
+// Halted is closed when the member has stopped by itself after a storage failure
+// (HaltErr says why). It keeps answering 503 until closed; a process running one
+// member should exit so that its supervisor restarts it once the disk is fixed.
+func (m *Member) Halted() <-chan struct{} { return m.halted }
+
+// HaltErr returns the storage failure that stopped the member, or nil.
+func (m *Member) HaltErr() error {
+	select {
+	case <-m.halted:
+		return m.haltErr
+	default:
+		return nil
+	}
+}
+
+// readyWait bounds a readiness check: one read-index round and the apply it waits for.
+const readyWait = time.Second
+
+// Liveness reports why the member can no longer serve at all (stopped after a
+// storage failure, or closed), or nil. Only a restart helps a member that is not live.
+func (m *Member) Liveness() error {
+	if err := m.HaltErr(); err != nil {
+		return fmt.Errorf("stopped after a storage failure (fix the disk, then restart it): %w", err)
+	}
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Readiness reports nil when the member serves reads and writes without waiting: it
+// is live, a leader confirmed the region's commit index within readyWait, and this
+// member has applied up to it. Otherwise it says which of these failed (no leader,
+// cut off from the leader, catching up).
+func (m *Member) Readiness(ctx context.Context) error {
+	if err := m.Liveness(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyWait)
+	defer cancel()
+	idx, err := m.reads.index(ctx)
+	if err != nil {
+		leader, _ := m.Leader()
+		if leader == "" {
+			leader = "none known"
+		}
+		return fmt.Errorf("no leader confirmed the region's commit index within %s (leader: %s): %w", readyWait, leader, err)
+	}
+	if err := m.fsm.waitApplied(ctx, idx); err != nil {
+		return fmt.Errorf("catching up: applied index %d of %d: %w", m.fsm.applied.Load(), idx, err)
+	}
+	return nil
 }
 
 // Close stops the member abruptly, as a crash would but with the files closed

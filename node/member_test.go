@@ -334,3 +334,59 @@ func signForTest(t *testing.T, req *http.Request, access, secret string) {
 		t.Fatal(err)
 	}
 }
+
+// TestMember_StorageFailureHaltsTheMember: after fatal (what a failed store apply
+// or commit calls) the member reports the failure through Halted, HaltErr, Liveness
+// and Readiness, answers requests with a retryable error, and still closes.
+func TestMember_StorageFailureHaltsTheMember(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	m := openTestMember(t, t.TempDir(), nil)
+	for m.Readiness(ctx) != nil {
+		if ctx.Err() != nil {
+			t.Fatalf("never ready: %v", m.Readiness(ctx))
+		}
+	}
+	if err := m.Liveness(); err != nil {
+		t.Fatalf("live member: %v", err)
+	}
+	if err := m.CreateBucket(ctx, "before", "us-east-1", "o"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.Halted():
+		t.Fatal("halted before any failure")
+	default:
+	}
+
+	cause := errors.New("write store.db: no space left on device")
+	m.fatal(cause)
+	select {
+	case <-m.Halted():
+	case <-ctx.Done():
+		t.Fatal("Halted not closed")
+	}
+	if !errors.Is(m.HaltErr(), cause) {
+		t.Fatalf("HaltErr %v", m.HaltErr())
+	}
+	for what, err := range map[string]error{"liveness": m.Liveness(), "readiness": m.Readiness(ctx)} {
+		if !errors.Is(err, cause) || !strings.Contains(err.Error(), "storage failure") {
+			t.Errorf("%s after the failure: %v", what, err)
+		}
+	}
+	err := m.CreateBucket(ctx, "after", "us-east-1", "o")
+	var re *RetryableError
+	if !errors.As(err, &re) {
+		t.Fatalf("write after the failure: %v, want a retryable error", err)
+	}
+	if _, err := m.Bucket(ctx, "before"); !errors.As(err, &re) {
+		t.Fatalf("read after the failure: %v, want a retryable error", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	m.fatal(errors.New("second failure")) // after Close: ignored
+	if !errors.Is(m.HaltErr(), cause) {
+		t.Fatalf("HaltErr after close %v", m.HaltErr())
+	}
+}
