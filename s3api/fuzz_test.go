@@ -72,6 +72,8 @@ func FuzzServeHTTP(f *testing.F) {
 	f.Add("POST", "/b?delete", "", "", []byte("<Delete><Object><Key>a</Key></Object></Delete>"))
 	f.Add("GET", "/b?list-type=2&max-keys=-1", "", "", []byte(nil))
 	f.Add("PUT", "/b/k", "x-amz-acl", "public-read", []byte("x"))
+	f.Add("GET", "/_pangea/health/ready", "", "", []byte(nil))
+	f.Add("DELETE", "/_pangea/health/live?x", "Authorization", "AWS4-HMAC-SHA256", []byte(nil))
 	srv := New(Config{Credentials: auth.StaticCredentials{}}, &fakeBackend{
 		bucket: func(name string) (storage.BucketInfo, error) {
 			if name == "b" {

@@ -55,6 +55,8 @@ const (
 	opCompleteMultipartUpload
 	opAbortMultipartUpload
 	opListParts
+	opHealthLive  // not S3: GET /_pangea/health/live (health.go)
+	opHealthReady // not S3: GET /_pangea/health/ready
 	numOps
 )
 
@@ -102,6 +104,8 @@ var opNames = [numOps]string{
 	opCompleteMultipartUpload: "CompleteMultipartUpload",
 	opAbortMultipartUpload:    "AbortMultipartUpload",
 	opListParts:               "ListParts",
+	opHealthLive:              "HealthLive",
+	opHealthReady:             "HealthReady",
 }
 
 func (o op) name() string {
@@ -153,6 +157,15 @@ func route(r *http.Request, baseHost string) (routed, error) {
 		rt.bucket, rt.key = b, path[1:]
 	} else {
 		rt.bucket, rt.key, _ = strings.Cut(path[1:], "/")
+		if rt.bucket == healthBucket {
+			if o, ok := healthOp(rt.key); ok {
+				rt.op = o
+				if r.Method != http.MethodGet && r.Method != http.MethodHead {
+					return rt, errMethodNotAllo
+				}
+				return rt, nil
+			}
+		}
 	}
 
 	if rt.bucket == "" {

@@ -217,6 +217,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rt, rerr := route(r, s.baseHost)
 	rc.op, rc.bucket, rc.key, rc.query = rt.op, rt.bucket, rt.key, rt.query
+	if rerr == nil && (rt.op == opHealthLive || rt.op == opHealthReady) {
+		s.health(rc) // unauthenticated by design (health.go)
+		return
+	}
 
 	res, err := s.verifier.Verify(r)
 	if err != nil {
