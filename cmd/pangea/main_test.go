@@ -220,11 +220,20 @@ func TestRun_LabBannerAndEnvironment(t *testing.T) {
 		t.Fatalf("env credentials not used: %+v", lf)
 	}
 	waitFor(t, 5*time.Second, "banner", func() bool { return strings.Contains(out.String(), "Ctrl-C") })
-	for _, want := range []string{lf.Endpoints.Global, "us-east-1", "labkey", "labsecret", labfile.Name, "aws --endpoint-url"} {
+	readyURL := lf.Endpoints.Global + "/_pangea/health/ready"
+	for _, want := range []string{lf.Endpoints.Global, "us-east-1", "labkey", "labsecret", labfile.Name, "aws --endpoint-url", readyURL} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}
 	}
+	waitFor(t, 10*time.Second, "the banner's readiness check to answer 200", func() bool {
+		resp, err := http.Get(readyURL)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,44 @@ func TestRun_LabRestartOnNewPortsKeepsData(t *testing.T) {
 		if status, body := signedGet(t, u+"/", lf2.AccessKey, lf2.SecretKey); status != http.StatusOK || !strings.Contains(body, "kept-in-lab") {
 			t.Fatalf("after restart, %s: %d %s\nstderr: %s", u, status, body, errb.String())
 		}
+	}
+}
+
+// TestRun_HealthCommand checks `pangea health` against a one-member region: ready
+// and live while it runs, a failure with a hint once nothing listens, and a failure
+// against a server that is not Pangea.
+func TestRun_HealthCommand(t *testing.T) {
+	dir := t.TempDir()
+	c, _, _ := testCLI(map[string]string{"PANGEA_CLUSTER_SECRET": "health-test-secret"})
+	lf, stop := startServe(t, c, dir, "node", "--id", "n1", "--data", dir, "--addr", "127.0.0.1:0", "--cluster-addr", "127.0.0.1:0", "--log-level", "warn")
+	url := lf.Endpoints.Global
+
+	health := func(args ...string) (int, string, string) {
+		hc, out, errb := testCLI(map[string]string{"PANGEA_ENDPOINT": url})
+		code := hc.run(context.Background(), append([]string{"health"}, args...))
+		return code, out.String(), errb.String()
+	}
+	// The member answers requests as soon as it listens, ready once it has elected itself.
+	waitFor(t, 10*time.Second, "readiness", func() bool { code, _, _ := health(); return code == 0 })
+	if code, out, errOut := health("--live"); code != 0 || !strings.Contains(out, "/_pangea/health/live: ok") {
+		t.Fatalf("live: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ := health("--endpoint", url+"/"); code != 0 || !strings.Contains(out, "/_pangea/health/ready: ok") {
+		t.Fatalf("ready with a trailing slash: exit %d, %q", code, out)
+	}
+	if code, _, _ := health("extra"); code != 2 {
+		t.Fatalf("extra argument: exit %d, want 2", code)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("node exit %d", code)
+	}
+	if code, _, errOut := health(); code != 1 || !strings.Contains(errOut, "is a Pangea node listening there?") {
+		t.Fatalf("stopped node: exit %d, %q", code, errOut)
+	}
+
+	other := httptest.NewServer(http.NotFoundHandler())
+	defer other.Close()
+	if code, _, errOut := health("--endpoint", other.URL); code != 1 || !strings.Contains(errOut, "without a health document") {
+		t.Fatalf("not Pangea: exit %d, %q", code, errOut)
 	}
 }

@@ -19,6 +19,7 @@ Commands:
   lab       run the whole lab on loopback (3 members by default) and print its endpoints and credentials
   ctl       inspect and change a region: status, add ID ADDR, remove ID
   bench     drive an S3 endpoint with PUT/GET load and print ops/s and latencies
+  health    exit 0 if an S3 endpoint serves (ready, or --live), 1 if not
   version   print the version, commit and Go version
   help      show this help, or "pangea help <command>" for a command's flags
 
@@ -57,6 +58,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.benchCmd(ctx, rest)
 	case "ctl":
 		return c.ctlCmd(ctx, rest)
+	case "health":
+		return c.healthCmd(ctx, rest)
 	case "version":
 		return c.versionCmd(rest)
 	case "help", "-h", "-help", "--help":

@@ -154,12 +154,21 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 			cfg.Region, urls[0], cfg.ID, clusterAddrs[0], labfile.Path(cfg.DataDir))
 	}
 
+	// A lab's member that halts stays down (the others go on, as in a real region);
+	// a node's halt ends the process so that its supervisor restarts it.
+	var halted <-chan struct{}
+	if !lab {
+		halted = members[0].member.Halted()
+	}
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
 		return nil
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
+	case <-halted:
+		return fmt.Errorf("member %s stopped after a storage failure: %w; fix the disk (free space, permissions, I/O errors in the system log), then start pangea node again: it replays its raft log and catches up with the region",
+			cfg.ID, members[0].member.HaltErr())
 	}
 }
 
@@ -170,6 +179,9 @@ type regionMember interface {
 	ClusterAddr() string
 	Ready() bool
 	TransferLeadership() error
+	// Halted is closed when the member stopped by itself (HaltErr says why).
+	Halted() <-chan struct{}
+	HaltErr() error
 	Close() error
 }
 
@@ -184,6 +196,8 @@ type standalone struct{ *node.Local }
 func (standalone) ClusterAddr() string       { return "" }
 func (standalone) Ready() bool               { return true }
 func (standalone) TransferLeadership() error { return nil }
+func (standalone) Halted() <-chan struct{}   { return nil } // store errors fail requests, not the node
+func (standalone) HaltErr() error            { return nil }
 
 // startStandalone opens node.Local in the data folder and binds its S3 endpoint.
 func startStandalone(cfg Config, logger *slog.Logger) (*servedMember, error) {
@@ -386,11 +400,12 @@ func (c *cli) printBanner(cfg Config, urls, clusterAddrs []string) {
     aws --endpoint-url %s s3 ls s3://my-bucket
 
   Region status: pangea ctl --cluster-addr %s --cluster-secret <cluster_secret from lab.json> status
+  Readiness:     curl %s%s  (every member answers it)
 
   Press Ctrl-C to stop.
 
 `, cfg.Region, len(urls), url, strings.Join(urls, " "), cfg.AccessKey, cfg.SecretKey, labJSON,
-		cfg.AccessKey, cfg.SecretKey, cfg.Region, url, url, url, clusterAddrs[0])
+		cfg.AccessKey, cfg.SecretKey, cfg.Region, url, url, url, clusterAddrs[0], url, s3api.HealthReadyPath)
 }
 
 // serveDebug serves Go's profiler on addr until the returned stop is called.
