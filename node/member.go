@@ -496,7 +496,10 @@ func (m *Member) HaltErr() error {
 }
 
 // readyWait bounds a readiness check: one read-index round and the apply it waits for.
-const readyWait = time.Second
+// Under a heavy upload load (lab, 128 clients of 1 MiB PUTs) checks took 0.34 s at the
+// median and a few of 42 exceeded 1 s: 2 s keeps a busy member ready, while a member
+// without a leader, cut off or catching up still fails it.
+const readyWait = 2 * time.Second
 
 // Liveness reports why the member can no longer serve at all (stopped after a
 // storage failure, or closed), or nil. Only a restart helps a member that is not live.
@@ -513,7 +516,8 @@ func (m *Member) Liveness() error {
 // Readiness reports nil when the member serves reads and writes without waiting: it
 // is live, a leader confirmed the region's commit index within readyWait, and this
 // member has applied up to it. Otherwise it says which of these failed (no leader,
-// cut off from the leader, catching up).
+// cut off from the leader, catching up). Concurrent checks share read-index rounds
+// with reads, so a flood of (unauthenticated) checks costs one round at a time.
 func (m *Member) Readiness(ctx context.Context) error {
 	if err := m.Liveness(); err != nil {
 		return err

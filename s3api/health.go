@@ -30,7 +30,7 @@ type HealthReporter interface {
 	// Liveness returns why the backend can no longer serve at all, or nil.
 	Liveness() error
 	// Readiness returns why a request now would fail or wait, or nil. It returns
-	// within about a second.
+	// within a few seconds.
 	Readiness(ctx context.Context) error
 }
 

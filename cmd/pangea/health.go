@@ -14,7 +14,7 @@ import (
 	"github.com/pangea-s3/pangea/s3api"
 )
 
-// healthTimeout bounds one health check; a member answers readiness within ~1 s.
+// healthTimeout bounds one health check; a member answers readiness within ~2 s.
 const healthTimeout = 5 * time.Second
 
 // healthCmd asks an S3 endpoint whether it serves (its /_pangea/health endpoints) and
