@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# docker-smoke.sh: the docker test tier until compose profiles for regions exist.
+# Runs the image as a standalone node and as a 3-member region (one container per
+# member, on a private Docker network: nothing is published), checks each with
+# `pangea health` and a short `pangea bench` from another container, then kills the
+# region's leader container and checks that the other two become ready again and take
+# writes, and that the killed member rejoins once restarted.
+#
+#   deploy/docker-smoke.sh        # image $IMAGE (default pangea:dev) must exist: make test-docker
+set -euo pipefail
+
+IMAGE=${IMAGE:-pangea:dev}
+P=pangea-smoke-$$
+NET=$P-net
+SECRET=smoke-secret-$$
+WAIT=${WAIT:-90} # seconds allowed for each wait
+
+cleanup() {
+	set +e
+	docker rm -f "$P-s" "$P-n1" "$P-n2" "$P-n3" >/dev/null 2>&1
+	docker network rm "$NET" >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+fail() {
+	echo "docker-smoke: FAIL: $*" >&2
+	for c in "$P-s" "$P-n1" "$P-n2" "$P-n3"; do
+		docker logs --tail 20 "$c" 2>&1 | sed "s/^/  $c: /" >&2 || true
+	done
+	exit 1
+}
+
+# client ARGS...: runs the image's binary in a throwaway container on the network.
+client() { docker run --rm --network "$NET" -e PANGEA_CLUSTER_SECRET="$SECRET" "$IMAGE" "$@"; }
+
+# wait_ready NAME...: polls each member's readiness endpoint until it answers 200.
+wait_ready() {
+	local name start=$SECONDS
+	for name in "$@"; do
+		until client health --endpoint "http://$name:9000" >/dev/null 2>&1; do
+			((SECONDS - start < WAIT)) || fail "$name not ready after ${WAIT}s: $(client health --endpoint "http://$name:9000" 2>&1)"
+			sleep 0.5 # polling interval
+		done
+	done
+	echo "docker-smoke: ready after $((SECONDS - start))s: $*"
+}
+
+# bench ENDPOINTS BUCKET: short PUT/GET load; any failed request fails the bench.
+bench() {
+	client bench --endpoint "$1" --bucket "$2" --size 4KiB,1MiB --op put,get --concurrency 6 --duration 2s |
+		grep -E '^ +(put|get) ' || fail "bench against $1"
+}
+
+docker image inspect "$IMAGE" >/dev/null 2>&1 || { echo "docker-smoke: no image $IMAGE; build it with: make test-docker" >&2; exit 1; }
+docker network create "$NET" >/dev/null
+
+echo "== standalone node"
+docker run -d --name "$P-s" --network "$NET" "$IMAGE" >/dev/null
+wait_ready "$P-s"
+bench "http://$P-s:9000" smoke
+
+echo "== 3-member region"
+peers=n1=$P-n1:7000,n2=$P-n2:7000,n3=$P-n3:7000
+member() {
+	docker run -d --name "$P-$1" --hostname "$P-$1" --network "$NET" -e PANGEA_CLUSTER_SECRET="$SECRET" "$IMAGE" node \
+		--id "$1" --cluster-addr "$P-$1:7000" --peers "$peers" --data /data --addr 0.0.0.0:9000 >/dev/null
+}
+for id in n1 n2 n3; do member "$id"; done
+wait_ready "$P-n1" "$P-n2" "$P-n3"
+bench "http://$P-n1:9000,http://$P-n2:9000,http://$P-n3:9000" region
+
+leader=$(client ctl --cluster-addr "$P-n1:7000" status | awk '$1 == "leader" { print $2 }')
+[ -n "$leader" ] || fail "no leader in ctl status"
+others=()
+for id in n1 n2 n3; do [ "$id" = "$leader" ] || others+=("$id"); done
+echo "== docker kill the leader ($leader)"
+docker kill "$P-$leader" >/dev/null
+wait_ready "$P-${others[0]}" "$P-${others[1]}"
+bench "http://$P-${others[0]}:9000,http://$P-${others[1]}:9000" after-kill
+
+echo "== restart $leader: it rejoins and catches up"
+docker start "$P-$leader" >/dev/null
+wait_ready "$P-$leader"
+client bench --endpoint "http://$P-$leader:9000" --bucket after-kill --size 4KiB --op put,get --concurrency 2 --duration 1s |
+	grep -E '^ +(put|get) ' || fail "bench against the restarted member"
+echo "docker-smoke: ok"
