@@ -59,13 +59,20 @@ func newEnv(t *testing.T) *testEnv { return newEnvWith(t, false) }
 // checksum trailers (STREAMING-UNSIGNED-PAYLOAD-TRAILER).
 func newTLSEnv(t *testing.T) *testEnv { return newEnvWith(t, true) }
 
-func newEnvWith(t *testing.T, tls bool) *testEnv {
+// openLocal opens a node.Local in a temporary folder, closed when the test ends.
+func openLocal(t *testing.T) *node.Local {
 	t.Helper()
 	l, err := node.OpenLocal(node.LocalConfig{Dir: t.TempDir(), Region: "us-east-1", NoSync: true, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("open local: %v", err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+func newEnvWith(t *testing.T, tls bool) *testEnv {
+	t.Helper()
+	l := openLocal(t)
 	srv := New(Config{
 		Region:      "us-east-1",
 		Credentials: auth.StaticCredentials{ownerAK: ownerSK, otherAK: otherSK},

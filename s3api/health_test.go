@@ -57,11 +57,7 @@ func (b sickBackend) Liveness() error                   { return b.live }
 func (b sickBackend) Readiness(_ context.Context) error { return b.ready }
 
 func TestHealth_ReportsTheBackendsState(t *testing.T) {
-	l, err := node.OpenLocal(node.LocalConfig{Dir: t.TempDir(), Region: "us-east-1", NoSync: true, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := openLocal(t)
 	b := &sickBackend{Local: l}
 	srv := New(Config{Region: "us-east-1", Credentials: auth.StaticCredentials{ownerAK: ownerSK}, Logger: testLogger(t)}, b)
 	ts := httptest.NewServer(srv)

@@ -50,11 +50,7 @@ func (s *scopedLocal) reset() {
 // asked for one scope per request, write for every method but GET and HEAD, and
 // the request's backend calls get the scoped context.
 func TestServer_BeginsOneScopePerRequest(t *testing.T) {
-	l, err := node.OpenLocal(node.LocalConfig{Dir: t.TempDir(), Region: "us-east-1", NoSync: true, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := openLocal(t)
 	be := &scopedLocal{Local: l}
 	ts := httptest.NewServer(New(Config{Region: "us-east-1", Credentials: auth.StaticCredentials{ownerAK: ownerSK}, Logger: testLogger(t)}, be))
 	t.Cleanup(ts.Close)
