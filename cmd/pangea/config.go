@@ -101,6 +101,15 @@ func (c Config) Validate() error {
 			return fmt.Errorf("cluster address %q: port must be a number 0-65535", c.ClusterAddr)
 		}
 	}
+	if c.DebugAddr != "" {
+		host, _, err := net.SplitHostPort(c.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("debug address %q: want HOST:PORT such as 127.0.0.1:6060 (--debug-addr or PANGEA_DEBUG_ADDR)", c.DebugAddr)
+		}
+		if !loopbackHost(host) {
+			return fmt.Errorf("debug address %q: the profiler has no authentication, so it listens on loopback only (127.0.0.1, ::1 or localhost); reach it from elsewhere through an SSH tunnel", c.DebugAddr)
+		}
+	}
 	if c.Standalone && (len(c.Peers) > 0 || c.Join || c.ClusterAddr != "") {
 		return errors.New("--standalone runs without raft: drop --peers, --join and --cluster-addr, or drop --standalone to run a region member")
 	}
@@ -123,6 +132,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("regions %d: the lab runs one region for now (--regions is reserved for multi-region labs)", c.Regions)
 	}
 	return nil
+}
+
+// loopbackHost reports whether host names only this machine: "localhost" or a
+// loopback IP. The empty host (all interfaces) is not.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func validMemberID(s string) bool {
@@ -286,7 +305,7 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 	fs.StringVar(&c.Addr, "addr", e.str("PANGEA_ADDR", d.Addr), "listen `host:port`; port 0 picks a free port (env PANGEA_ADDR)")
 	fs.StringVar(&c.LogLevel, "log-level", e.str("PANGEA_LOG_LEVEL", d.LogLevel), "log `level`: debug, info, warn, error (env PANGEA_LOG_LEVEL)")
 	fs.BoolVar(&c.NoFsync, "no-fsync", noFsync, "do not fsync writes: faster, but a crash can lose acknowledged writes (env PANGEA_NO_FSYNC)")
-	fs.StringVar(&c.DebugAddr, "debug-addr", e.str("PANGEA_DEBUG_ADDR", ""), "serve Go's profiler (/debug/pprof/) on `host:port`; keep it on loopback (env PANGEA_DEBUG_ADDR)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", e.str("PANGEA_DEBUG_ADDR", ""), "serve Go's profiler (/debug/pprof/) on `host:port`, loopback only (env PANGEA_DEBUG_ADDR)")
 	c.ClusterSecret = e.str("PANGEA_CLUSTER_SECRET", "")
 	c.ID, c.NodesPerRegion, c.Regions = d.ID, d.NodesPerRegion, d.Regions
 	if lab {

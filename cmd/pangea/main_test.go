@@ -314,6 +314,9 @@ func TestConfig_Validate(t *testing.T) {
 		func(c *Config) { c.Region = "lab-1" },
 		func(c *Config) { c.BaseDomain = "s3.example.internal" },
 		func(c *Config) { c.LogLevel = "DEBUG" },
+		func(c *Config) { c.DebugAddr = "127.0.0.1:6060" },
+		func(c *Config) { c.DebugAddr = "[::1]:0" },
+		func(c *Config) { c.DebugAddr = "localhost:6060" },
 	}
 	for i, mut := range good {
 		c := DefaultConfig()
@@ -334,6 +337,11 @@ func TestConfig_Validate(t *testing.T) {
 		func(c *Config) { c.AccessKey = "" },
 		func(c *Config) { c.AccessKey = "has space" },
 		func(c *Config) { c.SecretKey = "" },
+		// The profiler is unauthenticated: loopback only.
+		func(c *Config) { c.DebugAddr = ":6060" },
+		func(c *Config) { c.DebugAddr = "0.0.0.0:6060" },
+		func(c *Config) { c.DebugAddr = "10.1.2.3:6060" },
+		func(c *Config) { c.DebugAddr = "6060" },
 	}
 	for i, mut := range bad {
 		c := DefaultConfig()
