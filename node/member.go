@@ -321,6 +321,9 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	m.raft = r
 	m.raftRef.Store(r)
 	cleanup = append(cleanup, func() { r.Shutdown().Error() })
+	if m.HaltErr() != nil {
+		go r.Shutdown() // fatal ran before raftRef was set
+	}
 
 	m.reads = &readIndexer{fetch: m.fetchReadIndex, base: m.stopCtx, timeout: cfg.LeaderWait}
 	m.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))
@@ -477,7 +480,11 @@ func (m *Member) fatal(err error) {
 	m.logger.Error("member stopping after a storage failure; fix the disk (space, permissions, errors in the system log), then restart the member: it replays its raft log and catches up", "err", err)
 	m.haltErr = err
 	close(m.halted)
-	go m.raft.Shutdown()
+	// raft may apply (and fail) before NewRaft has returned: then OpenMember, which
+	// checks halted after publishing raftRef, shuts it down.
+	if r := m.raftRef.Load(); r != nil {
+		go r.Shutdown()
+	}
 }
 
 // Halted is closed when the member has stopped by itself after a storage failure
