@@ -98,7 +98,7 @@ bin/pangea-linux: FORCE
 FORCE:
 
 .PHONY: test-docker
-test-docker: bin/pangea-linux ## Build the FROM-scratch image, then smoke-test it: standalone, a 3-member region, a leader container killed
+test-docker: bin/pangea-linux ## Build the FROM-scratch image, then smoke-test it: standalone, a 3-member region, a leader container killed, docker-compose.yml
 	docker build -f deploy/Dockerfile -t $(IMAGE) .
 	IMAGE=$(IMAGE) deploy/docker-smoke.sh
 

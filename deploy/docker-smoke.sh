@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# docker-smoke.sh: the docker test tier until compose profiles for regions exist.
+# docker-smoke.sh: the docker test tier.
 # Runs the image as a standalone node and as a 3-member region (one container per
 # member, on a private Docker network: nothing is published), checks each with
 # `pangea health` and a short `pangea bench` from another container, then kills the
 # region's leader container and checks that the other two become ready again and take
-# writes, and that the killed member rejoins once restarted.
+# writes, and that the killed member rejoins once restarted. Last, where docker compose
+# (v2) or docker-compose (v1) is installed, it brings up docker-compose.yml's region
+# (host ports picked free) and checks that its members turn healthy and serve.
 #
 #   deploy/docker-smoke.sh        # image $IMAGE (default pangea:dev) must exist: make test-docker
 set -euo pipefail
@@ -15,10 +17,24 @@ NET=$P-net
 SECRET=smoke-secret-$$
 WAIT=${WAIT:-90} # seconds allowed for each wait
 
+compose=()
+if docker compose version >/dev/null 2>&1; then
+	compose=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+	compose=(docker-compose)
+fi
+# compose ARGS...: the repository's docker-compose.yml under this run's project name,
+# with free host ports.
+compose() {
+	PANGEA_PORT_N1='' PANGEA_PORT_N2='' PANGEA_PORT_N3='' \
+		"${compose[@]}" -f "$(dirname "$0")/../docker-compose.yml" -p "$P" "$@"
+}
+
 cleanup() {
 	set +e
 	docker rm -f "$P-s" "$P-n1" "$P-n2" "$P-n3" >/dev/null 2>&1
 	docker network rm "$NET" >/dev/null 2>&1
+	[ ${#compose[@]} -eq 0 ] || compose down -v >/dev/null 2>&1
 }
 trap cleanup EXIT
 
@@ -83,4 +99,24 @@ docker start "$P-$leader" >/dev/null
 wait_ready "$P-$leader"
 client bench --endpoint "http://$P-$leader:9000" --bucket after-kill --size 4KiB --op put,get --concurrency 2 --duration 1s |
 	grep -E '^ +(put|get) ' || fail "bench against the restarted member"
+
+if [ ${#compose[@]} -eq 0 ]; then
+	echo "== docker-compose.yml: skipped (neither docker compose nor docker-compose is installed)"
+	echo "docker-smoke: ok"
+	exit 0
+fi
+echo "== docker-compose.yml region (${compose[*]})"
+compose up -d --no-build >/dev/null 2>&1 || fail "compose up: $(compose up -d --no-build 2>&1 | tail -5)"
+start=$SECONDS
+for svc in n1 n2 n3; do
+	id=$(compose ps -q "$svc")
+	until [ "$(docker inspect -f '{{.State.Health.Status}}' "$id")" = healthy ]; do
+		((SECONDS - start < WAIT)) || fail "compose service $svc not healthy after ${WAIT}s: $(docker inspect -f '{{json .State.Health}}' "$id")"
+		sleep 0.5 # polling interval
+	done
+done
+echo "docker-smoke: compose members healthy after $((SECONDS - start))s"
+docker run --rm --network "${P}_default" "$IMAGE" bench --endpoint http://n1:9000,http://n2:9000,http://n3:9000 \
+	--bucket compose --size 4KiB --op put,get --concurrency 6 --duration 2s |
+	grep -E '^ +(put|get) ' || fail "bench against the compose region"
 echo "docker-smoke: ok"
