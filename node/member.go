@@ -266,7 +266,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	m.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		ServerAddressProvider: m,
 		Logger:                hlog,
-		Stream:                &raftStream{chanListener: m.mux.raft, dialer: m.dialer},
+		Stream:                &raftStream{chanListener: m.mux.raft, dialer: m.dialer, stop: m.stopCtx},
 		MaxPool:               3,
 		Timeout:               10 * time.Second,
 	})
@@ -480,6 +480,7 @@ func (m *Member) fatal(err error) {
 	m.logger.Error("member stopping after a storage failure; fix the disk (space, permissions, errors in the system log), then restart the member: it replays its raft log and catches up", "err", err)
 	m.haltErr = err
 	close(m.halted)
+	m.stopFunc() // ends raft's dials and read rounds, so that Shutdown returns soon
 	// raft may apply (and fail) before NewRaft has returned: then OpenMember, which
 	// checks halted after publishing raftRef, shuts it down.
 	if r := m.raftRef.Load(); r != nil {

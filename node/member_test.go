@@ -390,3 +390,62 @@ func TestMember_StorageFailureHaltsTheMember(t *testing.T) {
 		t.Fatalf("HaltErr after close %v", m.HaltErr())
 	}
 }
+
+// TestRaftStream_DialRetriesAnUnreachablePeer: while dials fail (a member restarting),
+// raft's Dial keeps trying within its timeout and returns the connection once the peer
+// answers, so raft does not count a failure and back off.
+func TestRaftStream_DialRetriesAnUnreachablePeer(t *testing.T) {
+	m := openTestMember(t, t.TempDir(), nil)
+	attempts := 0
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		attempts++
+		if attempts <= 3 {
+			return nil, errors.New("connect: connection refused")
+		}
+		return defaultDial(ctx, addr)
+	}
+	s := &raftStream{dialer: &clusterDialer{dial: dial, secret: []byte("member-test-secret")}}
+	conn, err := s.Dial(raft.ServerAddress(m.ClusterAddr()), time.Minute)
+	if err != nil {
+		t.Fatalf("dial after 3 refusals: %v", err)
+	}
+	conn.Close()
+	if attempts != 4 {
+		t.Fatalf("%d dial attempts, want 4", attempts)
+	}
+
+	// A wrong secret is no transient failure: one attempt, ErrHandshake.
+	attempts = 3
+	bad := &raftStream{dialer: &clusterDialer{dial: dial, secret: []byte("wrong")}}
+	if _, err := bad.Dial(raft.ServerAddress(m.ClusterAddr()), time.Minute); !errors.Is(err, ErrHandshake) || attempts != 4 {
+		t.Fatalf("wrong secret: %v after %d attempts, want ErrHandshake after 1", err, attempts-3)
+	}
+}
+
+// TestRaftStream_DialEndsWhenTheMemberStops: a dial retrying an unreachable peer
+// returns once its member stops (raft's Shutdown waits for it), whatever raft's timeout.
+func TestRaftStream_DialEndsWhenTheMemberStops(t *testing.T) {
+	stop, cancel := context.WithCancel(t.Context())
+	attempts := 0
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		attempts++
+		if attempts == 2 {
+			cancel() // the member stops while its raft keeps dialing
+		}
+		return nil, errors.New("dial tcp: lookup n3: no such host")
+	}
+	s := &raftStream{dialer: &clusterDialer{dial: dial, secret: []byte("s")}, stop: stop}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Dial("n3:7000", time.Hour)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || attempts != 2 {
+			t.Fatalf("dial after stop: %v after %d attempts, want the dial error after 2", err, attempts)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dial still running 30 s after its member stopped (raft's timeout was an hour)")
+	}
+}
