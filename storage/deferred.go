@@ -1,6 +1,9 @@
 package storage
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // ApplyDeferred is ApplyIndexed without the commit, for a replicated log whose
 // entries are durable elsewhere (the raft log): the commands are applied inside the
@@ -12,7 +15,11 @@ import "fmt"
 //
 // A non-nil error means the pending transaction was rolled back: every entry applied
 // since the last Flush is gone, and the caller must replay them (in practice, stop
-// and restart from the log).
+// and restart from the log). From then on ApplyDeferred and Flush refuse with
+// ErrPendingLost until the store is reopened: committing later entries would record
+// an applied index above the lost ones (or above this one), which a replay would then
+// skip. The one exception is ErrAlreadyApplied with nothing else pending: the entry
+// was applied before and nothing is lost.
 func (s *Store) ApplyDeferred(index uint64, cmds []Command) ([]Result, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -21,6 +28,9 @@ func (s *Store) ApplyDeferred(index uint64, cmds []Command) ([]Result, error) {
 	}
 	s.pendMu.Lock()
 	defer s.pendMu.Unlock()
+	if s.pendErr != nil {
+		return make([]Result, len(cmds)), fmt.Errorf("storage: apply entry %d: %w", index, s.pendErr)
+	}
 	if s.pend == nil {
 		tx, err := s.db.Begin(true)
 		if err != nil {
@@ -30,16 +40,24 @@ func (s *Store) ApplyDeferred(index uint64, cmds []Command) ([]Result, error) {
 	}
 	results, err := applyInTx(s.pend, cmds, index, true)
 	if err != nil {
+		// A replayed index alone loses nothing: it was applied already. Any other
+		// failure, or one that rolls back earlier entries, does.
+		lost := s.pendIndex != 0 || !errors.Is(err, ErrAlreadyApplied)
 		s.pend.Rollback()
 		s.pend, s.pendIndex = nil, 0
-		return results, fmt.Errorf("storage: apply: %w", err)
+		err = fmt.Errorf("storage: apply: %w", err)
+		if lost {
+			s.pendErr = fmt.Errorf("%w: %w", ErrPendingLost, err)
+		}
+		return results, err
 	}
 	s.pendIndex = index
 	return results, nil
 }
 
 // Flush commits the pending transaction of ApplyDeferred and returns the applied
-// index it made durable and visible; 0 if nothing was pending.
+// index it made durable and visible; 0 if nothing was pending. A failed commit loses
+// the pending entries, as a failed ApplyDeferred does (see there).
 func (s *Store) Flush() (uint64, error) {
 	s.pendMu.Lock()
 	defer s.pendMu.Unlock()
@@ -47,13 +65,18 @@ func (s *Store) Flush() (uint64, error) {
 }
 
 func (s *Store) flushLocked() (uint64, error) {
+	if s.pendErr != nil {
+		return 0, fmt.Errorf("storage: flush: %w", s.pendErr)
+	}
 	if s.pend == nil {
 		return 0, nil
 	}
 	tx, idx := s.pend, s.pendIndex
 	s.pend, s.pendIndex = nil, 0
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("storage: commit applied entries up to %d: %w", idx, err)
+		err = fmt.Errorf("storage: commit applied entries up to %d: %w", idx, err)
+		s.pendErr = fmt.Errorf("%w: %w", ErrPendingLost, err)
+		return 0, err
 	}
 	return idx, nil
 }

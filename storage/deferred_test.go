@@ -10,7 +10,7 @@ import (
 // TestApplyDeferred: entries applied with ApplyDeferred share one pending
 // transaction that reads do not see until Flush, which reports the index it made
 // durable; Close commits what is pending; a failed apply rolls back everything
-// pending since the last Flush.
+// pending since the last Flush, and then nothing more is committed until a reopen.
 func TestApplyDeferred(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "store.db")
@@ -54,28 +54,47 @@ func TestApplyDeferred(t *testing.T) {
 		t.Errorf("Flush with nothing pending = %d, %v; want 0", idx, err)
 	}
 
-	// A replayed index fails and takes the pending entry 3 with it.
+	// A replay of a committed index alone loses nothing: the store goes on.
+	if _, err := h.s.ApplyDeferred(2, nil); !errors.Is(err, ErrAlreadyApplied) || errors.Is(err, ErrPendingLost) {
+		t.Fatalf("ApplyDeferred(2) again: %v, want ErrAlreadyApplied alone", err)
+	}
+
+	// A failure with entries pending takes entry 3 with it, and nothing later may be
+	// committed above it: the store refuses until reopened.
 	mustDefer(3, h.putCmd("b", "k2", []byte("two")))
 	if _, err := h.s.ApplyDeferred(3, nil); !errors.Is(err, ErrAlreadyApplied) {
 		t.Fatalf("ApplyDeferred(3) again: %v, want ErrAlreadyApplied", err)
 	}
-	if idx, _ := h.s.Flush(); idx != 0 {
-		t.Errorf("Flush after the failure committed up to %d, want nothing", idx)
+	if _, err := h.s.ApplyDeferred(4, []Command{h.putCmd("b", "k3", []byte("three"))}); !errors.Is(err, ErrPendingLost) {
+		t.Fatalf("ApplyDeferred(4) after the loss: %v, want ErrPendingLost", err)
+	}
+	if idx, err := h.s.Flush(); idx != 0 || !errors.Is(err, ErrPendingLost) {
+		t.Errorf("Flush after the loss = %d, %v; want nothing committed and ErrPendingLost", idx, err)
 	}
 	if _, err := h.s.Object(ctx, "b", "k2", ""); !errors.Is(err, ErrNoSuchKey) {
 		t.Errorf("k2 after the rolled-back batch: %v, want ErrNoSuchKey", err)
 	}
+	if err := h.s.Close(); err != nil { // commits nothing
+		t.Fatal(err)
+	}
+	h.s = openTestStore(t, path)
+	if got := applied(); got != 2 {
+		t.Errorf("AppliedIndex after the loss and a reopen = %d, want 2 (entries 3 and 4 to replay)", got)
+	}
 
-	// Close commits what is pending.
-	mustDefer(3, h.putCmd("b", "k3", []byte("three")))
+	// Reopened, the replay goes on from 3; Close commits what is pending.
+	mustDefer(3, h.putCmd("b", "k2", []byte("two")))
+	mustDefer(4, h.putCmd("b", "k3", []byte("three")))
 	if err := h.s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	h.s = openTestStore(t, path)
-	if got := applied(); got != 3 {
-		t.Errorf("AppliedIndex after Close and reopen = %d, want 3", got)
+	if got := applied(); got != 4 {
+		t.Errorf("AppliedIndex after Close and reopen = %d, want 4", got)
 	}
-	if _, err := h.s.Object(ctx, "b", "k3", ""); err != nil {
-		t.Errorf("k3 after Close and reopen: %v", err)
+	for _, k := range []string{"k2", "k3"} {
+		if _, err := h.s.Object(ctx, "b", k, ""); err != nil {
+			t.Errorf("%s after Close and reopen: %v", k, err)
+		}
 	}
 }

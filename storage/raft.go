@@ -21,6 +21,11 @@ import (
 // above the last applied one. Nothing was applied.
 var ErrAlreadyApplied = errors.New("storage: log index already applied")
 
+// ErrPendingLost is returned (wrapped, with the original failure) by ApplyDeferred and
+// Flush once a failure has rolled back entries applied since the last Flush: no later
+// entry may be committed above them. Reopen the store and replay the log.
+var ErrPendingLost = errors.New("storage: entries applied since the last flush were lost; reopen the store and replay the log")
+
 // Keys of the meta bucket written by Apply and ApplyIndexed. Values: recordV1 | u64.
 var (
 	keyApplied = []byte("applied") // last log index applied by ApplyIndexed

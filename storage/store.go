@@ -61,6 +61,11 @@ type Store struct {
 	pendMu    sync.Mutex
 	pend      *bbolt.Tx
 	pendIndex uint64
+	// pendErr is the failure that rolled back a pending transaction. From then on
+	// ApplyDeferred and Flush refuse: committing later entries would record an
+	// applied index above the lost ones, and a replay from the log would skip them.
+	// Only reopening the store (or Restore) clears it.
+	pendErr error
 }
 
 // Open opens (creating if needed) the database file at path and checks its format
@@ -153,7 +158,10 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.pendMu.Lock()
-	_, ferr := s.flushLocked()
+	var ferr error
+	if s.pendErr == nil { // after a loss nothing is pending, and the failure was reported
+		_, ferr = s.flushLocked()
+	}
 	s.pendMu.Unlock()
 	err := errors.Join(ferr, s.db.Close())
 	s.db = nil
@@ -211,12 +219,14 @@ func (s *Store) Restore(r io.Reader) error {
 		os.Remove(tmp)
 		return ErrClosed
 	}
-	// Entries applied but not flushed are superseded by the snapshot.
+	// Entries applied but not flushed, or lost to a failure, are superseded by the
+	// snapshot.
 	s.pendMu.Lock()
 	if s.pend != nil {
 		s.pend.Rollback()
 		s.pend, s.pendIndex = nil, 0
 	}
+	s.pendErr = nil
 	s.pendMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("storage: restore: close current: %w", err)
