@@ -680,7 +680,7 @@ func (m *Member) prepareLeadership(gen uint64) {
 			return
 		}
 		f := m.raft.Apply(entry, m.cfg.ApplyTimeout)
-		err := f.Error()
+		err := m.futureErr(f)
 		if err == nil {
 			// The store must hold every entry up to this one, committed, before its
 			// MaxHLC is read.
@@ -863,8 +863,9 @@ func (m *Member) propose(ctx context.Context, cmds []storage.Command) ([]storage
 	f := m.raft.Apply(entry, m.cfg.ApplyTimeout)
 	// Once enqueued, the future resolves within the leader lease even if a quorum is
 	// gone (the leader steps down: ErrLeadershipLost), so waiting here is bounded
-	// and gives a true answer whenever one exists.
-	if err := f.Error(); err != nil {
+	// and gives a true answer whenever one exists; only the member's stop ends the
+	// wait early, with an unknown outcome.
+	if err := m.futureErr(f); err != nil {
 		return nil, applyError(err)
 	}
 	switch r := f.Response().(type) {
@@ -877,6 +878,27 @@ func (m *Member) propose(ctx context.Context, cmds []storage.Command) ([]storage
 		return nil, r
 	default:
 		return nil, unknownOutcome(fmt.Errorf("unexpected FSM response %T", r))
+	}
+}
+
+// futureErr waits for f's outcome, or for the member to stop (Close, or a storage
+// failure): raft answers no future still queued for its leader loop or its FSM when
+// it shuts down, and a request waiting on one kept a halted member's HTTP server
+// from shutting down for its whole timeout. A future that never resolves keeps its
+// waiting goroutine, which ends with the process.
+func (m *Member) futureErr(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-m.stopCtx.Done():
+		select {
+		case err := <-done: // answered meanwhile: the true outcome wins
+			return err
+		default:
+			return raft.ErrRaftShutdown
+		}
 	}
 }
 

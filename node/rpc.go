@@ -300,7 +300,7 @@ func (m *Member) onLeader(ctx context.Context, local func() raft.IndexFuture,
 		}
 		if m.IsLeader() {
 			f := local()
-			err := f.Error()
+			err := m.futureErr(f)
 			if err == nil {
 				return f.Index(), nil
 			}
