@@ -253,7 +253,9 @@ func TestCrashRecovery(t *testing.T) {
 			}
 		}
 
-		found := verifyCrashObjects(t, client, bucket, seed, acked, maybe)
+		found := verifyCrashObjects(t, client, bucket, acked, maybe, func(key string) []byte {
+			return randomBytes(seed, key, crashObjectSize(seed, key))
+		})
 		if cycle > 0 {
 			t.Logf("cycle %d: after restart all %d acknowledged objects intact; %d of %d in-flight PUTs had completed", cycle, len(acked), len(found), len(maybe))
 		}
@@ -343,9 +345,10 @@ func crashWriters(t *testing.T, client *s3.Client, bucket string, seed uint64, c
 	return acked, inFlight
 }
 
-// verifyCrashObjects checks every acknowledged key and every in-flight key, and that the
-// listing holds nothing else. It returns the in-flight keys that do exist.
-func verifyCrashObjects(t *testing.T, client *s3.Client, bucket string, seed uint64, acked map[string]bool, maybe []string) (found []string) {
+// verifyCrashObjects checks every acknowledged key and every in-flight key against
+// content(key), eight at a time, and that the listing holds nothing else. It returns
+// the in-flight keys that do exist.
+func verifyCrashObjects(t *testing.T, client *s3.Client, bucket string, acked map[string]bool, maybe []string, content func(key string) []byte) (found []string) {
 	t.Helper()
 	check := func(key string) (exists bool) {
 		out, err := client.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
@@ -358,7 +361,7 @@ func verifyCrashObjects(t *testing.T, client *s3.Client, bucket string, seed uin
 		}
 		got, err := io.ReadAll(out.Body)
 		out.Body.Close()
-		want := randomBytes(seed, key, crashObjectSize(seed, key))
+		want := content(key)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s: %d bytes (read error %v), want %d bytes of its derived content; equal=%v", key, len(got), err, len(want), bytes.Equal(got, want))
 		}
@@ -367,16 +370,39 @@ func verifyCrashObjects(t *testing.T, client *s3.Client, bucket string, seed uin
 		}
 		return true
 	}
+	keys := make(chan string)
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for key := range keys {
+				exists := check(key)
+				switch {
+				case acked[key] && !exists:
+					t.Errorf("acknowledged object %s is missing after restart", key)
+				case !acked[key] && exists:
+					mu.Lock()
+					found = append(found, key)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
 	for key := range acked {
-		if !check(key) {
-			t.Errorf("acknowledged object %s is missing after restart", key)
-		}
+		keys <- key
 	}
 	for _, key := range maybe {
-		if check(key) {
-			found = append(found, key)
+		if !acked[key] {
+			keys <- key
 		}
 	}
+	close(keys)
+	wg.Wait()
+	slices.Sort(found)
 
 	listed := map[string]bool{}
 	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
