@@ -105,14 +105,26 @@ func (f *fsm) startFlusher(delay time.Duration) (stop func()) {
 	}
 }
 
+// failed reports a store failure and stops the member. The applies and flushes that
+// follow a failure fail with storage.ErrPendingLost, which says nothing new: Debug. A
+// closed store is no failure (the member is closing).
+func (f *fsm) failed(msg string, err error) {
+	switch {
+	case errors.Is(err, storage.ErrClosed):
+	case errors.Is(err, storage.ErrPendingLost):
+		f.logger.Debug(msg, "err", err)
+		f.fatal(err) // a no-op after the first failure
+	default:
+		f.logger.Error(msg, "err", err)
+		f.fatal(err)
+	}
+}
+
 // flush commits the store's pending transaction and publishes its index.
 func (f *fsm) flush() error {
 	idx, err := f.store.Flush()
 	if err != nil {
-		if !errors.Is(err, storage.ErrClosed) {
-			f.logger.Error("store failed to commit applied entries; this member stops", "err", err)
-			f.fatal(err)
-		}
+		f.failed("store failed to commit applied entries; this member stops", err)
 		return err
 	}
 	if idx > 0 {
@@ -196,10 +208,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		// Entries applied earlier but not committed are rolled back with this batch;
 		// the member stops and rebuilds them from the log on restart.
 		err = fmt.Errorf("apply log entries up to %d: %w", last, err)
-		if !errors.Is(err, storage.ErrClosed) {
-			f.logger.Error("store failed to apply committed entries; this member stops", "err", err)
-			f.fatal(err)
-		}
+		f.failed("store failed to apply committed entries; this member stops", err)
 		for _, s := range spans {
 			resp[s.entry] = unknownOutcome(err)
 		}
