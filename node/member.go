@@ -146,6 +146,7 @@ type Member struct {
 	stopFlusher func()
 	raft        *raft.Raft
 	raftRef     atomic.Pointer[raft.Raft] // m.raft for the transport, which raft may call before NewRaft returns
+	pastAddrs   sync.Map                  // raft.ServerID → raft.ServerAddress resolved from the configuration (ServerAddr)
 	logStore    *raftbolt.Store
 	transport   *raft.NetworkTransport
 	mux         *clusterMux
@@ -457,7 +458,9 @@ func recoverStore(st *storage.Store, snaps raft.SnapshotStore, logger *slog.Logg
 // ServerAddr resolves a raft server ID through the address book (Peers and this
 // member), so a member whose address changed across a restart is still reached.
 // Other IDs (members added at run time) resolve to their address in the raft
-// configuration; raft logs a warning on every RPC whose ID resolves to an error.
+// configuration, or, once removed from it, to the address it last had there: raft
+// makes a last RPC to a member it has just removed. raft logs a warning on every
+// RPC whose ID resolves to an error.
 func (m *Member) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	if a, ok := m.book[id]; ok {
 		return a, nil
@@ -465,9 +468,13 @@ func (m *Member) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	if r := m.raftRef.Load(); r != nil {
 		for _, s := range r.GetConfiguration().Configuration().Servers {
 			if s.ID == id {
+				m.pastAddrs.Store(id, s.Address)
 				return s.Address, nil
 			}
 		}
+	}
+	if a, ok := m.pastAddrs.Load(id); ok {
+		return a.(raft.ServerAddress), nil
 	}
 	return "", fmt.Errorf("node: %s is neither in the address book nor in the region's configuration", id)
 }

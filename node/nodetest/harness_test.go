@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/hashicorp/raft"
 
 	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/storage"
@@ -330,6 +331,10 @@ func TestHarness_MembershipThroughCtlClient(t *testing.T) {
 	}
 	if err := WaitFor(ctx, func() bool { return len(leader.Member.Status().Servers) == 3 }); err != nil {
 		t.Fatalf("configuration still %+v", leader.Member.Status().Servers)
+	}
+	// raft makes a last RPC to a member it has removed: its address still resolves.
+	if a, err := leader.Member.ServerAddr(raft.ServerID(n4.ID)); err != nil || string(a) != n4.ClusterAddr {
+		t.Errorf("removed member's address: %q, %v; want %s", a, err, n4.ClusterAddr)
 	}
 	// The region keeps working without it.
 	put(ctx, t, sdk(c, via), "mmm", "after-remove", []byte("x"))
