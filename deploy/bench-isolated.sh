@@ -31,7 +31,7 @@ NAMES=(pangea-bench-s pangea-bench-n1 pangea-bench-n2 pangea-bench-n3)
 export PANGEA_CLUSTER_SECRET=${PANGEA_CLUSTER_SECRET:-bench-isolated-secret}
 
 results=$(mktemp)
-cleanup() { docker rm -f "${NAMES[@]}" >/dev/null 2>&1 || true; }
+cleanup() { docker rm -f -v "${NAMES[@]}" >/dev/null 2>&1 || true; }
 trap 'cleanup; docker network rm "$NET" >/dev/null 2>&1 || true; rm -f "$results"' EXIT
 
 docker image inspect "$IMAGE" >/dev/null 2>&1 || {

@@ -32,7 +32,8 @@ compose() {
 
 cleanup() {
 	set +e
-	docker rm -f "$P-s" "$P-n1" "$P-n2" "$P-n3" >/dev/null 2>&1
+	# -v: the image declares VOLUME /data, so each member has an anonymous volume.
+	docker rm -f -v "$P-s" "$P-n1" "$P-n2" "$P-n3" >/dev/null 2>&1
 	docker network rm "$NET" >/dev/null 2>&1
 	[ ${#compose[@]} -eq 0 ] || compose down -v >/dev/null 2>&1
 }
