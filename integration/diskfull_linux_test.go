@@ -121,10 +121,3 @@ func TestDiskFullStopsTheNodeWithoutLosingWrites(t *testing.T) {
 	}
 	p2.stop(t, os.Interrupt)
 }
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}

@@ -129,13 +129,18 @@ func startPangea(t *testing.T, dataDir string, env []string, args ...string) *pr
 		p.kill(t)
 		if t.Failed() {
 			b, _ := os.ReadFile(p.logPath)
-			if len(b) > 8<<10 {
-				b = append([]byte("...\n"), b[len(b)-8<<10:]...)
-			}
-			t.Logf("output of pangea %s:\n%s", strings.Join(args, " "), b)
+			t.Logf("output of pangea %s:\n%s", strings.Join(args, " "), tail(b, 8<<10))
 		}
 	})
 	return p
+}
+
+// tail is the last n bytes of a process's output, marked as cut when it is.
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		return "...\n" + string(b[len(b)-n:])
+	}
+	return string(b)
 }
 
 func (p *proc) exited() bool {

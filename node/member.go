@@ -468,7 +468,9 @@ func (m *Member) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	if r := m.raftRef.Load(); r != nil {
 		for _, s := range r.GetConfiguration().Configuration().Servers {
 			if s.ID == id {
-				m.pastAddrs.Store(id, s.Address)
+				if a, ok := m.pastAddrs.Load(id); !ok || a != s.Address { // per RPC: write only on change
+					m.pastAddrs.Store(id, s.Address)
+				}
 				return s.Address, nil
 			}
 		}
