@@ -16,6 +16,10 @@ var (
 	// ErrNoLeader: no leader could be reached in time. Nothing was applied.
 	ErrNoLeader = errors.New("node: no raft leader reachable")
 
+	// ErrRemoved: the region's configuration no longer lists this member; it has
+	// stopped (HaltErr) and answers every request with a retryable error.
+	ErrRemoved = errors.New("node: this member was removed from its region")
+
 	// errNotLeader: this member (or the one asked) is not the leader. Nothing was
 	// applied; the caller retries with the current leader. Never leaves a Member.
 	errNotLeader = errors.New("node: not the leader")

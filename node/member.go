@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -329,12 +330,13 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	m.reads = &readIndexer{fetch: m.fetchReadIndex, base: m.stopCtx, timeout: cfg.LeaderWait}
 	m.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))
 	regionpb.RegisterRegionServer(m.grpcSrv, &regionServer{m: m})
-	m.wg.Add(3)
+	m.wg.Add(4)
 	go func() {
 		defer m.wg.Done()
 		m.grpcSrv.Serve(m.mux.grpc)
 	}()
 	go m.watchLeadership()
+	go m.watchRemoval()
 	go func() {
 		defer m.wg.Done()
 		gcLoop(m.gcStop, m.gcDone, cfg.GCInterval, m.CollectGarbage, func(err error) {
@@ -493,6 +495,21 @@ func (m *Member) fatal(err error) {
 		return
 	}
 	m.logger.Error("member stopping after a storage failure; fix the disk (space, permissions, errors in the system log), then restart the member: it replays its raft log and catches up", "err", err)
+	m.halt(err)
+}
+
+// removed stops the member after its removal from the region.
+func (m *Member) removed() {
+	if m.closed.Swap(true) {
+		return
+	}
+	m.logger.Warn("member stopping: the region's configuration no longer lists it; stop this process, or clear its data and add it again (start it with --join, then pangea ctl add)")
+	m.halt(ErrRemoved)
+}
+
+// halt stops the member by itself (closed already set): Halted closes, HaltErr
+// returns err, requests get retryable errors until Close.
+func (m *Member) halt(err error) {
 	m.haltErr = err
 	close(m.halted)
 	m.stopFunc() // ends raft's dials and read rounds, so that Shutdown returns soon
@@ -503,12 +520,14 @@ func (m *Member) fatal(err error) {
 	}
 }
 
-// Halted is closed when the member has stopped by itself after a storage failure
-// (HaltErr says why). It keeps answering 503 until closed; a process running one
-// member should exit so that its supervisor restarts it once the disk is fixed.
+// Halted is closed when the member has stopped by itself, after a storage failure
+// or its removal from the region (HaltErr says which: ErrRemoved). It keeps
+// answering 503 until closed. A process running one member should exit: after a
+// storage failure so that its supervisor restarts it once the disk is fixed.
 func (m *Member) Halted() <-chan struct{} { return m.halted }
 
-// HaltErr returns the storage failure that stopped the member, or nil.
+// HaltErr returns why the member stopped by itself (a storage failure, or
+// ErrRemoved), or nil.
 func (m *Member) HaltErr() error {
 	select {
 	case <-m.halted:
@@ -536,6 +555,9 @@ const readyWait = 2 * time.Second
 // storage failure, or closed), or nil. Only a restart helps a member that is not live.
 func (m *Member) Liveness() error {
 	if err := m.HaltErr(); err != nil {
+		if errors.Is(err, ErrRemoved) {
+			return fmt.Errorf("%w: stop it, or clear its data and add it again", err)
+		}
 		return fmt.Errorf("stopped after a storage failure (fix the disk, then restart it): %w", err)
 	}
 	if m.closed.Load() {
@@ -684,6 +706,42 @@ func (m *Member) watchLeadership() {
 			} else {
 				m.logger.Info("lost leadership")
 			}
+		}
+	}
+}
+
+// watchRemoval stops the member once the region no longer lists it. raft shuts a
+// removed member down only when that member applies its own removal, which needs
+// a commit index it is seldom sent: the leader stops replicating to it as soon as
+// the change commits. It would otherwise stay a follower of no leader, forwarding
+// writes and failing reads after LeaderWait. A removal that is not committed yet
+// can still be undone by a new leader, which then keeps sending to this member:
+// so the member stops only when its latest configuration leaves it out and no
+// leader has been heard from over two checks in a row.
+func (m *Member) watchRemoval() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.cfg.Raft.Heartbeat)
+	defer t.Stop()
+	strikes := 0
+	for {
+		select {
+		case <-m.stopCtx.Done():
+			return
+		case <-t.C:
+		}
+		f := m.raft.GetConfiguration()
+		if f.Error() != nil {
+			continue
+		}
+		servers := f.Configuration().Servers
+		listed := slices.ContainsFunc(servers, func(s raft.Server) bool { return s.ID == raft.ServerID(m.cfg.ID) })
+		if leader, _ := m.raft.LeaderWithID(); len(servers) == 0 || listed || leader != "" {
+			strikes = 0
+			continue
+		}
+		if strikes++; strikes >= 2 {
+			m.removed()
+			return
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -263,15 +264,51 @@ func cutSuffix(s, suffix string) (string, bool) {
 // raft index of the configuration change. The new member must be running with
 // Join set (or with state from an earlier membership); it catches up from a
 // snapshot and the log. Any member accepts the call and forwards it to the leader.
+// It refuses, changing nothing, unless a member answers at addr with the cluster
+// secret, under id, in this region.
 func (m *Member) AddMember(ctx context.Context, id, addr string) (uint64, error) {
 	if id == "" || addr == "" {
 		return 0, errors.New("node: add member: want an ID and a cluster address")
+	}
+	if err := m.probeMember(ctx, id, addr); err != nil {
+		return 0, err
 	}
 	return m.onLeader(ctx, func() raft.IndexFuture {
 		return m.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, m.cfg.ApplyTimeout)
 	}, func(ctx context.Context, pc *peerConn) (*regionpb.MembershipResponse, error) {
 		return pc.rpc.Join(ctx, &regionpb.JoinRequest{Id: id, Address: addr})
 	})
+}
+
+// probeWait bounds AddMember's check that the new member answers.
+const probeWait = 2 * time.Second
+
+// probeMember checks that a member answers at addr with the cluster secret, under
+// the ID given and in this region. raft adds whatever address it is given: a typo
+// would add a voter that never answers, and a one-member region that gains a dead
+// voter has lost its majority.
+func (m *Member) probeMember(ctx context.Context, id, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, probeWait)
+	defer cancel()
+	fail := func(err error) error {
+		return fmt.Errorf("node: add member %s: no member answers at %s with this region's cluster secret "+
+			"(start it first, with --join and the same PANGEA_CLUSTER_SECRET): %w", id, addr, err)
+	}
+	pc, err := m.peers.ready(ctx, addr, probeWait)
+	if err != nil {
+		return fail(err)
+	}
+	st, err := pc.rpc.Status(ctx, &regionpb.StatusRequest{})
+	if err != nil {
+		return fail(err)
+	}
+	if st.GetId() != id {
+		return fmt.Errorf("node: add member %s: the member at %s is %q", id, addr, st.GetId())
+	}
+	if st.GetRegion() != m.cfg.Region {
+		return fmt.Errorf("node: add member %s: the member at %s serves region %q, not %q", id, addr, st.GetRegion(), m.cfg.Region)
+	}
+	return nil
 }
 
 // RemoveMember removes a member from the region. Removing the leader makes it step
@@ -338,6 +375,9 @@ func (m *Member) onLeader(ctx context.Context, local func() raft.IndexFuture,
 type Client struct {
 	cc  *grpc.ClientConn
 	rpc regionpb.RegionClient
+	// refused is the last failed handshake: gRPC reports a refused connection as
+	// a generic Unavailable, and the caller needs to know it was the secret.
+	refused atomic.Pointer[error]
 }
 
 // DialCluster returns a client for the member at addr. dial nil means TCP. The
@@ -350,11 +390,24 @@ func DialCluster(addr, secret string, dial Dialer) (*Client, error) {
 	if dial == nil {
 		dial = defaultDial
 	}
-	cc, err := newGRPCConn(addr, &clusterDialer{dial: dial, secret: []byte(secret)})
+	c := &Client{}
+	cc, err := newGRPCConn(addr, &clusterDialer{dial: dial, secret: []byte(secret), refused: func(err error) { c.refused.Store(&err) }})
 	if err != nil {
 		return nil, fmt.Errorf("node: dial %s: %w", addr, err)
 	}
-	return &Client{cc: cc, rpc: regionpb.NewRegionClient(cc)}, nil
+	c.cc, c.rpc = cc, regionpb.NewRegionClient(cc)
+	return c, nil
+}
+
+// callErr wraps the error of the call op; an unavailable member whose last
+// connection failed the handshake is reported as that failure (ErrHandshake).
+func (c *Client) callErr(op string, err error) error {
+	if status.Code(err) == codes.Unavailable {
+		if p := c.refused.Load(); p != nil {
+			return fmt.Errorf("%s: %w", op, *p)
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // Close closes the client's connection.
@@ -364,7 +417,7 @@ func (c *Client) Close() error { return c.cc.Close() }
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	resp, err := c.rpc.Status(ctx, &regionpb.StatusRequest{}, grpc.WaitForReady(false))
 	if err != nil {
-		return Status{}, fmt.Errorf("status: %w", err)
+		return Status{}, c.callErr("status", err)
 	}
 	return statusFromPB(resp), nil
 }
@@ -373,7 +426,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 func (c *Client) AddMember(ctx context.Context, id, addr string) (uint64, error) {
 	resp, err := c.rpc.Join(ctx, &regionpb.JoinRequest{Id: id, Address: addr})
 	if err != nil {
-		return 0, fmt.Errorf("add member: %w", err)
+		return 0, c.callErr("add member", err)
 	}
 	if err := errorFromPB(resp.GetError()); err != nil {
 		return 0, fmt.Errorf("add member: %w", err)
@@ -385,7 +438,7 @@ func (c *Client) AddMember(ctx context.Context, id, addr string) (uint64, error)
 func (c *Client) RemoveMember(ctx context.Context, id string) (uint64, error) {
 	resp, err := c.rpc.Remove(ctx, &regionpb.RemoveRequest{Id: id})
 	if err != nil {
-		return 0, fmt.Errorf("remove member: %w", err)
+		return 0, c.callErr("remove member", err)
 	}
 	if err := errorFromPB(resp.GetError()); err != nil {
 		return 0, fmt.Errorf("remove member: %w", err)

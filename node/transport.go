@@ -186,6 +186,9 @@ type clusterDialer struct {
 	dial   Dialer
 	secret []byte
 	conns  *connSet
+	// refused, when set, sees every failed handshake (Client reports it in place
+	// of gRPC's generic "unavailable").
+	refused func(error)
 }
 
 func (d *clusterDialer) dialChannel(ctx context.Context, addr string, ch byte) (net.Conn, error) {
@@ -199,6 +202,9 @@ func (d *clusterDialer) dialChannel(ctx context.Context, addr string, ch byte) (
 	}
 	if err := clientHandshake(conn, d.secret, ch, deadline); err != nil {
 		conn.Close()
+		if d.refused != nil {
+			d.refused(err)
+		}
 		return nil, err
 	}
 	if d.conns == nil {

@@ -51,30 +51,26 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 	defer cancel()
 	cl, err := node.DialCluster(addr, secret, nil)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "pangea ctl: %v\n", err)
-		return 1
+		return c.ctlFailed(addr, err)
 	}
 	defer cl.Close()
 	switch cmd := rest[0]; {
 	case cmd == "status" && len(rest) == 1:
 		st, err := cl.Status(ctx)
 		if err != nil {
-			fmt.Fprintf(c.stderr, "pangea ctl: %v\n", err)
-			return 1
+			return c.ctlFailed(addr, err)
 		}
 		printStatus(c.stdout, st)
 	case cmd == "add" && len(rest) == 3:
 		idx, err := cl.AddMember(ctx, rest[1], rest[2])
 		if err != nil {
-			fmt.Fprintf(c.stderr, "pangea ctl: %v\n", err)
-			return 1
+			return c.ctlFailed(addr, err)
 		}
 		fmt.Fprintf(c.stdout, "added %s at %s (configuration index %d)\n", rest[1], rest[2], idx)
 	case cmd == "remove" && len(rest) == 2:
 		idx, err := cl.RemoveMember(ctx, rest[1])
 		if err != nil {
-			fmt.Fprintf(c.stderr, "pangea ctl: %v\n", err)
-			return 1
+			return c.ctlFailed(addr, err)
 		}
 		fmt.Fprintf(c.stdout, "removed %s (configuration index %d)\n", rest[1], idx)
 	default:
@@ -82,6 +78,17 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 		return 2
 	}
 	return 0
+}
+
+// ctlFailed reports a failed ctl call, with what to check when the member refused
+// the connection, and returns the exit status.
+func (c *cli) ctlFailed(addr string, err error) int {
+	fmt.Fprintf(c.stderr, "pangea ctl: %v\n", err)
+	if errors.Is(err, node.ErrHandshake) {
+		fmt.Fprintf(c.stderr, "pangea ctl: check that %s is a member's cluster address (--cluster-addr, not its S3 address) "+
+			"and that PANGEA_CLUSTER_SECRET (or --cluster-secret) is the secret the region's members run with\n", addr)
+	}
+	return 1
 }
 
 func printStatus(w io.Writer, st node.Status) {

@@ -155,7 +155,8 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 	}
 
 	// A lab's member that halts stays down (the others go on, as in a real region);
-	// a node's halt ends the process so that its supervisor restarts it.
+	// a node's halt ends the process: with status 1 after a storage failure, so that
+	// its supervisor restarts it, and 0 once the region has removed it.
 	var halted <-chan struct{}
 	if !lab {
 		halted = members[0].member.Halted()
@@ -167,6 +168,11 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	case <-halted:
+		if errors.Is(members[0].member.HaltErr(), node.ErrRemoved) {
+			fmt.Fprintf(c.stdout, "pangea node: member %s was removed from region %s; exiting. To serve again, clear %s and start it with --join, then pangea ctl add it\n",
+				cfg.ID, cfg.Region, cfg.DataDir)
+			return nil
+		}
 		return fmt.Errorf("member %s stopped after a storage failure: %w; fix the disk (free space, permissions, I/O errors in the system log), then start pangea node again: it replays its raft log and catches up with the region",
 			cfg.ID, members[0].member.HaltErr())
 	}

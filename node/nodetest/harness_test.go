@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -312,6 +313,25 @@ func TestHarness_MembershipThroughCtlClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	// A member that does not answer at the address, or answers under another ID,
+	// is refused: raft would add any address, and a dead voter costs the majority.
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	for _, bad := range []struct{ id, addr, want string }{
+		{n4.ID, deadAddr, "no member answers"},
+		{"n9", n4.ClusterAddr, "is \"" + n4.ID + "\""},
+	} {
+		if _, err := cl.AddMember(ctx, bad.id, bad.addr); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("add member %s at %s: %v; want an error saying %q", bad.id, bad.addr, err, bad.want)
+		}
+	}
+	if n := len(leader.Member.Status().Servers); n != 3 {
+		t.Fatalf("refused additions changed the configuration: %+v", leader.Member.Status().Servers)
+	}
 	if _, err := cl.AddMember(ctx, n4.ID, n4.ClusterAddr); err != nil {
 		t.Fatalf("add member: %v", err)
 	}
@@ -338,10 +358,25 @@ func TestHarness_MembershipThroughCtlClient(t *testing.T) {
 	}
 	// The region keeps working without it.
 	put(ctx, t, sdk(c, via), "mmm", "after-remove", []byte("x"))
+	// The removed member stops by itself and says so, rather than staying a
+	// follower of no leader that forwards writes and fails reads after LeaderWait.
+	if err := WaitFor(ctx, func() bool { return errors.Is(n4.Member.HaltErr(), node.ErrRemoved) }); err != nil {
+		t.Fatalf("removed member not halted: HaltErr %v, status %+v", n4.Member.HaltErr(), n4.Member.Status())
+	}
+	if err := n4.Member.Liveness(); !errors.Is(err, node.ErrRemoved) {
+		t.Errorf("removed member's liveness: %v, want ErrRemoved", err)
+	}
+	_, err = sdk(c, n4).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("mmm"), Key: aws.String("k")})
+	if code := errorCode(err); code != "ServiceUnavailable" {
+		t.Errorf("HEAD through the removed member: %v, want 503 ServiceUnavailable", err)
+	}
 }
 
-// TestHarness_WrongSecretIsRefused checks both internal channels: a ctl client and
-// a raft member with another secret get nowhere.
+// TestHarness_WrongSecretIsRefused checks that a ctl client (the gRPC channel)
+// with another secret gets nowhere against a running region, while one with the
+// secret is served. The raft channel is covered in package node:
+// TestMember_RaftChannelRefusesWrongSecret dials it as a raft peer would, and
+// TestHandshake_SameSecretAcceptedOtherRefused checks the handshake both use.
 func TestHarness_WrongSecretIsRefused(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	c := Start(t, Options{NoSync: true, NodesPerRegion: 1})
