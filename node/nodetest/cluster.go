@@ -40,6 +40,8 @@ type Options struct {
 	LeaderWait time.Duration // default 5 s
 
 	GCGrace, GCInterval time.Duration
+	// Now is every member's clock; nil: time.Now.
+	Now func() time.Time
 }
 
 // TestRaftTimeouts is the harness's default raft profile: elections within a few
@@ -175,7 +177,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 		for i, n := range nodes {
 			n.peers = peers
-			if err := c.start(n, cls[i], s3ls[i]); err != nil {
+			if err := c.start(n, cls[i], s3ls[i], nil); err != nil {
 				t.Fatalf("nodetest: start %s/%s: %v", region, n.ID, err)
 			}
 		}
@@ -188,9 +190,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 
 func netKey(n *Node) string { return n.Region + "/" + n.ID }
 
-// start opens n's member on the given listeners and serves S3 on s3l.
-func (c *Cluster) start(n *Node, cl, s3l net.Listener) error {
-	m, err := node.OpenMember(node.MemberConfig{
+// start opens n's member on the given listeners and serves S3 on s3l. edit, if
+// not nil, changes the member's configuration first.
+func (c *Cluster) start(n *Node, cl, s3l net.Listener, edit func(*node.MemberConfig)) error {
+	cfg := node.MemberConfig{
 		Dir: n.dir, Region: n.Region, ID: n.ID,
 		Listener: cl, AdvertiseAddr: n.ClusterAddr,
 		Peers: n.peers, Join: n.join, Secret: c.opts.Secret,
@@ -198,8 +201,12 @@ func (c *Cluster) start(n *Node, cl, s3l net.Listener) error {
 		GCGrace: c.opts.GCGrace, GCInterval: c.opts.GCInterval,
 		Raft: c.opts.Raft, SnapshotThreshold: c.opts.SnapshotThreshold, SnapshotInterval: c.opts.SnapshotInterval,
 		TrailingLogs: c.opts.TrailingLogs, LeaderWait: c.opts.LeaderWait,
-		Dial: c.Net.Dialer(netKey(n)),
-	})
+		Dial: c.Net.Dialer(netKey(n)), Now: c.opts.Now,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	m, err := node.OpenMember(cfg)
 	if err != nil {
 		cl.Close()
 		s3l.Close()
@@ -279,7 +286,12 @@ func (c *Cluster) Kill(n *Node) {
 }
 
 // Restart starts a killed node again on the same data directory and addresses.
-func (c *Cluster) Restart(n *Node) error {
+func (c *Cluster) Restart(n *Node) error { return c.RestartWith(n, nil) }
+
+// RestartWith is Restart with the member's configuration changed by edit: how a
+// test gives one member its own clock or raft timeouts, which Options sets for
+// every member alike.
+func (c *Cluster) RestartWith(n *Node, edit func(*node.MemberConfig)) error {
 	c.mu.Lock()
 	running := n.running
 	c.mu.Unlock()
@@ -295,7 +307,7 @@ func (c *Cluster) Restart(n *Node) error {
 		cl.Close()
 		return err
 	}
-	return c.start(n, cl, s3l)
+	return c.start(n, cl, s3l, edit)
 }
 
 // listenAgain binds addr, retrying briefly: a port just released can take a moment
@@ -342,7 +354,7 @@ func (c *Cluster) AddNode(region string) (*Node, error) {
 	n.S3URL = "http://" + n.s3Addr
 	n.peers = append(append([]node.Peer(nil), existing[0].peers...), node.Peer{ID: n.ID, Addr: n.ClusterAddr})
 	c.Net.Register(netKey(n), n.ClusterAddr)
-	if err := c.start(n, cl, s3l); err != nil {
+	if err := c.start(n, cl, s3l, nil); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,10 +53,11 @@ func startSlowUpload(ctx context.Context, t *testing.T, c *Cluster, n *Node, buc
 	return u
 }
 
-// staged is the number of staged (uncommitted) blobs in n's store.
+// staged is the number of staged (uncommitted) blobs in n's store, whatever their
+// age (members' clocks may run ahead of the test's).
 func staged(ctx context.Context, t *testing.T, n *Node) int {
 	t.Helper()
-	ids, err := n.Member.Store().StagedBlobs(ctx, time.Now().Add(time.Hour))
+	ids, err := n.Member.Store().StagedBlobs(ctx, time.Now().AddDate(100, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,14 +65,18 @@ func staged(ctx context.Context, t *testing.T, n *Node) int {
 }
 
 // TestRegion_AbandonedUploadsAreCollected: the chunks of an upload that never
-// commits (its member cut off mid-stream, so it could not discard them) are
-// discarded by the leader after the grace period, on every replica; an upload older
-// than the grace that is still streaming on a live member is spared and completes;
-// committed objects are never touched.
+// commits (its member cut off mid-stream, so it could not discard them) survive
+// collections while younger than the grace period and are discarded by the leader
+// once older, on every replica; an upload older than the grace that is still
+// streaming on a live member is spared and completes; committed objects are never
+// touched. The members' clock is the real one plus an offset the test moves past
+// the grace, so age is decided by the clock, not by how fast the machine is.
 func TestRegion_AbandonedUploadsAreCollected(t *testing.T) {
 	ctx := testCtx(t, 120*time.Second)
-	const grace = time.Second
-	c := Start(t, Options{NoSync: true, GCGrace: grace, GCInterval: 100 * time.Millisecond, LeaderWait: time.Second})
+	const grace = time.Hour
+	var skew atomic.Int64 // added to every member's clock
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	c := Start(t, Options{NoSync: true, GCGrace: grace, GCInterval: 100 * time.Millisecond, LeaderWait: time.Second, Now: now})
 	leader, err := c.Leader(ctx, region)
 	if err != nil {
 		t.Fatal(err)
@@ -111,12 +117,31 @@ func TestRegion_AbandonedUploadsAreCollected(t *testing.T) {
 		t.Fatal("the abandoned upload succeeded")
 	}
 
-	// The leader collects it after the grace; the slow upload, as old, is spared.
+	// Younger than the grace, nobody streaming it: a collection on the ready leader
+	// (the periodic one runs too) must keep it.
+	if !leader.Member.Ready() {
+		t.Fatalf("%s no longer leads", leader.ID)
+	}
+	if n, err := leader.Member.CollectGarbage(ctx); err != nil || n != 0 {
+		t.Fatalf("collection before the grace: %d discarded, %v; want 0", n, err)
+	}
+	if n := staged(ctx, t, leader); n != 2 || !leader.Member.Ready() {
+		t.Fatalf("%d staged blobs after a collection before the grace (leader ready: %v), want 2", n, leader.Member.Ready())
+	}
+
+	// Past the grace, the leader collects it; the slow upload, as old, is spared.
+	skew.Store(int64(grace + time.Minute))
 	if err := WaitFor(ctx, func() bool { return staged(ctx, t, leader) < 2 }); err != nil {
-		t.Fatalf("abandoned blob not collected: %v", err)
+		t.Fatalf("abandoned blob not collected past the grace: %v", err)
 	}
 	if n := staged(ctx, t, leader); n != 1 {
 		t.Fatalf("%d staged blobs left after collection, want 1: the live upload's blob went too", n)
+	}
+	// Committed objects, as old as the grace too, are untouched, at once.
+	for k, want := range kept {
+		if got, err := get(ctx, lc, bucket, k); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("committed %s after the collection: %d bytes, %v; want %d bytes", k, len(got), err, len(want))
+		}
 	}
 	if _, err := live.w.Write(live.body[first:]); err != nil {
 		t.Fatalf("the spared upload's member stopped reading: %v", err)

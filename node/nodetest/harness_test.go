@@ -243,38 +243,232 @@ func TestHarness_PartitionedMemberNeverServesStaleData(t *testing.T) {
 	}
 }
 
-// TestHarness_UnknownOutcomeIsRetryable proposes through a leader that has just
-// been cut off from its followers: it cannot commit, and the answer must be a
-// retryable error (never success, never a definite failure).
-func TestHarness_UnknownOutcomeIsRetryable(t *testing.T) {
+// TestHarness_CutOffLeaderNeverServesStaleData isolates the leader, lets the
+// majority elect a new one and overwrite a key through it, and checks that the old
+// leader, whose own replica still holds the superseded value and which still
+// believes it leads, answers 503 (through S3) or ErrNoLeader (through the Member)
+// and never that value; after healing it serves the new value.
+//
+// The old leader gets a long leader lease and its followers short election
+// timeouts, so the majority's new leader has acknowledged the overwrite well before
+// the old one notices it lost its quorum: its read must not trust its leadership
+// (raft's VerifyLeader round) nor its replica.
+func TestHarness_CutOffLeaderNeverServesStaleData(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
-	c := Start(t, Options{NoSync: true, LeaderWait: 500 * time.Millisecond})
+	slow := node.RaftTimeouts{Heartbeat: 2 * time.Second, Election: 2 * time.Second, LeaderLease: 2 * time.Second}
+	c := Start(t, Options{NoSync: true, LeaderWait: time.Second, Raft: slow})
+	old, err := c.Leader(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Restart the followers one at a time with quick timeouts; the leader keeps its
+	// quorum throughout.
+	fs := followers(c, old)
+	for _, f := range fs {
+		c.Kill(f)
+		if err := c.RestartWith(f, func(cfg *node.MemberConfig) { cfg.Raft = TestRaftTimeouts() }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, err := c.Leader(ctx, region); err != nil || l != old {
+		t.Fatalf("leader after restarting the followers: %v, %v; want %s", l, err, old.ID)
+	}
+	oc := sdk(c, old)
+	if _, err := oc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("stale")}); err != nil {
+		t.Fatal(err)
+	}
+	oldBody, newBody := []byte("old value"), []byte("the new value")
+	oldETag := strings.Trim(aws.ToString(put(ctx, t, oc, "stale", "k", oldBody).ETag), `"`)
+
+	// Every member holds the old value.
+	for _, n := range c.Nodes(region) {
+		if got, err := get(ctx, sdk(c, n), "stale", "k"); err != nil || !bytes.Equal(got, oldBody) {
+			t.Fatalf("before the partition, via %s: %q %v", n.ID, got, err)
+		}
+	}
+
+	c.Partition([]*Node{old}, fs)
+	// c.Leader would still return the old leader until it steps down: wait for the
+	// majority's own leader.
+	var nl *Node
+	if err := WaitFor(ctx, func() bool {
+		for _, n := range fs {
+			if n.Member.Ready() {
+				nl = n
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("the majority elected no leader: %v", err)
+	}
+	newETag := strings.Trim(aws.ToString(put(ctx, t, sdk(c, nl), "stale", "k", newBody).ETag), `"`)
+	if newETag == oldETag {
+		t.Fatalf("old and new bodies share ETag %s", newETag)
+	}
+
+	// The old leader's replica never saw the overwrite: a local read would be stale.
+	if v, err := old.Member.Store().Object(ctx, "stale", "k", ""); err != nil || v.ETag != oldETag {
+		t.Fatalf("old leader's replica: ETag %q, %v; want the superseded %q", v.ETag, err, oldETag)
+	}
+	if !old.Member.IsLeader() {
+		t.Fatalf("%s stepped down before the read: the scenario needs it to still believe it leads", old.ID)
+	}
+	got, err := get(ctx, oc, "stale", "k")
+	if code := errorCode(err); code != "ServiceUnavailable" {
+		t.Fatalf("GET via the old leader: %q, %v (code %q); want ServiceUnavailable", got, err, code)
+	}
+	if _, err := oc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("stale"), Key: aws.String("k")}); err == nil {
+		t.Fatal("HEAD via the old leader succeeded")
+	} else {
+		var re interface{ HTTPStatusCode() int }
+		if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusServiceUnavailable {
+			t.Fatalf("HEAD via the old leader: %v, want 503", err)
+		}
+	}
+	if v, err := old.Member.Object(ctx, "stale", "k", ""); !errors.Is(err, node.ErrNoLeader) {
+		t.Fatalf("Member.Object on the old leader: ETag %q, %v; want ErrNoLeader", v.ETag, err)
+	}
+
+	c.Heal()
+	err = WaitFor(ctx, func() bool {
+		got, err = get(ctx, oc, "stale", "k")
+		return err == nil
+	})
+	if err != nil || !bytes.Equal(got, newBody) {
+		t.Fatalf("old leader after healing: %q %v; want %q", got, err, newBody)
+	}
+}
+
+// TestHarness_UnknownOutcomeIsRetryable proposes through a leader that has just
+// been cut off from its followers, while its leader lease still runs: it accepts
+// the entries into its log but cannot commit them, and on stepping down it must
+// answer the retryable unknown-outcome error (503 at the S3 layer), never a
+// success nor a definite failure. Afterwards every member agrees on whether each
+// write happened, and a retry succeeds.
+func TestHarness_UnknownOutcomeIsRetryable(t *testing.T) {
+	ctx := testCtx(t, 90*time.Second)
+	// A leader lease of a second leaves the cut-off leader plenty of time to accept
+	// both proposals before it notices it lost its quorum: had it stepped down first,
+	// the writes would fail with ErrNoLeader (nothing happened), not this case.
+	c := Start(t, Options{NoSync: true, LeaderWait: 2 * time.Second,
+		Raft: node.RaftTimeouts{Heartbeat: time.Second, Election: time.Second, LeaderLease: time.Second}})
 	leader, err := c.Leader(ctx, region)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Partition([]*Node{leader}, followers(c, leader))
-	err = leader.Member.CreateBucket(ctx, "limbo", "", "owner")
-	var uo interface{ UnknownOutcome() bool }
-	if !errors.As(err, &uo) || !uo.UnknownOutcome() {
-		t.Fatalf("write through a cut-off leader: %v (%T), want a retryable unknown-outcome error", err, err)
+	lc := sdk(c, leader)
+	if _, err := lc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("uncertain")}); err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(err, node.ErrUnknownOutcome) && !errors.Is(err, node.ErrNoLeader) {
-		t.Fatalf("err %v wraps neither ErrUnknownOutcome nor ErrNoLeader", err)
+	fs := followers(c, leader)
+	// Every member has the bucket before the cut, so the S3 PUT below goes straight
+	// to the proposal.
+	for _, n := range c.Nodes(region) {
+		if err := WaitFor(ctx, func() bool { _, err := n.Member.Store().Bucket(ctx, "uncertain"); return err == nil }); err != nil {
+			t.Fatalf("bucket not replicated to %s: %v", n.ID, err)
+		}
 	}
-	_, err = sdk(c, leader).ListBuckets(ctx, &s3.ListBucketsInput{})
+
+	c.Partition([]*Node{leader}, fs)
+	body := []byte("written while cut off")
+	var wg sync.WaitGroup
+	var memberErr, s3Err error
+	wg.Go(func() { memberErr = leader.Member.CreateBucket(ctx, "limbo", "", "owner") })
+	wg.Go(func() {
+		_, s3Err = lc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("uncertain"), Key: aws.String("k"), Body: bytes.NewReader(body)})
+	})
+	wg.Wait()
+	// Both entries are in the old leader's log, past its commit index: accepted,
+	// never committed.
+	if st := leader.Member.Status(); st.LastLogIndex < st.CommitIndex+2 {
+		t.Fatalf("cut-off leader: last log index %d, commit index %d; want both writes appended", st.LastLogIndex, st.CommitIndex)
+	}
+	var re *node.RetryableError
+	if !errors.As(memberErr, &re) || !re.Unknown || !re.UnknownOutcome() || !errors.Is(memberErr, node.ErrUnknownOutcome) {
+		t.Fatalf("write through a cut-off leader: %v (%T), want a RetryableError wrapping ErrUnknownOutcome", memberErr, memberErr)
+	}
+	if errors.Is(memberErr, node.ErrNoLeader) {
+		t.Fatalf("write through a cut-off leader: %v also claims nothing happened (ErrNoLeader)", memberErr)
+	}
+	if code := errorCode(s3Err); code != "ServiceUnavailable" {
+		t.Fatalf("S3 PUT through a cut-off leader: %v (code %q), want ServiceUnavailable", s3Err, code)
+	}
+	_, err = lc.ListBuckets(ctx, &s3.ListBucketsInput{})
 	if code := errorCode(err); code != "ServiceUnavailable" {
 		t.Fatalf("read through a cut-off leader: %v, want ServiceUnavailable", err)
 	}
-	c.Heal()
-	// The entry the old leader appended was never committed: the new majority leader
-	// truncates it away. (A retried request therefore creates the bucket exactly once.)
+
+	// The majority elects its own leader before the partition heals, so the entries
+	// the old leader appended (in no other log) are truncated away when it rejoins.
 	nl, err := c.Leader(ctx, region)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nl.Member.Bucket(ctx, "limbo"); !errors.Is(err, storage.ErrNoSuchBucket) && err != nil {
-		t.Fatalf("bucket lookup: %v", err)
+	if nl == leader {
+		t.Fatalf("the cut-off member %s is still the ready leader", leader.ID)
+	}
+	c.Heal()
+
+	// Every member, once it answers again, tells the same story about both writes.
+	type outcome struct{ bucket, object string }
+	seen := make(map[string]outcome)
+	for _, n := range c.Nodes(region) {
+		var o outcome
+		var rerr error
+		err := WaitFor(ctx, func() bool {
+			_, berr := n.Member.Bucket(ctx, "limbo")
+			got, gerr := get(ctx, sdk(c, n), "uncertain", "k")
+			switch {
+			case berr == nil:
+				o.bucket = "present"
+			case errors.Is(berr, storage.ErrNoSuchBucket):
+				o.bucket = "absent"
+			default:
+				rerr = berr
+				return false
+			}
+			switch {
+			case gerr == nil && bytes.Equal(got, body):
+				o.object = "present"
+			case gerr == nil:
+				t.Fatalf("uncertain/k via %s: %q, a body never written", n.ID, got)
+			case errorCode(gerr) == "NoSuchKey":
+				o.object = "absent"
+			default:
+				rerr = gerr
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			t.Fatalf("%s does not answer after healing: %v", n.ID, rerr)
+		}
+		seen[n.ID] = o
+	}
+	for id, o := range seen {
+		if o != seen[leader.ID] {
+			t.Fatalf("members disagree on the uncertain writes: %v", seen)
+		}
+		// Only the cut-off leader ever had the entries, and a leader elected without
+		// it cannot commit them: they must be gone everywhere.
+		if o != (outcome{"absent", "absent"}) {
+			t.Fatalf("%s: %+v; the uncommitted entries survived the new leader's term", id, o)
+		}
+	}
+
+	// The client's retry, through the same member, succeeds and is seen everywhere.
+	if err := leader.Member.CreateBucket(ctx, "limbo", "", "owner"); err != nil {
+		t.Fatalf("retried CreateBucket: %v", err)
+	}
+	put(ctx, t, lc, "uncertain", "k", body)
+	for _, n := range c.Nodes(region) {
+		if _, err := n.Member.Bucket(ctx, "limbo"); err != nil {
+			t.Fatalf("bucket after the retry via %s: %v", n.ID, err)
+		}
+		if got, err := get(ctx, sdk(c, n), "uncertain", "k"); err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("object after the retry via %s: %q, %v", n.ID, got, err)
+		}
 	}
 }
 
