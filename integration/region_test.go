@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -60,7 +62,46 @@ func (m *regionMember) wait(t *testing.T) {
 }
 
 func (m *regionMember) client() *s3.Client {
-	return newSDKClient(m.endpoint, &http.Client{}, ownerKey, ownerSecret)
+	return newSDKClient(m.endpoint, &http.Client{Transport: recordErrorBodies(http.DefaultTransport)}, ownerKey, ownerSecret)
+}
+
+// errorBodyKey is the context key of a *[]byte that recordErrorBodies fills with the
+// body of an error answer, so a failure can show exactly what the server said (the
+// SDK keeps only the code and message it could decode).
+type errorBodyKey struct{}
+
+// withErrorBody returns a context whose S3 calls record an error answer's body in *body.
+func withErrorBody(ctx context.Context, body *[]byte) context.Context {
+	return context.WithValue(ctx, errorBodyKey{}, body)
+}
+
+// recordErrorBodies wraps next: when a request's context asks for it (withErrorBody),
+// the body of an answer of status 400 or more is copied there and handed on unchanged.
+func recordErrorBodies(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		slot, _ := req.Context().Value(errorBodyKey{}).(*[]byte)
+		if err != nil || slot == nil || resp.StatusCode < 400 {
+			return resp, err
+		}
+		b, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		*slot = b
+		var r io.Reader = bytes.NewReader(b)
+		if rerr != nil {
+			r = io.MultiReader(r, iotest.ErrReader(rerr))
+		}
+		resp.Body = io.NopCloser(r)
+		return resp, nil
+	})
+}
+
+// unavailable reports whether err is the answer the contract gives when a write's
+// outcome is uncertain or the region cannot serve: exactly 503 ServiceUnavailable.
+func unavailable(err error) bool {
+	var ae smithy.APIError
+	re := asResponseError(err)
+	return re != nil && re.HTTPStatusCode() == http.StatusServiceUnavailable && errors.As(err, &ae) && ae.ErrorCode() == "ServiceUnavailable"
 }
 
 // freePorts reserves n distinct loopback ports by binding them, then releases them
@@ -180,7 +221,8 @@ func TestRegionDurability(t *testing.T) {
 				mu.Unlock()
 				// Each PUT has its own deadline, not the writers' context: stopping the
 				// writers must not turn an in-flight PUT into a failure.
-				ctx, cancel := context.WithTimeout(testCtx, 15*time.Second)
+				var errBody []byte
+				ctx, cancel := context.WithTimeout(withErrorBody(testCtx, &errBody), 15*time.Second)
 				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
 				cancel()
 				if err == nil {
@@ -190,10 +232,11 @@ func TestRegionDurability(t *testing.T) {
 					mu.Unlock()
 					continue
 				}
-				// 503 (unknown outcome), timeouts and broken connections are expected
-				// while a member dies; a 4xx is a bug.
-				if re := asResponseError(err); re != nil && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500 {
-					t.Errorf("PUT %s via %s: %v", key, id, err)
+				// 503 ServiceUnavailable (unknown outcome), timeouts and broken
+				// connections are expected while a member dies; any other answer of
+				// 400 or more (a 4xx, a 500, a 503 of another code) is a bug.
+				if re := asResponseError(err); re != nil && re.HTTPStatusCode() >= 400 && !unavailable(err) {
+					t.Errorf("PUT %s via %s: answered %d: %v; body: %q", key, id, re.HTTPStatusCode(), err, errBody)
 				}
 				pauseFor(writeCtx, 20*time.Millisecond)
 			}
@@ -314,6 +357,48 @@ func TestRegionDurability(t *testing.T) {
 	}
 }
 
+// TestRegionErrorAnswers pins the two helpers TestRegionDurability judges answers
+// with: only 503 ServiceUnavailable counts as unavailable, and an error answer's body
+// reaches the caller while the SDK still decodes it.
+func TestRegionErrorAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		status          int
+		code            string
+		wantUnavailable bool
+	}{
+		{http.StatusServiceUnavailable, "ServiceUnavailable", true},
+		{http.StatusServiceUnavailable, "SlowDown", false},
+		{http.StatusInternalServerError, "InternalError", false},
+		{http.StatusBadGateway, "BadGateway", false},
+		{http.StatusForbidden, "AccessDenied", false},
+	} {
+		t.Run(fmt.Sprintf("%d %s", tc.status, tc.code), func(t *testing.T) {
+			want := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>m</Message><RequestId>r1</RequestId></Error>`, tc.code)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, want)
+			}))
+			defer srv.Close()
+			m := &regionMember{endpoint: srv.URL}
+			var body []byte
+			ctx, cancel := context.WithTimeout(withErrorBody(t.Context(), &body), 10*time.Second)
+			defer cancel()
+			_, err := m.client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: strings.NewReader("v")})
+			if got := unavailable(err); got != tc.wantUnavailable {
+				t.Errorf("unavailable(%v) = %v, want %v", err, got, tc.wantUnavailable)
+			}
+			if string(body) != want {
+				t.Errorf("recorded body %q, want %q", body, want)
+			}
+			var ae smithy.APIError
+			if !errors.As(err, &ae) || ae.ErrorCode() != tc.code {
+				t.Errorf("the SDK no longer decodes the recorded answer: %v", err)
+			}
+		})
+	}
+}
+
 // regionLeader asks the members, through the cluster channel `pangea ctl status`
 // uses, which one leads; "" if none answers in time.
 func regionLeader(ctx context.Context, members []*regionMember) string {
@@ -369,19 +454,21 @@ func verifyRegionObjects(ctx context.Context, t *testing.T, m *regionMember, buc
 	return bad
 }
 
-// getBytes reads an object, retrying answers that say nothing about the data (5xx,
-// a broken connection) for a while: availability after the last restart is not what
-// this test judges. A 404 or a wrong body is returned at once.
+// getBytes reads an object, retrying answers that say nothing about the data (503
+// ServiceUnavailable, a broken connection) for a while: availability after the last
+// restart is not what this test judges. Any other error answer (a 404, a 500) or a
+// wrong body is returned at once, an error answer with its body.
 func getBytes(ctx context.Context, c *s3.Client, bucket, key string) ([]byte, error) {
 	var body []byte
 	err := regionRetry(ctx, 15*time.Second, func(ctx context.Context) error {
-		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		var errBody []byte
+		out, err := c.GetObject(withErrorBody(ctx, &errBody), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 		if err == nil {
 			defer out.Body.Close()
 			body, err = io.ReadAll(out.Body)
 		}
-		if re := asResponseError(err); re != nil && re.HTTPStatusCode() < 500 {
-			return permanent{err}
+		if re := asResponseError(err); re != nil && !unavailable(err) {
+			return permanent{fmt.Errorf("%w; body: %q", err, errBody)}
 		}
 		return err
 	})

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/pangea-s3/pangea/node/nodetest"
 )
@@ -131,11 +133,12 @@ type history struct {
 	unknown     []int // indexes into ops whose Return is fixed up by close
 	annotations []porcupine.Annotation
 	counts      map[string]int
-	errors      int // unexpected answers reported so far
+	errors      int   // unexpected answers reported so far
+	lastAckCall int64 // call time of the latest-called acknowledged PUT or DELETE; -1: none
 }
 
 func newHistory() *history {
-	return &history{start: time.Now(), counts: map[string]int{}}
+	return &history{start: time.Now(), counts: map[string]int{}, lastAckCall: -1}
 }
 
 func (h *history) now() int64 { return int64(time.Since(h.start)) }
@@ -147,6 +150,9 @@ func (h *history) add(client int, in kvInput, call int64, out kvOutput, ret int6
 		h.unknown = append(h.unknown, len(h.ops))
 	}
 	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+	if in.Op != kvGet && !out.Unknown {
+		h.lastAckCall = max(h.lastAckCall, call)
+	}
 	switch {
 	case out.Unknown:
 		h.counts[in.Op.String()+" unknown"]++
@@ -179,6 +185,13 @@ func (h *history) errorf(t *testing.T, format string, args ...any) {
 	case n == 11:
 		t.Errorf("more unexpected answers; see the counts in the history summary")
 	}
+}
+
+// ackedSince reports whether a PUT or DELETE called at or after t was acknowledged.
+func (h *history) ackedSince(t int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastAckCall >= t
 }
 
 // note records a nemesis action for the visualization.
@@ -226,39 +239,69 @@ const (
 	outcomeOK         outcome = iota
 	outcomeNotFound           // 404 NoSuchKey
 	outcomeNotApplied         // definite failure: the request never reached a server, or a 4xx
-	outcomeUnknown            // 5xx, timeout, connection broken after the request was sent
+	outcomeUnknown            // 503 ServiceUnavailable, a client timeout, a connection broken after the request was sent
+	outcomeServerBug          // any other 5xx: the contract answers an uncertain outcome 503 ServiceUnavailable only
+	outcomeUnexpected         // no HTTP answer and not a transport failure: a bug in the client or the test
 )
 
+func (o outcome) String() string {
+	switch o {
+	case outcomeOK:
+		return "ok"
+	case outcomeNotFound:
+		return "not found"
+	case outcomeNotApplied:
+		return "not applied"
+	case outcomeUnknown:
+		return "unknown"
+	case outcomeServerBug:
+		return "server bug"
+	default:
+		return "unexpected"
+	}
+}
+
+// classify sorts an S3 call's error by what it says about the operation, and returns
+// a short code for the counts ("503 ServiceUnavailable", "dial", "timeout", ...).
 func classify(err error) (outcome, string) {
 	if err == nil {
 		return outcomeOK, ""
 	}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) && re.HTTPStatusCode() != 0 {
-		code := fmt.Sprint(re.HTTPStatusCode())
+		st := re.HTTPStatusCode()
+		var apiCode string
 		var ae smithy.APIError
 		if errors.As(err, &ae) {
-			code += " " + ae.ErrorCode()
+			apiCode = ae.ErrorCode()
 		}
-		switch st := re.HTTPStatusCode(); {
+		code := strings.TrimSpace(fmt.Sprintf("%d %s", st, apiCode))
+		switch {
 		case st == http.StatusNotFound:
 			return outcomeNotFound, code
-		case st >= 500:
+		case st == http.StatusServiceUnavailable && apiCode == "ServiceUnavailable":
 			return outcomeUnknown, code
+		case st >= 500:
+			return outcomeServerBug, code
 		default:
 			return outcomeNotApplied, code
 		}
 	}
 	// A failed dial means the request was never sent (the member is down): nothing
-	// happened. Anything else after the dial may have reached the server.
+	// happened. Any other transport failure may come after the server got the request.
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Op == "dial" {
 		return outcomeNotApplied, "dial"
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		return outcomeUnknown, "timeout"
 	}
-	return outcomeUnknown, "transport"
+	var se *smithyhttp.RequestSendError
+	if errors.As(err, &se) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return outcomeUnknown, "transport"
+	}
+	return outcomeUnexpected, "unexpected"
 }
 
 // newS3Client is an aws-sdk-go-v2 client for one member's endpoint, path style, with
@@ -392,6 +435,14 @@ func (c *linClient) get(parent context.Context, bucket, key string) (failed bool
 		c.hist.add(c.id, kvInput{Op: kvGet, Key: bucket + "/" + key}, call, kvOutput{Found: true, Value: string(body)}, ret)
 	case outcomeNotFound:
 		c.hist.add(c.id, kvInput{Op: kvGet, Key: bucket + "/" + key}, call, kvOutput{}, ret)
+	case outcomeServerBug:
+		c.hist.errorf(c.t, "client %d: get %s/%s: server answered %s; only 503 ServiceUnavailable may stand for an unavailable region: %v", c.id, bucket, key, code, err)
+		c.hist.count("get server bug " + code)
+		return true
+	case outcomeUnexpected:
+		c.hist.errorf(c.t, "client %d: get %s/%s: unexpected error: %v", c.id, bucket, key, err)
+		c.hist.count("get unexpected")
+		return true
 	default:
 		// A read that failed observed nothing.
 		c.hist.count("get failed " + code)
@@ -419,6 +470,13 @@ func (c *linClient) write(parent context.Context, in kvInput) (failed bool) {
 		c.hist.add(c.id, in, call, kvOutput{Unknown: true}, ret)
 		c.hist.count(in.Op.String() + " unknown " + code)
 		return true
+	case outcomeServerBug:
+		// The write may still have happened: the history keeps it as unknown so the
+		// check stays sound, and the answer fails the test on its own.
+		c.hist.add(c.id, in, call, kvOutput{Unknown: true}, ret)
+		c.hist.errorf(c.t, "client %d: %s %s: server answered %s; an uncertain write must answer 503 ServiceUnavailable: %v", c.id, in.Op, in.Key, code, err)
+		c.hist.count(in.Op.String() + " server bug " + code)
+		return true
 	case outcomeNotApplied:
 		if code != "dial" {
 			// No client error is expected from a well-formed PUT or DELETE on an
@@ -435,9 +493,43 @@ func (c *linClient) write(parent context.Context, in kvInput) (failed bool) {
 	return false
 }
 
-// nemesis kills, isolates and partitions members until ctx ends, undoing each fault
-// before the next. Everything is undone when it returns.
-func nemesis(ctx context.Context, t *testing.T, c *nodetest.Cluster, rng *rand.Rand, hist *history) {
+// faultKind is one of the nemesis's faults. The nemesis cycles through them in this
+// order, so every run kills a leader first and partitions second.
+type faultKind int
+
+const (
+	faultKillLeader faultKind = iota
+	faultIsolateLeader
+	faultIsolateFollower
+	numFaultKinds
+)
+
+func (k faultKind) String() string {
+	switch k {
+	case faultKillLeader:
+		return "kill leader"
+	case faultIsolateLeader:
+		return "isolate leader"
+	default:
+		return "isolate follower"
+	}
+}
+
+// fault is one fault the nemesis injected, with history times.
+type fault struct {
+	kind          faultKind
+	what          string
+	start, healed int64
+}
+
+// recoveryWait bounds how long the nemesis waits, after undoing a fault, for the
+// region to acknowledge a write called after it; only then does the next fault come.
+const recoveryWait = 10 * time.Second
+
+// nemesis kills and partitions members until ctx ends, cycling through the fault
+// kinds, undoing each fault and waiting for an acknowledged write before the next.
+// Everything is undone when it returns; it returns the faults it injected.
+func nemesis(ctx context.Context, t *testing.T, c *nodetest.Cluster, rng *rand.Rand, hist *history) []fault {
 	nodes := c.Nodes(testRegion)
 	leader := func() *nodetest.Node {
 		lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -457,55 +549,60 @@ func nemesis(ctx context.Context, t *testing.T, c *nodetest.Cluster, rng *rand.R
 		}
 		return out
 	}
+	var faults []fault
 	pause(ctx, time.Duration(500+rng.IntN(500))*time.Millisecond)
 	for ctx.Err() == nil {
-		start := hist.now()
-		var what string
-		switch rng.IntN(3) {
-		case 0:
-			l := leader()
-			if l == nil {
-				break
+		kind := faultKind(len(faults) % int(numFaultKinds))
+		l := leader()
+		if l == nil {
+			// Not a fault of its own: the kind is tried again, and a region that
+			// stays without a leader fails the recovery check.
+			t.Logf("nemesis: no leader for %s", kind)
+			continue
+		}
+		target := l
+		if kind == faultIsolateFollower {
+			target = others(l)[rng.IntN(len(nodes)-1)]
+		}
+		f := fault{kind: kind, what: kind.String() + " " + target.ID, start: hist.now()}
+		t.Logf("nemesis: %s", f.what)
+		if kind == faultKillLeader {
+			c.Kill(target)
+		} else {
+			c.Partition([]*nodetest.Node{target}, others(target))
+		}
+		pause(ctx, time.Duration(500+rng.IntN(1500))*time.Millisecond)
+		if kind == faultKillLeader {
+			if err := c.Restart(target); err != nil {
+				t.Errorf("nemesis: restart %s: %v", target.ID, err)
 			}
-			what = "kill leader " + l.ID
-			t.Logf("nemesis: %s", what)
-			c.Kill(l)
-			pause(ctx, time.Duration(500+rng.IntN(1500))*time.Millisecond)
-			if err := c.Restart(l); err != nil {
-				t.Errorf("nemesis: restart %s: %v", l.ID, err)
-			}
-		case 1:
-			l := leader()
-			if l == nil {
-				break
-			}
-			what = "isolate leader " + l.ID
-			t.Logf("nemesis: %s", what)
-			c.Partition([]*nodetest.Node{l}, others(l))
-			pause(ctx, time.Duration(500+rng.IntN(1500))*time.Millisecond)
-			c.Heal()
-		case 2:
-			l := leader()
-			var f *nodetest.Node
-			for _, i := range rng.Perm(len(nodes)) {
-				if nodes[i] != l {
-					f = nodes[i]
-					break
-				}
-			}
-			what = "isolate follower " + f.ID
-			t.Logf("nemesis: %s", what)
-			c.Partition([]*nodetest.Node{f}, others(f))
-			pause(ctx, time.Duration(500+rng.IntN(1500))*time.Millisecond)
+		} else {
 			c.Heal()
 		}
-		if what != "" {
-			hist.note(start, hist.now(), what)
-			t.Logf("nemesis: healed (%s)", what)
+		f.healed = hist.now()
+		faults = append(faults, f)
+		hist.note(f.start, f.healed, f.what)
+		t.Logf("nemesis: healed (%s)", f.what)
+		rctx, cancel := context.WithTimeout(ctx, recoveryWait)
+		err := nodetest.WaitFor(rctx, func() bool { return hist.ackedSince(f.healed) })
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			t.Logf("nemesis: no write acknowledged within %v after %s", recoveryWait, f.what)
 		}
 		pause(ctx, time.Duration(300+rng.IntN(700))*time.Millisecond)
 	}
+	return faults
 }
+
+// Load and nemesis schedule of TestLinearizable: the nemesis stops quietTail before
+// the clients, so the region is seen acknowledging writes after its last fault.
+const (
+	loadDuration = 12 * time.Second
+	quietTail    = 2 * time.Second
+	// checkTimeout bounds porcupine; a check that does not finish fails the test.
+	// Histories of this size take well under a second (see the logged duration).
+	checkTimeout = 2 * time.Minute
+)
 
 // TestLinearizable drives a 3-node region with concurrent clients, each bound to one
 // member, while members are killed, restarted, isolated and healed, and checks the
@@ -540,7 +637,7 @@ func TestLinearizable(t *testing.T) {
 
 	hist := newHistory()
 	const clients = 6
-	loadCtx, stopLoad := context.WithTimeout(testCtx, 12*time.Second)
+	loadCtx, stopLoad := context.WithTimeout(testCtx, loadDuration)
 	defer stopLoad()
 	var wg sync.WaitGroup
 	lcs := make([]*linClient, clients)
@@ -550,10 +647,13 @@ func TestLinearizable(t *testing.T) {
 			rng: rand.New(rand.NewPCG(seed, uint64(i+1))), hist: hist, t: t}
 		wg.Go(func() { lcs[i].run(loadCtx, testCtx, keys) })
 	}
+	nemesisCtx, stopNemesis := context.WithTimeout(loadCtx, loadDuration-quietTail)
+	defer stopNemesis()
+	var faults []fault
 	nemesisDone := make(chan struct{})
 	go func() {
 		defer close(nemesisDone)
-		nemesis(loadCtx, t, c, rand.New(rand.NewPCG(seed, 100)), hist)
+		faults = nemesis(nemesisCtx, t, c, rand.New(rand.NewPCG(seed, 100)), hist)
 	}()
 	wg.Wait()
 	<-nemesisDone
@@ -590,19 +690,53 @@ func TestLinearizable(t *testing.T) {
 	if writesOK == 0 || readsFound == 0 {
 		t.Fatalf("history has %d acknowledged PUTs and %d reads of a value: nothing to check", writesOK, readsFound)
 	}
+	checkFaults(t, faults, ops)
 
-	res, info := porcupine.CheckOperationsVerbose(registerModel, ops, 20*time.Second)
+	checkStart := time.Now()
+	res, info := porcupine.CheckOperationsVerbose(registerModel, ops, checkTimeout)
+	t.Logf("porcupine checked %d operations in %v: %s", len(ops), time.Since(checkStart).Round(time.Millisecond), res)
 	switch res {
 	case porcupine.Ok:
 		t.Logf("history is linearizable")
 	case porcupine.Unknown:
-		t.Logf("linearizability check timed out: inconclusive (seed %d)", seed)
+		t.Fatalf("linearizability check did not finish within %v: the history was NOT checked (seed %d)", checkTimeout, seed)
 	default:
 		hist.mu.Lock()
 		info.AddAnnotations(hist.annotations)
 		hist.mu.Unlock()
 		path := writeVisualization(t, info)
 		t.Fatalf("history is NOT linearizable (seed %d); visualization: %s", seed, path)
+	}
+}
+
+// checkFaults asserts the nemesis did its job: it killed a leader and partitioned the
+// region at least once each, and after every fault the region acknowledged a write
+// called after the fault was undone and answered before the next fault began.
+func checkFaults(t *testing.T, faults []fault, ops []porcupine.Operation) {
+	t.Helper()
+	kinds := map[faultKind]int{}
+	for i, f := range faults {
+		kinds[f.kind]++
+		until := int64(-1) // the last fault: any later acknowledgement counts
+		if i+1 < len(faults) {
+			until = faults[i+1].start
+		}
+		acked := 0
+		for _, op := range ops {
+			in, out := op.Input.(kvInput), op.Output.(kvOutput)
+			if in.Op != kvGet && !out.Unknown && op.Call >= f.healed && (until < 0 || op.Return <= until) {
+				acked++
+			}
+		}
+		t.Logf("fault %d: %s from %v to %v; %d writes acknowledged after it", i, f.what,
+			time.Duration(f.start).Round(time.Millisecond), time.Duration(f.healed).Round(time.Millisecond), acked)
+		if acked == 0 {
+			t.Errorf("no write was acknowledged after fault %d (%s) was undone and before the next", i, f.what)
+		}
+	}
+	if kinds[faultKillLeader] == 0 || kinds[faultIsolateLeader]+kinds[faultIsolateFollower] == 0 {
+		t.Errorf("nemesis injected %d leader kills and %d partitions; want at least one of each",
+			kinds[faultKillLeader], kinds[faultIsolateLeader]+kinds[faultIsolateFollower])
 	}
 }
 
@@ -663,18 +797,97 @@ func TestRegisterModel(t *testing.T) {
 	}
 }
 
-// TestClassify pins which failures count as "did not happen" and which as unknown.
+// TestClassify pins which failures count as "did not happen", which as unknown, and
+// which break the contract (an uncertain write answers exactly 503 ServiceUnavailable).
+// Answers go through a real SDK client, so the errors are the ones the nemesis test sees.
 func TestClassify(t *testing.T) {
-	if oc, _ := classify(nil); oc != outcomeOK {
-		t.Errorf("nil error: %v", oc)
+	s3Error := func(status int, code string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(status)
+			if code != "" {
+				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>test</Message><RequestId>r1</RequestId></Error>`, code)
+			}
+		}
 	}
-	if oc, _ := classify(fmt.Errorf("send: %w", &net.OpError{Op: "dial", Err: errors.New("connection refused")})); oc != outcomeNotApplied {
-		t.Errorf("dial error: %v, want not applied", oc)
+	for _, tc := range []struct {
+		name     string
+		handler  http.HandlerFunc
+		want     outcome
+		wantCode string
+	}{
+		{"200", func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }, outcomeOK, ""},
+		{"404 NoSuchKey", s3Error(http.StatusNotFound, "NoSuchKey"), outcomeNotFound, "404 NoSuchKey"},
+		{"403 AccessDenied", s3Error(http.StatusForbidden, "AccessDenied"), outcomeNotApplied, "403 AccessDenied"},
+		{"503 ServiceUnavailable", s3Error(http.StatusServiceUnavailable, "ServiceUnavailable"), outcomeUnknown, "503 ServiceUnavailable"},
+		{"503 without a body", s3Error(http.StatusServiceUnavailable, ""), outcomeUnknown, "503 ServiceUnavailable"}, // the SDK names it after the status
+		{"503 SlowDown", s3Error(http.StatusServiceUnavailable, "SlowDown"), outcomeServerBug, "503 SlowDown"},
+		{"500 InternalError", s3Error(http.StatusInternalServerError, "InternalError"), outcomeServerBug, "500 InternalError"},
+		{"500 ServiceUnavailable", s3Error(http.StatusInternalServerError, "ServiceUnavailable"), outcomeServerBug, "500 ServiceUnavailable"},
+		{"502 without a body", s3Error(http.StatusBadGateway, ""), outcomeServerBug, "502 BadGateway"},
+		{"504", s3Error(http.StatusGatewayTimeout, "GatewayTimeout"), outcomeServerBug, "504 GatewayTimeout"},
+		{"connection reset", func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("hijack: %v", err)
+				return
+			}
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // close with a RST
+			}
+			conn.Close()
+		}, outcomeUnknown, "transport"},
+		{"client timeout", func(w http.ResponseWriter, r *http.Request) {
+			// Once the body is read the server notices the client hang up.
+			_, _ = io.Copy(io.Discard, r.Body)
+			<-r.Context().Done()
+		}, outcomeUnknown, "timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			timeout := 10 * time.Second // generous: the machine may be loaded
+			if tc.wantCode == "timeout" {
+				timeout = 300 * time.Millisecond
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), timeout)
+			defer cancel()
+			_, err := newS3Client(srv.URL, "a", "b").PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: strings.NewReader("v")})
+			if oc, code := classify(err); oc != tc.want || code != tc.wantCode {
+				t.Errorf("classify(%v) = %s %q, want %s %q", err, oc, code, tc.want, tc.wantCode)
+			}
+		})
 	}
-	if oc, _ := classify(fmt.Errorf("send: %w", &net.OpError{Op: "read", Err: errors.New("connection reset")})); oc != outcomeUnknown {
-		t.Errorf("read error: %v, want unknown", oc)
-	}
-	if oc, _ := classify(fmt.Errorf("op: %w", context.DeadlineExceeded)); oc != outcomeUnknown {
-		t.Errorf("timeout: %v, want unknown", oc)
+
+	t.Run("dial refused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		_, err = newS3Client("http://"+addr, "a", "b").PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: strings.NewReader("v")})
+		if oc, code := classify(err); oc != outcomeNotApplied || code != "dial" {
+			t.Errorf("classify(%v) = %s %q, want not applied \"dial\"", err, oc, code)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		err  error
+		want outcome
+	}{
+		{"nil", nil, outcomeOK},
+		{"wrapped dial error", fmt.Errorf("send: %w", &net.OpError{Op: "dial", Err: errors.New("connection refused")}), outcomeNotApplied},
+		{"wrapped read error", fmt.Errorf("send: %w", &net.OpError{Op: "read", Err: errors.New("connection reset")}), outcomeUnknown},
+		{"body cut short", fmt.Errorf("read body: %w", io.ErrUnexpectedEOF), outcomeUnknown},
+		{"deadline", fmt.Errorf("op: %w", context.DeadlineExceeded), outcomeUnknown},
+		{"not a transport error", errors.New("serialization failed"), outcomeUnexpected},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if oc, _ := classify(tc.err); oc != tc.want {
+				t.Errorf("classify(%v) = %s, want %s", tc.err, oc, tc.want)
+			}
+		})
 	}
 }
