@@ -80,7 +80,8 @@ func BenchmarkRegion_Put4KiB(b *testing.B) {
 // after the leader of a 3-member region is killed: a writer keeps putting small
 // objects through a member that survives; the figure is the time from the kill to
 // the first write acknowledged after it (reported as gap-ms, one kill per
-// iteration), with the production timeouts and with the lab profile. Run with
+// iteration), with the production timeouts and with the lab profile, fsync on.
+// Run with
 //
 //	go test -run '^$' -bench LeaderKillWriteGap -benchtime 5x ./node/nodetest
 func BenchmarkRegion_LeaderKillWriteGap(b *testing.B) {
@@ -89,7 +90,7 @@ func BenchmarkRegion_LeaderKillWriteGap(b *testing.B) {
 		raft node.RaftTimeouts
 	}{{"default", node.DefaultRaftTimeouts()}, {"lab", node.LabRaftTimeouts()}} {
 		b.Run(p.name, func(b *testing.B) {
-			c := Start(b, Options{NoSync: true, Raft: p.raft})
+			c := Start(b, Options{Raft: p.raft}) // fsync on, as a node runs
 			ctx := context.Background()
 			var total time.Duration
 			for i := 0; i < b.N; i++ {
