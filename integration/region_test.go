@@ -500,7 +500,9 @@ func listAllKeys(ctx context.Context, c *s3.Client, bucket string) ([]string, er
 }
 
 // regionRetry calls f until it succeeds or the budget (or ctx) ends; it is how the test
-// waits for a region to elect a leader or a member to rejoin.
+// waits for a region to elect a leader or a member to rejoin. It retries only what
+// says nothing about the data: 503 ServiceUnavailable and failures to get an answer.
+// Any other error answer (a 404, a 500) ends it at once.
 func regionRetry(ctx context.Context, budget time.Duration, f func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
@@ -509,7 +511,7 @@ func regionRetry(ctx context.Context, budget time.Duration, f func(ctx context.C
 		err := f(callCtx)
 		callCancel()
 		var p permanent
-		if err == nil || errors.As(err, &p) {
+		if err == nil || errors.As(err, &p) || asResponseError(err) != nil && !unavailable(err) {
 			return err
 		}
 		select {

@@ -240,7 +240,7 @@ const (
 	outcomeNotFound           // 404 NoSuchKey
 	outcomeNotApplied         // definite failure: the request never reached a server, or a 4xx
 	outcomeUnknown            // 503 ServiceUnavailable, a client timeout, a connection broken after the request was sent
-	outcomeServerBug          // any other 5xx: the contract answers an uncertain outcome 503 ServiceUnavailable only
+	outcomeServerBug          // any other 5xx (an uncertain outcome answers 503 ServiceUnavailable only), or a 404 but NoSuchKey (the bucket exists throughout)
 	outcomeUnexpected         // no HTTP answer and not a transport failure: a bug in the client or the test
 )
 
@@ -277,8 +277,10 @@ func classify(err error) (outcome, string) {
 		}
 		code := strings.TrimSpace(fmt.Sprintf("%d %s", st, apiCode))
 		switch {
-		case st == http.StatusNotFound:
+		case st == http.StatusNotFound && apiCode == "NoSuchKey":
 			return outcomeNotFound, code
+		case st == http.StatusNotFound:
+			return outcomeServerBug, code
 		case st == http.StatusServiceUnavailable && apiCode == "ServiceUnavailable":
 			return outcomeUnknown, code
 		case st >= 500:
@@ -436,7 +438,7 @@ func (c *linClient) get(parent context.Context, bucket, key string) (failed bool
 	case outcomeNotFound:
 		c.hist.add(c.id, kvInput{Op: kvGet, Key: bucket + "/" + key}, call, kvOutput{}, ret)
 	case outcomeServerBug:
-		c.hist.errorf(c.t, "client %d: get %s/%s: server answered %s; only 503 ServiceUnavailable may stand for an unavailable region: %v", c.id, bucket, key, code, err)
+		c.hist.errorf(c.t, "client %d: get %s/%s: server answered %s: not an answer to this request (only NoSuchKey is), nor the 503 ServiceUnavailable of an unavailable region: %v", c.id, bucket, key, code, err)
 		c.hist.count("get server bug " + code)
 		return true
 	case outcomeUnexpected:
@@ -474,7 +476,7 @@ func (c *linClient) write(parent context.Context, in kvInput) (failed bool) {
 		// The write may still have happened: the history keeps it as unknown so the
 		// check stays sound, and the answer fails the test on its own.
 		c.hist.add(c.id, in, call, kvOutput{Unknown: true}, ret)
-		c.hist.errorf(c.t, "client %d: %s %s: server answered %s; an uncertain write must answer 503 ServiceUnavailable: %v", c.id, in.Op, in.Key, code, err)
+		c.hist.errorf(c.t, "client %d: %s %s: server answered %s: the bucket exists, and an uncertain write must answer 503 ServiceUnavailable: %v", c.id, in.Op, in.Key, code, err)
 		c.hist.count(in.Op.String() + " server bug " + code)
 		return true
 	case outcomeNotApplied:
@@ -819,6 +821,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{"200", func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }, outcomeOK, ""},
 		{"404 NoSuchKey", s3Error(http.StatusNotFound, "NoSuchKey"), outcomeNotFound, "404 NoSuchKey"},
+		{"404 NoSuchBucket", s3Error(http.StatusNotFound, "NoSuchBucket"), outcomeServerBug, "404 NoSuchBucket"},
 		{"403 AccessDenied", s3Error(http.StatusForbidden, "AccessDenied"), outcomeNotApplied, "403 AccessDenied"},
 		{"503 ServiceUnavailable", s3Error(http.StatusServiceUnavailable, "ServiceUnavailable"), outcomeUnknown, "503 ServiceUnavailable"},
 		{"503 without a body", s3Error(http.StatusServiceUnavailable, ""), outcomeUnknown, "503 ServiceUnavailable"}, // the SDK names it after the status
