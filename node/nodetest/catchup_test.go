@@ -55,7 +55,7 @@ func forEach(ctx context.Context, n int, items []string, f func(ctx context.Cont
 // TestCatchUpThroughSnapshot stops a member, writes 10,000 objects while the leader
 // snapshots and compacts its log past everything the stopped member has, restarts the
 // member and checks that it caught up through a snapshot and serves every object with
-// identical bytes.
+// identical bytes. Then a new member joins and catches up through a snapshot too.
 func TestCatchUpThroughSnapshot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 writes")
@@ -194,5 +194,37 @@ func TestCatchUpThroughSnapshot(t *testing.T) {
 	}
 	if listed != objects {
 		t.Errorf("listing via %s has %d keys, want %d", victim.ID, listed, objects)
+	}
+
+	// A new member, added now, starts from nothing: the log it would need is gone, so
+	// it too must be sent a snapshot.
+	fresh, err := c.AddNode(testRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Member.AddMember(ctx, fresh.ID, fresh.ClusterAddr); err != nil {
+		t.Fatalf("add %s: %v", fresh.ID, err)
+	}
+	target = leader.Member.AppliedIndex()
+	waitCtx, cancelWait = context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWait()
+	if err := nodetest.WaitFor(waitCtx, func() bool { return fresh.Member.AppliedIndex() >= target }); err != nil {
+		t.Fatalf("new member %s did not catch up to index %d (at %d): %v", fresh.ID, target, fresh.Member.AppliedIndex(), err)
+	}
+	if fresh.Member.SnapshotRestores() == 0 {
+		t.Errorf("new member %s caught up to %d without installing a snapshot", fresh.ID, target)
+	}
+	fc := newS3Client(fresh.S3URL, c.AccessKey, c.SecretKey)
+	for i := 0; i < objects; i += 97 {
+		want := catchUpBody(seed, keys[i])
+		out, err := fc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(keys[i])})
+		var got []byte
+		if err == nil {
+			got, err = io.ReadAll(out.Body)
+			out.Body.Close()
+		}
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("new member %s: GET %s: %q, want %q (err %v, seed %d)", fresh.ID, keys[i], got, want, err, seed)
+		}
 	}
 }
