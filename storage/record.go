@@ -9,8 +9,13 @@ import (
 // This file is the bbolt schema in code: bucket names, key encodings and value
 // encodings. SCHEMA.md describes the same layout in prose; keep them in step.
 
-// formatVersion is the database format written to meta/format. Open refuses others.
-const formatVersion = 1
+// formatVersion is the database format written to meta/format. Open upgrades
+// format 1 (every chunk in a nested bucket, which format 2 still reads) and refuses
+// any other, so that a binary from before format 2 refuses a store it would misread.
+const formatVersion = 2
+
+// formatV1 is the format before small chunks became plain values of `chunks`.
+const formatV1 = 1
 
 // recordV1 is the version byte that starts every persisted value.
 const recordV1 = 1

@@ -127,7 +127,13 @@ func initSchema(tx *bbolt.Tx) error {
 	meta := tx.Bucket(bktMeta)
 	if meta != nil {
 		v := meta.Get(keyFormat)
-		if len(v) != 1 || v[0] != formatVersion {
+		switch {
+		case len(v) == 1 && v[0] == formatV1:
+			// Nothing moves: format 2 reads format 1's chunks where they are.
+			if err := meta.Put(keyFormat, []byte{formatVersion}); err != nil {
+				return err
+			}
+		case len(v) != 1 || v[0] != formatVersion:
 			return fmt.Errorf("%w: database format %x, want %d", ErrUnsupportedFormatVersion, v, formatVersion)
 		}
 	} else {

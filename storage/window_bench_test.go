@@ -34,10 +34,16 @@ func procIO() (wchar, syscw int64, ok bool) {
 // (the body as a one-chunk blob, PutChunk and PutObject in one log entry, entries
 // applied deferred and committed once per window of `window` entries) and reports
 // the bytes and write calls per PUT. Keys are random within the bucket, as a
-// loaded region's are.
+// loaded region's are; the overwrite case reuses 1,000 keys of an unversioned
+// bucket, so that every PUT also deletes the chunk it replaces.
 func BenchmarkWindowPut4KiB(b *testing.B) {
-	for _, window := range []int{16, 128} {
-		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
+	for _, tc := range []struct{ window, keys int }{{16, 1 << 62}, {128, 1 << 62}, {128, 1000}} {
+		window, keys := tc.window, tc.keys
+		name := fmt.Sprintf("window=%d", window)
+		if keys < 1<<62 {
+			name += fmt.Sprintf("/overwrite-%d-keys", keys)
+		}
+		b.Run(name, func(b *testing.B) {
 			h := newHarness(b)
 			h.createBucket("b")
 			body := randomBytes(1, 4096)
@@ -52,7 +58,7 @@ func BenchmarkWindowPut4KiB(b *testing.B) {
 					cmds := []Command{
 						{Op: OpPutChunk, PutChunk: &PutChunkCmd{Blob: blob, Index: 0, Encoding: enc, RawSize: uint32(len(body)), Data: data, Time: h.now()}},
 						{Op: OpPutObject, PutObject: &PutObjectCmd{
-							Bucket: "b", Key: fmt.Sprintf("obj/%016x", uint64(puts)*0x9E3779B97F4A7C15), ID: h.nextID(), Time: h.now(),
+							Bucket: "b", Key: fmt.Sprintf("obj/%016x", uint64(puts%keys)*0x9E3779B97F4A7C15), ID: h.nextID(), Time: h.now(),
 							Size: int64(len(body)), ETag: "0123456789abcdef0123456789abcdef", Owner: "pangea", Blob: blob, Chunks: 1,
 						}},
 					}
