@@ -692,3 +692,39 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestHarness_RemovedLeaderStops removes the leader itself: it commits its own
+// removal and steps down (raft shuts it down), and the member must halt with
+// ErrRemoved rather than keep serving on a stopped raft, while the other two elect
+// a leader and take writes.
+func TestHarness_RemovedLeaderStops(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	c := Start(t, Options{NoSync: true})
+	leader, err := c.Leader(ctx, region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via := followers(c, leader)[0]
+	if _, err := via.Member.RemoveMember(ctx, leader.ID); err != nil {
+		t.Fatalf("remove the leader %s: %v", leader.ID, err)
+	}
+	if err := WaitFor(ctx, func() bool { return errors.Is(leader.Member.HaltErr(), node.ErrRemoved) }); err != nil {
+		t.Fatalf("removed leader not halted: HaltErr %v, status %+v", leader.Member.HaltErr(), leader.Member.Status())
+	}
+	if err := leader.Member.Liveness(); !errors.Is(err, node.ErrRemoved) {
+		t.Errorf("removed leader's liveness: %v, want ErrRemoved", err)
+	}
+	// The two left elect a leader (503s until then) and take writes.
+	cl := sdk(c, via)
+	var cerr error
+	if err := WaitFor(ctx, func() bool {
+		_, cerr = cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("after")})
+		return cerr == nil || errorCode(cerr) == "BucketAlreadyOwnedByYou"
+	}); err != nil {
+		t.Fatalf("CreateBucket after removing the leader: %v", cerr)
+	}
+	put(ctx, t, cl, "after", "k", []byte("v"))
+	if n := len(via.Member.Status().Servers); n != 2 {
+		t.Errorf("configuration has %d members, want 2", n)
+	}
+}
