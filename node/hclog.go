@@ -10,6 +10,7 @@ import (
 	"net"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // hclogAdapter sends hashicorp/raft's logs to the member's slog.Logger, so raft
@@ -139,10 +140,11 @@ func (h *hclogAdapter) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
 }
 
 // closedConn reports whether any logged value is an error caused by using a closed
-// network connection.
+// network connection, or by raft's transport shutting down under a connection (seen
+// at ERROR when a lab stopped while an append was arriving).
 func closedConn(args []any) bool {
 	for _, a := range args {
-		if err, ok := a.(error); ok && errors.Is(err, net.ErrClosed) {
+		if err, ok := a.(error); ok && (errors.Is(err, net.ErrClosed) || errors.Is(err, raft.ErrTransportShutdown)) {
 			return true
 		}
 	}

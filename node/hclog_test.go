@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/raft"
 )
 
 // TestHCLog_ClosedConnectionIsDebug checks that raft's "error" about a closed
@@ -16,10 +18,11 @@ func TestHCLog_ClosedConnectionIsDebug(t *testing.T) {
 	var buf bytes.Buffer
 	l := newHCLog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	l.Error("failed to decode incoming command", "error", fmt.Errorf("read tcp: %w", net.ErrClosed))
+	l.Error("failed to decode incoming command", "error", raft.ErrTransportShutdown)
 	l.Error("failed to append to logs", "error", errors.New("disk full"))
 	out := buf.String()
-	if !strings.Contains(out, "level=DEBUG msg=\"failed to decode incoming command\"") {
-		t.Errorf("closed-connection error not at Debug:\n%s", out)
+	if n := strings.Count(out, "level=DEBUG msg=\"failed to decode incoming command\""); n != 2 {
+		t.Errorf("%d of 2 closed-connection and transport-shutdown errors at Debug:\n%s", n, out)
 	}
 	if !strings.Contains(out, "level=ERROR msg=\"failed to append to logs\"") {
 		t.Errorf("real error not at Error:\n%s", out)
