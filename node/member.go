@@ -172,7 +172,8 @@ type Member struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// halted is closed by fatal, after haltErr is set: the member stopped by itself.
+	// halted is closed by halt (a storage failure, or the member's removal), after
+	// haltErr is set: the member stopped by itself.
 	halted  chan struct{}
 	haltErr error
 }
@@ -553,7 +554,8 @@ const (
 const readyWait = 2 * time.Second
 
 // Liveness reports why the member can no longer serve at all (stopped after a
-// storage failure, or closed), or nil. Only a restart helps a member that is not live.
+// storage failure, removed from the region, or closed), or nil. Only a restart (or,
+// once removed, being added again) helps a member that is not live.
 func (m *Member) Liveness() error {
 	if err := m.HaltErr(); err != nil {
 		if errors.Is(err, ErrRemoved) {

@@ -375,8 +375,9 @@ func (m *Member) onLeader(ctx context.Context, local func() raft.IndexFuture,
 type Client struct {
 	cc  *grpc.ClientConn
 	rpc regionpb.RegionClient
-	// refused is the last failed handshake: gRPC reports a refused connection as
-	// a generic Unavailable, and the caller needs to know it was the secret.
+	// refused is the failure of the last handshake, nil once one succeeds: gRPC
+	// reports a refused connection as a generic Unavailable, and the caller needs
+	// to know it was the secret.
 	refused atomic.Pointer[error]
 }
 
@@ -391,7 +392,13 @@ func DialCluster(addr, secret string, dial Dialer) (*Client, error) {
 		dial = defaultDial
 	}
 	c := &Client{}
-	cc, err := newGRPCConn(addr, &clusterDialer{dial: dial, secret: []byte(secret), refused: func(err error) { c.refused.Store(&err) }})
+	cc, err := newGRPCConn(addr, &clusterDialer{dial: dial, secret: []byte(secret), handshook: func(err error) {
+		if err == nil {
+			c.refused.Store(nil)
+		} else {
+			c.refused.Store(&err)
+		}
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("node: dial %s: %w", addr, err)
 	}

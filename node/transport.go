@@ -186,9 +186,9 @@ type clusterDialer struct {
 	dial   Dialer
 	secret []byte
 	conns  *connSet
-	// refused, when set, sees every failed handshake (Client reports it in place
-	// of gRPC's generic "unavailable").
-	refused func(error)
+	// handshook, when set, sees the outcome of every handshake (Client reports the
+	// last failure in place of gRPC's generic "unavailable").
+	handshook func(error)
 }
 
 func (d *clusterDialer) dialChannel(ctx context.Context, addr string, ch byte) (net.Conn, error) {
@@ -200,11 +200,12 @@ func (d *clusterDialer) dialChannel(ctx context.Context, addr string, ch byte) (
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	if err := clientHandshake(conn, d.secret, ch, deadline); err != nil {
+	err = clientHandshake(conn, d.secret, ch, deadline)
+	if d.handshook != nil {
+		d.handshook(err)
+	}
+	if err != nil {
 		conn.Close()
-		if d.refused != nil {
-			d.refused(err)
-		}
 		return nil, err
 	}
 	if d.conns == nil {
@@ -361,12 +362,8 @@ func (s *raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.C
 		if err == nil || errors.Is(err, ErrHandshake) || ctx.Err() != nil {
 			return conn, err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if pause(ctx, wait) != nil {
 			return nil, err
-		case <-t.C:
 		}
 		wait = min(2*wait, redialMax)
 	}

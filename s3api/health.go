@@ -8,8 +8,8 @@ import (
 
 // Health endpoints, for load balancers, orchestrators and `pangea health`:
 //
-//	GET /_pangea/health/live    200 while the backend can serve at all; 503 when only
-//	                            a restart helps (a member stopped by a storage failure)
+//	GET /_pangea/health/live    200 while the backend can serve at all; 503 once it has
+//	                            stopped (a storage failure, or the member's removal)
 //	GET /_pangea/health/ready   200 when requests are served now without waiting; 503
 //	                            while there is no leader, this member is cut off from
 //	                            it, or it is catching up
