@@ -157,30 +157,11 @@ func (s *stamper) next() (storage.VersionID, time.Time) {
 // time returns a time for commands that need one but mint no version.
 func (s *stamper) time() time.Time { return storage.HLCTime(s.hlc.Next()) }
 
-// stamp fills every zero version ID and time of cmds in place. Values already set
-// (a command replicated from another region carries its origin's ID) are kept.
-func (s *stamper) stamp(cmds []storage.Command) {
-	for _, c := range cmds {
-		switch {
-		case c.CreateBucket != nil && c.CreateBucket.Time.IsZero():
-			c.CreateBucket.Time = s.time()
-		case c.PutChunk != nil && c.PutChunk.Time.IsZero():
-			c.PutChunk.Time = s.time()
-		case c.PutObject != nil && c.PutObject.ID.IsZero():
-			c.PutObject.ID, c.PutObject.Time = s.next()
-		case c.DeleteObject != nil && c.DeleteObject.MarkerID.IsZero():
-			// Used only if the delete makes a marker; minted always so that the
-			// decision stays inside Apply.
-			c.DeleteObject.MarkerID, c.DeleteObject.Time = s.next()
-		case c.CreateUpload != nil && c.CreateUpload.Time.IsZero():
-			c.CreateUpload.Time = s.time()
-		case c.PutPart != nil && c.PutPart.Time.IsZero():
-			c.PutPart.Time = s.time()
-		case c.CompleteUpload != nil && c.CompleteUpload.ID.IsZero():
-			c.CompleteUpload.ID, c.CompleteUpload.Time = s.next()
-		}
-	}
-}
+// NextVersion implements storage.Clock.
+func (s *stamper) NextVersion() (storage.VersionID, time.Time) { return s.next() }
+
+// Now implements storage.Clock.
+func (s *stamper) Now() time.Time { return s.time() }
 
 // stampingCommitter stamps commands, then commits them: Local's Committer.
 type stampingCommitter struct {
@@ -189,8 +170,7 @@ type stampingCommitter struct {
 }
 
 func (sc stampingCommitter) Commit(ctx context.Context, cmds ...storage.Command) ([]storage.Result, error) {
-	sc.s.stamp(cmds)
-	return sc.c.Commit(ctx, cmds...)
+	return sc.c.Commit(ctx, storage.Stamp(cmds, sc.s)...)
 }
 
 // newBlobID returns a unique blob ID that sorts by creation time: 8 bytes of Unix

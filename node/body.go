@@ -45,7 +45,7 @@ type stagedBody struct {
 	// tail is the PutChunk of the last chunk, not yet committed: it goes in the same
 	// submission as the command that references the blob. tailBuf backs its data
 	// and returns to the pool on release.
-	tail      *storage.Command
+	tail      storage.Command
 	tailBuf   *[]byte
 	tailShare int // of the body budget, given back with tailBuf
 }
@@ -149,7 +149,7 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 	if err == nil && held != nil {
 		enc, data := storage.EncodeChunk((*held)[:heldN])
 		tail := cmdPutChunk(body.blob, body.chunks, enc, heldN, data, time.Time{})
-		body.tail, body.tailBuf, body.tailShare = &tail, held, heldShare
+		body.tail, body.tailBuf, body.tailShare = tail, held, heldShare
 		body.chunks++
 		held = nil
 	}
@@ -170,7 +170,7 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 func (l *backend) commitBody(ctx context.Context, b stagedBody, final storage.Command) (storage.Result, error) {
 	cmds := []storage.Command{final}
 	if b.tail != nil {
-		cmds = []storage.Command{*b.tail, final}
+		cmds = []storage.Command{b.tail, final}
 	}
 	res, err := l.commit.Commit(ctx, cmds...)
 	if err != nil {

@@ -10,33 +10,33 @@ import (
 // (IDs, times, blob references) is visible in one screen.
 
 func cmdCreateBucket(name, region, owner string, t time.Time) storage.Command {
-	return storage.Command{Op: storage.OpCreateBucket, CreateBucket: &storage.CreateBucketCmd{Name: name, Region: region, Owner: owner, Time: t}}
+	return storage.CreateBucketCmd{Name: name, Region: region, Owner: owner, Time: t}
 }
 
 func cmdDeleteBucket(name string) storage.Command {
-	return storage.Command{Op: storage.OpDeleteBucket, DeleteBucket: &storage.DeleteBucketCmd{Name: name}}
+	return storage.DeleteBucketCmd{Name: name}
 }
 
 func cmdSetVersioning(bucket string, state storage.VersioningState) storage.Command {
-	return storage.Command{Op: storage.OpSetVersioning, SetVersioning: &storage.SetVersioningCmd{Bucket: bucket, State: state}}
+	return storage.SetVersioningCmd{Bucket: bucket, State: state}
 }
 
 func cmdPutBucketConfig(bucket string, kind storage.ConfigKind, data []byte) storage.Command {
-	return storage.Command{Op: storage.OpPutBucketConfig, PutBucketConfig: &storage.PutBucketConfigCmd{Bucket: bucket, Kind: kind, Data: data}}
+	return storage.PutBucketConfigCmd{Bucket: bucket, Kind: kind, Data: data}
 }
 
 func cmdPutChunk(blob storage.BlobID, index uint32, enc storage.ChunkEncoding, rawSize int, data []byte, t time.Time) storage.Command {
-	return storage.Command{Op: storage.OpPutChunk, PutChunk: &storage.PutChunkCmd{
+	return storage.PutChunkCmd{
 		Blob: blob, Index: index, Encoding: enc, RawSize: uint32(rawSize), Data: data, Time: t,
-	}}
+	}
 }
 
 func cmdDiscardBlob(blob storage.BlobID) storage.Command {
-	return storage.Command{Op: storage.OpDiscardBlob, DiscardBlob: &storage.DiscardBlobCmd{Blob: blob}}
+	return storage.DiscardBlobCmd{Blob: blob}
 }
 
 func cmdPutObject(in storage.PutObjectInput, id storage.VersionID, t time.Time, b stagedBody) storage.Command {
-	c := &storage.PutObjectCmd{
+	c := storage.PutObjectCmd{
 		Bucket: in.Bucket, Key: in.Key, ID: id, Time: t,
 		Size: b.size, ETag: b.etag, Meta: in.Meta, Checksum: b.checksum, Owner: in.Owner,
 		Inline: b.inline, WriteConditions: in.WriteConditions,
@@ -44,63 +44,53 @@ func cmdPutObject(in storage.PutObjectInput, id storage.VersionID, t time.Time, 
 	if b.hasBlob {
 		c.Blob, c.Chunks = b.blob, b.chunks
 	}
-	return storage.Command{Op: storage.OpPutObject, PutObject: c}
+	return c
 }
 
 func cmdDeleteObject(bucket, key, versionID, owner string, marker storage.VersionID, t time.Time) storage.Command {
-	return storage.Command{Op: storage.OpDeleteObject, DeleteObject: &storage.DeleteObjectCmd{
+	return storage.DeleteObjectCmd{
 		Bucket: bucket, Key: key, VersionID: versionID, MarkerID: marker, Time: t, Owner: owner,
-	}}
+	}
 }
 
 func cmdPutObjectTagging(bucket, key, versionID string, tags []storage.Tag) storage.Command {
-	return storage.Command{Op: storage.OpPutObjectTagging, PutObjectTagging: &storage.PutObjectTaggingCmd{
+	return storage.PutObjectTaggingCmd{
 		Bucket: bucket, Key: key, VersionID: versionID, Tags: tags,
-	}}
+	}
 }
 
 func cmdCreateUpload(bucket, key, uploadID string, t time.Time, meta storage.ObjectMeta, alg, owner string) storage.Command {
-	return storage.Command{Op: storage.OpCreateUpload, CreateUpload: &storage.CreateUploadCmd{
+	return storage.CreateUploadCmd{
 		Bucket: bucket, Key: key, UploadID: uploadID, Time: t, Meta: meta, ChecksumAlgorithm: alg, Owner: owner,
-	}}
+	}
 }
 
 func cmdPutPart(in storage.UploadPartInput, t time.Time, b stagedBody) storage.Command {
-	c := &storage.PutPartCmd{
+	c := storage.PutPartCmd{
 		Bucket: in.Bucket, Key: in.Key, UploadID: in.UploadID, Number: in.PartNumber,
 		Size: b.size, ETag: b.etag, Checksum: b.checksum, Time: t, Inline: b.inline,
 	}
 	if b.hasBlob {
 		c.Blob, c.Chunks = b.blob, b.chunks
 	}
-	return storage.Command{Op: storage.OpPutPart, PutPart: c}
+	return c
 }
 
 func cmdCompleteUpload(bucket, key, uploadID string, parts []storage.CompletedPart, cond storage.WriteConditions, id storage.VersionID, t time.Time) storage.Command {
-	return storage.Command{Op: storage.OpCompleteUpload, CompleteUpload: &storage.CompleteUploadCmd{
+	return storage.CompleteUploadCmd{
 		Bucket: bucket, Key: key, UploadID: uploadID, Parts: parts, ID: id, Time: t, WriteConditions: cond,
-	}}
+	}
 }
 
 func cmdAbortUpload(bucket, key, uploadID string) storage.Command {
-	return storage.Command{Op: storage.OpAbortUpload, AbortUpload: &storage.AbortUploadCmd{Bucket: bucket, Key: key, UploadID: uploadID}}
+	return storage.AbortUploadCmd{Bucket: bucket, Key: key, UploadID: uploadID}
 }
 
 // payloadSize approximates the bytes a command carries, for batch bounds.
 func payloadSize(cmds []storage.Command) int {
 	n := 0
 	for _, c := range cmds {
-		n += 128
-		switch {
-		case c.PutChunk != nil:
-			n += len(c.PutChunk.Data)
-		case c.PutObject != nil:
-			n += len(c.PutObject.Inline) + len(c.PutObject.IfMatch)
-		case c.PutPart != nil:
-			n += len(c.PutPart.Inline)
-		case c.PutBucketConfig != nil:
-			n += len(c.PutBucketConfig.Data)
-		}
+		n += 128 + c.PayloadSize()
 	}
 	return n
 }

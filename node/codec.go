@@ -32,7 +32,7 @@ func encodeSubmission(cmds []storage.Command) ([]byte, error) {
 	enc := make([][]byte, len(cmds))
 	size := 1 + binary.MaxVarintLen64
 	for i, c := range cmds {
-		b, err := c.MarshalBinary()
+		b, err := storage.MarshalCommand(c)
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +93,7 @@ func decodeSubmission(b []byte) ([]storage.Command, error) {
 func marshalCommands(cmds []storage.Command) ([][]byte, error) {
 	out := make([][]byte, len(cmds))
 	for i, c := range cmds {
-		b, err := c.MarshalBinary()
+		b, err := storage.MarshalCommand(c)
 		if err != nil {
 			return nil, err
 		}

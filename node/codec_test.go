@@ -40,8 +40,8 @@ func TestSubmission_RoundTrip(t *testing.T) {
 			t.Fatalf("%d commands, want %d", len(got), len(cmds))
 		}
 		for i := range cmds {
-			want, _ := cmds[i].MarshalBinary()
-			again, _ := got[i].MarshalBinary()
+			want, _ := storage.MarshalCommand(cmds[i])
+			again, _ := storage.MarshalCommand(got[i])
 			if string(want) != string(again) {
 				t.Fatalf("command %d changed in the round trip", i)
 			}

@@ -34,11 +34,13 @@ func (g *gateApplier) Apply(cmds []storage.Command) []storage.Result {
 	g.mu.Unlock()
 	res := make([]storage.Result, len(cmds))
 	for i, c := range cmds {
-		if c.DeleteBucket != nil && c.DeleteBucket.Name == "fail" {
-			res[i].Err = storage.ErrBucketNotEmpty
-		}
-		if c.CreateBucket != nil {
-			res[i].Upload.UploadID = c.CreateBucket.Name // echo, to check result routing
+		switch c := c.(type) {
+		case storage.DeleteBucketCmd:
+			if c.Name == "fail" {
+				res[i].Err = storage.ErrBucketNotEmpty
+			}
+		case storage.CreateBucketCmd:
+			res[i].Upload.UploadID = c.Name // echo, to check result routing
 		}
 	}
 	return res
@@ -183,7 +185,7 @@ func TestBatchCommitter_CancelBeforeHandOverAppliesNothing(t *testing.T) {
 	c.Close()
 	for _, b := range g.batches {
 		for _, cmd := range b {
-			if cmd.CreateBucket.Name == "cancelled" {
+			if cmd.(storage.CreateBucketCmd).Name == "cancelled" {
 				t.Fatal("a submission reported as cancelled was applied")
 			}
 		}

@@ -843,15 +843,15 @@ func pause(ctx context.Context, d time.Duration) error {
 //
 // Errors: a RetryableError wrapping ErrNoLeader or ErrClosed (nothing applied), or
 // wrapping ErrUnknownOutcome (the entry may or may not commit); a context error if
-// ctx ended before anything was sent. Submissions made only of PutChunk and
-// DiscardBlob commands are idempotent and retried through unknown outcomes too.
+// ctx ended before anything was sent. Submissions made only of idempotent commands
+// (storage.IsIdempotent: PutChunk, DiscardBlob) are retried through unknown outcomes too.
 func (m *Member) Commit(ctx context.Context, cmds ...storage.Command) ([]storage.Result, error) {
 	if len(cmds) == 0 {
 		return nil, nil
 	}
 	idempotent := true
 	for _, c := range cmds {
-		if c.PutChunk == nil && c.DiscardBlob == nil {
+		if !storage.IsIdempotent(c) {
 			idempotent = false
 		}
 	}
@@ -900,49 +900,15 @@ func (m *Member) commitOnce(ctx context.Context, cmds []storage.Command) ([]stor
 	return m.forward(ctx, addr, cmds)
 }
 
-// cloneForStamp copies the command payloads the stamper writes to, so a proposal
-// that fails before reaching the log leaves the caller's commands unstamped (the
-// next leader stamps them with its own clock).
-func cloneForStamp(cmds []storage.Command) []storage.Command {
-	out := make([]storage.Command, len(cmds))
-	for i, c := range cmds {
-		switch {
-		case c.CreateBucket != nil:
-			x := *c.CreateBucket
-			c.CreateBucket = &x
-		case c.PutChunk != nil:
-			x := *c.PutChunk
-			c.PutChunk = &x
-		case c.PutObject != nil:
-			x := *c.PutObject
-			c.PutObject = &x
-		case c.DeleteObject != nil:
-			x := *c.DeleteObject
-			c.DeleteObject = &x
-		case c.CreateUpload != nil:
-			x := *c.CreateUpload
-			c.CreateUpload = &x
-		case c.PutPart != nil:
-			x := *c.PutPart
-			c.PutPart = &x
-		case c.CompleteUpload != nil:
-			x := *c.CompleteUpload
-			c.CompleteUpload = &x
-		}
-		out[i] = c
-	}
-	return out
-}
-
 // propose stamps the commands with the leader's clock and appends them to the log
 // as one entry, then waits for the entry to be applied on this (leader) replica.
 func (m *Member) propose(ctx context.Context, cmds []storage.Command) ([]storage.Result, error) {
 	if err := m.waitReady(ctx); err != nil {
 		return nil, err
 	}
-	stamped := cloneForStamp(cmds)
-	m.stamper.stamp(stamped)
-	entry, err := encodeSubmission(stamped)
+	// Stamp copies: a proposal that fails before reaching the log leaves cmds
+	// unstamped, for the next leader to stamp with its own clock.
+	entry, err := encodeSubmission(storage.Stamp(cmds, m.stamper))
 	if err != nil {
 		return nil, fmt.Errorf("encode submission: %w", err)
 	}

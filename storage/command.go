@@ -1,192 +1,98 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
 
-// Op names a command type. Values are persisted (raft log): append, never renumber.
+// Op names an operation. Values are persisted (raft log): each operation's file
+// declares its own code, the registry (ops.go) lists them, and codes are never
+// renumbered or reused.
 type Op uint8
 
-const (
-	OpCreateBucket Op = iota + 1
-	OpDeleteBucket
-	OpSetVersioning
-	OpPutBucketConfig
-	OpPutChunk
-	OpPutObject
-	OpDeleteObject
-	OpPutObjectTagging
-	OpCreateUpload
-	OpPutPart
-	OpCompleteUpload
-	OpAbortUpload
-	OpDiscardBlob
-	opEnd
-)
-
-var opNames = [...]string{
-	OpCreateBucket:     "CreateBucket",
-	OpDeleteBucket:     "DeleteBucket",
-	OpSetVersioning:    "SetVersioning",
-	OpPutBucketConfig:  "PutBucketConfig",
-	OpPutChunk:         "PutChunk",
-	OpPutObject:        "PutObject",
-	OpDeleteObject:     "DeleteObject",
-	OpPutObjectTagging: "PutObjectTagging",
-	OpCreateUpload:     "CreateUpload",
-	OpPutPart:          "PutPart",
-	OpCompleteUpload:   "CompleteUpload",
-	OpAbortUpload:      "AbortUpload",
-	OpDiscardBlob:      "DiscardBlob",
-}
-
 func (o Op) String() string {
-	if o > 0 && o < opEnd {
-		return opNames[o]
+	if s, ok := specOf(o); ok {
+		return s.name
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
 
-// CreateBucketCmd creates a bucket. Fails with ErrBucketAlreadyOwnedByYou if Owner
-// already owns it, ErrBucketAlreadyExists if someone else does.
-type CreateBucketCmd struct {
-	Name, Region, Owner string
-	Time                time.Time
+// Command is one deterministic state change: the payload of one operation. Every
+// operation is a value type in a file of its own (op_*.go) that holds its fields,
+// its codec, its checks and its apply, and is registered by one line in ops.go.
+// Only this package implements Command.
+type Command interface {
+	// Op is the operation's persisted code.
+	Op() Op
+	// PayloadSize approximates the variable-length bytes the command carries
+	// (bodies, configuration documents), for batch and buffer bounds.
+	PayloadSize() int
+	// validate checks what the command says on its own, before any state is read;
+	// a failure rejects the command alone.
+	validate() error
+	// encode appends the fields; decode (on the pointer) reads them back.
+	encode(e *encoder)
+	// apply runs the command in a write transaction (see applier).
+	apply(a *applier) (Result, error)
 }
 
-// DeleteBucketCmd deletes an empty bucket and its configurations. Fails with
-// ErrBucketNotEmpty while any version, delete marker or upload remains.
-type DeleteBucketCmd struct {
-	Name string
+// Clock decides the values a leader stamps into commands before they are proposed,
+// so that applying them stays deterministic.
+type Clock interface {
+	// NextVersion mints a version ID and the modification time derived from it.
+	NextVersion() (VersionID, time.Time)
+	// Now returns a time for commands that need one but mint no version.
+	Now() time.Time
 }
 
-// SetVersioningCmd sets a bucket's versioning to VersioningEnabled or
-// VersioningSuspended (Unversioned: ErrInvalidArgument).
-type SetVersioningCmd struct {
-	Bucket string
-	State  VersioningState
+// stamped is implemented by the commands that carry leader-decided values.
+type stamped interface {
+	// stamp returns a copy with every zero ID and time filled from clk. Values
+	// already set (a command replicated from another region carries its origin's
+	// ID) are kept.
+	stamp(clk Clock) Command
 }
 
-// PutBucketConfigCmd stores a bucket sub-resource; nil Data deletes it.
-type PutBucketConfigCmd struct {
-	Bucket string
-	Kind   ConfigKind
-	Data   []byte
+// versioned is implemented by the commands that carry a version ID: the store's
+// maxhlc bounds every ID ever applied.
+type versioned interface {
+	versionTime() uint64
 }
 
-// PutChunkCmd stages one chunk of a blob. Every chunk but the last holds exactly
-// ChunkSize raw bytes. Time is when the blob was staged (for garbage collection of
-// blobs never committed). Re-sending an identical chunk is a no-op; a different chunk
-// at the same index, or a chunk for a blob already referenced, fails with ErrInvalidArgument.
-type PutChunkCmd struct {
-	Blob     BlobID
-	Index    uint32
-	Encoding ChunkEncoding
-	RawSize  uint32
-	Data     []byte
-	Time     time.Time
+// idempotent marks the operations whose repetition changes nothing (a retry after
+// an unknown outcome is safe).
+type idempotent interface {
+	idempotent()
 }
 
-// PutObjectCmd writes a new object version. The body is either Inline (at most
-// InlineMax bytes, Chunks 0) or the staged blob Blob with Chunks chunks holding Size
-// bytes; the blob must be staged and complete (ErrInvalidArgument otherwise). With
-// WriteConditions set the write happens only if they hold against the key's latest
-// version at apply time (ErrPreconditionFailed, ErrNoSuchKey otherwise); a rejected
-// PutObject leaves its blob staged, as any rejected PutObject does.
-type PutObjectCmd struct {
-	Bucket, Key       string
-	ID                VersionID
-	Time              time.Time
-	Size              int64
-	ETag              string
-	Meta              ObjectMeta
-	Checksum          *Checksum
-	Owner             string
-	Blob              BlobID
-	Chunks            uint32
-	Inline            []byte
-	ReplicationStatus string
-	WriteConditions
+// Stamp returns cmds with the leader-decided values filled from clk. cmds is left
+// as it was, so a proposal that fails before reaching the log can be stamped again
+// by the next leader with its own clock.
+func Stamp(cmds []Command, clk Clock) []Command {
+	out := make([]Command, len(cmds))
+	for i, c := range cmds {
+		if s, ok := c.(stamped); ok {
+			c = s.stamp(clk)
+		}
+		out[i] = c
+	}
+	return out
 }
 
-// DeleteObjectCmd is an S3 DeleteObject. VersionID "" deletes the current version
-// according to the bucket's versioning (a marker with MarkerID where one is made);
-// "null" or an ID string removes that version for good.
-type DeleteObjectCmd struct {
-	Bucket, Key, VersionID string
-	MarkerID               VersionID
-	Time                   time.Time
-	Owner                  string
+// IsIdempotent reports whether applying c twice has the effect of applying it
+// once, whatever happened in between.
+func IsIdempotent(c Command) bool {
+	_, ok := c.(idempotent)
+	return ok
 }
 
-// PutObjectTaggingCmd replaces a version's tags; nil Tags removes them.
-type PutObjectTaggingCmd struct {
-	Bucket, Key, VersionID string
-	Tags                   []Tag
-}
-
-// CreateUploadCmd starts a multipart upload.
-type CreateUploadCmd struct {
-	Bucket, Key, UploadID    string
-	Time                     time.Time
-	Meta                     ObjectMeta
-	ChecksumAlgorithm, Owner string
-}
-
-// PutPartCmd records an uploaded part (1..10000), replacing an earlier part with the
-// same number. The body rules are PutObjectCmd's.
-type PutPartCmd struct {
-	Bucket, Key, UploadID string
-	Number                int
-	Size                  int64
-	ETag                  string
-	Checksum              *Checksum
-	Time                  time.Time
-	Blob                  BlobID
-	Chunks                uint32
-	Inline                []byte
-}
-
-// CompleteUploadCmd turns an upload into an object version with ID, re-using the
-// parts' blobs as its body. WriteConditions are PutObjectCmd's; when they fail the
-// upload and its parts stay as they were.
-type CompleteUploadCmd struct {
-	Bucket, Key, UploadID string
-	Parts                 []CompletedPart
-	ID                    VersionID
-	Time                  time.Time
-	WriteConditions
-}
-
-// AbortUploadCmd removes an upload and its parts' bodies.
-type AbortUploadCmd struct {
-	Bucket, Key, UploadID string
-}
-
-// DiscardBlobCmd removes a staged blob's chunks. A blob referenced by a version or a
-// part is never removed: discarding it is a no-op.
-type DiscardBlobCmd struct {
-	Blob BlobID
-}
-
-// Command is one deterministic state change. Op says which pointer field is set;
-// exactly that one must be non-nil.
-type Command struct {
-	Op               Op
-	CreateBucket     *CreateBucketCmd
-	DeleteBucket     *DeleteBucketCmd
-	SetVersioning    *SetVersioningCmd
-	PutBucketConfig  *PutBucketConfigCmd
-	PutChunk         *PutChunkCmd
-	PutObject        *PutObjectCmd
-	DeleteObject     *DeleteObjectCmd
-	PutObjectTagging *PutObjectTaggingCmd
-	CreateUpload     *CreateUploadCmd
-	PutPart          *PutPartCmd
-	CompleteUpload   *CompleteUploadCmd
-	AbortUpload      *AbortUploadCmd
-	DiscardBlob      *DiscardBlobCmd
+// FormatOf is the region format a member must know to apply c (see Format).
+func FormatOf(c Command) Format {
+	if s, ok := specOf(c.Op()); ok {
+		return s.since
+	}
+	return 0
 }
 
 // Result is the outcome of one command. Err is a business error (a sentinel, wrapped)
@@ -206,266 +112,59 @@ type Result struct {
 // commandFormatV1 is the first byte of every marshalled command.
 const commandFormatV1 = 1
 
-// MarshalBinary encodes c compactly: a format byte, the op, then its fields. Chunk
+// ErrUnknownOp is wrapped by UnmarshalCommand when the op code is not one this
+// binary knows: the entry was written by a newer binary. A replica must stop
+// rather than skip it (node/DESIGN.md, "Upgrades").
+var ErrUnknownOp = errors.New("storage: unknown operation")
+
+// MarshalCommand encodes c compactly: a format byte, the op, then its fields. Chunk
 // data is copied as is.
-func (c Command) MarshalBinary() ([]byte, error) {
-	if !c.valid() {
-		return nil, fmt.Errorf("%w: command %v has no matching payload", ErrInvalidArgument, c.Op)
+func MarshalCommand(c Command) ([]byte, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: nil command", ErrInvalidArgument)
 	}
-	e := encoder{b: make([]byte, 0, c.sizeHint())}
+	if _, ok := specOf(c.Op()); !ok {
+		return nil, fmt.Errorf("%w: %v", ErrUnknownOp, c.Op())
+	}
+	e := encoder{b: make([]byte, 0, c.PayloadSize()+160)}
 	e.byte1(commandFormatV1)
-	e.byte1(byte(c.Op))
-	switch c.Op {
-	case OpCreateBucket:
-		x := c.CreateBucket
-		e.str(x.Name)
-		e.str(x.Region)
-		e.str(x.Owner)
-		e.time(x.Time)
-	case OpDeleteBucket:
-		e.str(c.DeleteBucket.Name)
-	case OpSetVersioning:
-		e.str(c.SetVersioning.Bucket)
-		e.byte1(byte(c.SetVersioning.State))
-	case OpPutBucketConfig:
-		x := c.PutBucketConfig
-		e.str(x.Bucket)
-		e.str(string(x.Kind))
-		e.optBytes(x.Data)
-	case OpPutChunk:
-		x := c.PutChunk
-		e.raw(x.Blob[:])
-		e.uvarint(uint64(x.Index))
-		e.byte1(byte(x.Encoding))
-		e.uvarint(uint64(x.RawSize))
-		e.time(x.Time)
-		e.bytes(x.Data)
-	case OpPutObject:
-		x := c.PutObject
-		e.str(x.Bucket)
-		e.str(x.Key)
-		e.versionID(x.ID)
-		e.time(x.Time)
-		e.varint(x.Size)
-		e.str(x.ETag)
-		e.meta(x.Meta)
-		e.checksum(x.Checksum)
-		e.str(x.Owner)
-		e.raw(x.Blob[:])
-		e.uvarint(uint64(x.Chunks))
-		e.optBytes(x.Inline)
-		e.str(x.ReplicationStatus)
-		e.conditions(x.WriteConditions)
-	case OpDeleteObject:
-		x := c.DeleteObject
-		e.str(x.Bucket)
-		e.str(x.Key)
-		e.str(x.VersionID)
-		e.versionID(x.MarkerID)
-		e.time(x.Time)
-		e.str(x.Owner)
-	case OpPutObjectTagging:
-		x := c.PutObjectTagging
-		e.str(x.Bucket)
-		e.str(x.Key)
-		e.str(x.VersionID)
-		e.bool(x.Tags != nil)
-		e.tags(x.Tags)
-	case OpCreateUpload:
-		x := c.CreateUpload
-		e.str(x.Bucket)
-		e.str(x.Key)
-		e.str(x.UploadID)
-		e.time(x.Time)
-		e.meta(x.Meta)
-		e.str(x.ChecksumAlgorithm)
-		e.str(x.Owner)
-	case OpPutPart:
-		x := c.PutPart
-		e.str(x.Bucket)
-		e.str(x.Key)
-		e.str(x.UploadID)
-		e.varint(int64(x.Number))
-		e.varint(x.Size)
-		e.str(x.ETag)
-		e.checksum(x.Checksum)
-		e.time(x.Time)
-		e.raw(x.Blob[:])
-		e.uvarint(uint64(x.Chunks))
-		e.optBytes(x.Inline)
-	case OpCompleteUpload:
-		x := c.CompleteUpload
-		e.str(x.Bucket)
-		e.str(x.Key)
-		e.str(x.UploadID)
-		e.uvarint(uint64(len(x.Parts)))
-		for _, p := range x.Parts {
-			e.varint(int64(p.Number))
-			e.str(p.ETag)
-			e.str(p.Checksum)
-		}
-		e.versionID(x.ID)
-		e.time(x.Time)
-		e.conditions(x.WriteConditions)
-	case OpAbortUpload:
-		x := c.AbortUpload
-		e.str(x.Bucket)
-		e.str(x.Key)
-		e.str(x.UploadID)
-	case OpDiscardBlob:
-		e.raw(c.DiscardBlob.Blob[:])
-	}
+	e.byte1(byte(c.Op()))
+	c.encode(&e)
 	return e.b, nil
 }
 
-func (c Command) sizeHint() int {
-	switch {
-	case c.PutChunk != nil:
-		return len(c.PutChunk.Data) + 48
-	case c.PutObject != nil:
-		return len(c.PutObject.Inline) + len(c.PutObject.Key) + len(c.PutObject.IfMatch) + 160
-	case c.PutPart != nil:
-		return len(c.PutPart.Inline) + len(c.PutPart.Key) + 160
-	}
-	return 128
-}
-
-// valid reports whether exactly the pointer field named by Op is set.
-func (c Command) valid() bool {
-	set := 0
-	for _, p := range []bool{
-		c.CreateBucket != nil, c.DeleteBucket != nil, c.SetVersioning != nil, c.PutBucketConfig != nil,
-		c.PutChunk != nil, c.PutObject != nil, c.DeleteObject != nil, c.PutObjectTagging != nil,
-		c.CreateUpload != nil, c.PutPart != nil, c.CompleteUpload != nil, c.AbortUpload != nil, c.DiscardBlob != nil,
-	} {
-		if p {
-			set++
-		}
-	}
-	if set != 1 {
-		return false
-	}
-	switch c.Op {
-	case OpCreateBucket:
-		return c.CreateBucket != nil
-	case OpDeleteBucket:
-		return c.DeleteBucket != nil
-	case OpSetVersioning:
-		return c.SetVersioning != nil
-	case OpPutBucketConfig:
-		return c.PutBucketConfig != nil
-	case OpPutChunk:
-		return c.PutChunk != nil
-	case OpPutObject:
-		return c.PutObject != nil
-	case OpDeleteObject:
-		return c.DeleteObject != nil
-	case OpPutObjectTagging:
-		return c.PutObjectTagging != nil
-	case OpCreateUpload:
-		return c.CreateUpload != nil
-	case OpPutPart:
-		return c.PutPart != nil
-	case OpCompleteUpload:
-		return c.CompleteUpload != nil
-	case OpAbortUpload:
-		return c.AbortUpload != nil
-	case OpDiscardBlob:
-		return c.DiscardBlob != nil
-	}
-	return false
-}
-
-// UnmarshalCommand decodes MarshalBinary's output. Malformed input yields an error
-// wrapping ErrInvalidArgument (ErrUnsupportedFormatVersion for an unknown format
-// byte); it never panics. Byte fields are copied: b may be reused afterwards.
+// UnmarshalCommand decodes MarshalCommand's output. An op this binary does not know
+// yields an error wrapping ErrUnknownOp; other malformed input an error wrapping
+// ErrInvalidArgument (ErrUnsupportedFormatVersion for an unknown format byte). It
+// never panics. Byte fields are copied: b may be reused afterwards.
 func UnmarshalCommand(b []byte) (Command, error) {
 	if len(b) < 2 {
-		return Command{}, fmt.Errorf("%w: command too short", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: command too short", ErrInvalidArgument)
 	}
 	if b[0] != commandFormatV1 {
-		return Command{}, fmt.Errorf("%w: command format %d", ErrUnsupportedFormatVersion, b[0])
+		return nil, fmt.Errorf("%w: command format %d", ErrUnsupportedFormatVersion, b[0])
 	}
-	c := Command{Op: Op(b[1])}
+	op := Op(b[1])
+	s, ok := specOf(op)
+	if !ok {
+		return nil, fmt.Errorf("%w: op code %d", ErrUnknownOp, b[1])
+	}
 	d := &decoder{b: b[2:]}
-	switch c.Op {
-	case OpCreateBucket:
-		c.CreateBucket = &CreateBucketCmd{Name: d.str(), Region: d.str(), Owner: d.str(), Time: d.time()}
-	case OpDeleteBucket:
-		c.DeleteBucket = &DeleteBucketCmd{Name: d.str()}
-	case OpSetVersioning:
-		c.SetVersioning = &SetVersioningCmd{Bucket: d.str(), State: VersioningState(d.byte1())}
-	case OpPutBucketConfig:
-		c.PutBucketConfig = &PutBucketConfigCmd{Bucket: d.str(), Kind: ConfigKind(d.str()), Data: d.optBytes()}
-	case OpPutChunk:
-		x := &PutChunkCmd{}
-		copy(x.Blob[:], d.take(len(x.Blob)))
-		x.Index = d.u32varint()
-		x.Encoding = ChunkEncoding(d.byte1())
-		x.RawSize = d.u32varint()
-		x.Time = d.time()
-		x.Data = d.bytes()
-		c.PutChunk = x
-	case OpPutObject:
-		x := &PutObjectCmd{Bucket: d.str(), Key: d.str(), ID: d.versionID(), Time: d.time(), Size: d.varint()}
-		x.ETag = d.str()
-		x.Meta = d.meta()
-		x.Checksum = d.checksum()
-		x.Owner = d.str()
-		copy(x.Blob[:], d.take(len(x.Blob)))
-		x.Chunks = d.u32varint()
-		x.Inline = d.optBytes()
-		x.ReplicationStatus = d.str()
-		x.WriteConditions = d.conditions()
-		c.PutObject = x
-	case OpDeleteObject:
-		c.DeleteObject = &DeleteObjectCmd{Bucket: d.str(), Key: d.str(), VersionID: d.str(), MarkerID: d.versionID(), Time: d.time(), Owner: d.str()}
-	case OpPutObjectTagging:
-		x := &PutObjectTaggingCmd{Bucket: d.str(), Key: d.str(), VersionID: d.str()}
-		present := d.bool()
-		x.Tags = d.tags()
-		if present && x.Tags == nil {
-			x.Tags = []Tag{}
-		} else if !present && x.Tags != nil {
-			d.fail()
-		}
-		c.PutObjectTagging = x
-	case OpCreateUpload:
-		c.CreateUpload = &CreateUploadCmd{Bucket: d.str(), Key: d.str(), UploadID: d.str(), Time: d.time(), Meta: d.meta(), ChecksumAlgorithm: d.str(), Owner: d.str()}
-	case OpPutPart:
-		x := &PutPartCmd{Bucket: d.str(), Key: d.str(), UploadID: d.str(), Number: d.intVarint(), Size: d.varint()}
-		x.ETag = d.str()
-		x.Checksum = d.checksum()
-		x.Time = d.time()
-		copy(x.Blob[:], d.take(len(x.Blob)))
-		x.Chunks = d.u32varint()
-		x.Inline = d.optBytes()
-		c.PutPart = x
-	case OpCompleteUpload:
-		x := &CompleteUploadCmd{Bucket: d.str(), Key: d.str(), UploadID: d.str()}
-		if n := d.count(3); n > 0 {
-			x.Parts = make([]CompletedPart, n)
-			for i := range x.Parts {
-				x.Parts[i] = CompletedPart{Number: d.intVarint(), ETag: d.str(), Checksum: d.str()}
-			}
-		}
-		x.ID = d.versionID()
-		x.Time = d.time()
-		x.WriteConditions = d.conditions()
-		c.CompleteUpload = x
-	case OpAbortUpload:
-		c.AbortUpload = &AbortUploadCmd{Bucket: d.str(), Key: d.str(), UploadID: d.str()}
-	case OpDiscardBlob:
-		x := &DiscardBlobCmd{}
-		copy(x.Blob[:], d.take(len(x.Blob)))
-		c.DiscardBlob = x
-	default:
-		return Command{}, fmt.Errorf("%w: unknown command op %d", ErrInvalidArgument, b[1])
-	}
+	c := s.decode(d)
 	if err := d.done(); err != nil {
-		return Command{}, fmt.Errorf("%w: %v command: %v", ErrInvalidArgument, c.Op, err)
+		return nil, fmt.Errorf("%w: %v command: %v", ErrInvalidArgument, op, err)
 	}
 	return c, nil
+}
+
+// decodeAs is the registry's decoder for an operation type T.
+func decodeAs[T Command, P interface {
+	*T
+	decode(d *decoder)
+}](d *decoder) Command {
+	var c T
+	P(&c).decode(d)
+	return c
 }
 
 // Flags of the optional conditions block that ends a PutObject or CompleteUpload.
@@ -535,4 +234,24 @@ func (d *decoder) intVarint() int {
 		return 0
 	}
 	return int(v)
+}
+
+// blobID reads a raw blob ID.
+func (d *decoder) blobID() (id BlobID) {
+	copy(id[:], d.take(len(id)))
+	return id
+}
+
+// stampTime fills a zero time from clk.
+func stampTime(t *time.Time, clk Clock) {
+	if t.IsZero() {
+		*t = clk.Now()
+	}
+}
+
+// stampVersion fills a zero version ID and its time from clk.
+func stampVersion(id *VersionID, t *time.Time, clk Clock) {
+	if id.IsZero() {
+		*id, *t = clk.NextVersion()
+	}
 }

@@ -26,20 +26,20 @@ func TestCommand_UnconditionalEncodingUnchanged(t *testing.T) {
 	}
 	for _, g := range golden {
 		c := samples[g.index]
-		if c.Op != g.op || !conditionsOf(c).IsZero() {
-			t.Fatalf("sample %d is %v with conditions %+v: the golden table is stale", g.index, c.Op, conditionsOf(c))
+		if c.Op() != g.op || !conditionsOf(c).IsZero() {
+			t.Fatalf("sample %d is %v with conditions %+v: the golden table is stale", g.index, c.Op(), conditionsOf(c))
 		}
-		b, err := c.MarshalBinary()
+		b, err := MarshalCommand(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := hex.EncodeToString(b); got != g.hex {
-			t.Errorf("%v (sample %d) encodes as\n%s\nwant\n%s", c.Op, g.index, got, g.hex)
+			t.Errorf("%v (sample %d) encodes as\n%s\nwant\n%s", c.Op(), g.index, got, g.hex)
 		}
 		want, _ := hex.DecodeString(g.hex)
 		dec, err := UnmarshalCommand(want)
 		if err != nil || !conditionsOf(dec).IsZero() {
-			t.Errorf("%v: golden bytes decode as %+v, %v", c.Op, conditionsOf(dec), err)
+			t.Errorf("%v: golden bytes decode as %+v, %v", c.Op(), conditionsOf(dec), err)
 		}
 	}
 }
@@ -47,8 +47,8 @@ func TestCommand_UnconditionalEncodingUnchanged(t *testing.T) {
 // TestCommand_ConditionsBlock checks the exact bytes of the conditions block and
 // that only its canonical form decodes.
 func TestCommand_ConditionsBlock(t *testing.T) {
-	base := Command{Op: OpPutObject, PutObject: &PutObjectCmd{Bucket: "b", Key: "k", ID: VersionID{Time: 1}}}
-	plain, err := base.MarshalBinary()
+	base := PutObjectCmd{Bucket: "b", Key: "k", ID: VersionID{Time: 1}}
+	plain, err := MarshalCommand(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +60,9 @@ func TestCommand_ConditionsBlock(t *testing.T) {
 		{WriteConditions{IfMatch: `"ab"`}, append([]byte{0x02, 4}, `"ab"`...)},
 		{WriteConditions{IfNoneMatch: true, IfMatch: "*"}, []byte{0x03, 1, '*'}},
 	} {
-		c := withoutConditions(base)
-		c.PutObject.WriteConditions = tc.cond
-		b, err := c.MarshalBinary()
+		c := base
+		c.WriteConditions = tc.cond
+		b, err := MarshalCommand(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,8 +70,8 @@ func TestCommand_ConditionsBlock(t *testing.T) {
 			t.Errorf("%+v: encodes as %x, want %x", tc.cond, b, want)
 		}
 		got, err := UnmarshalCommand(b)
-		if err != nil || got.PutObject.WriteConditions != tc.cond {
-			t.Errorf("%+v: decodes as %+v, %v", tc.cond, got.PutObject, err)
+		if err != nil || conditionsOf(got) != tc.cond {
+			t.Errorf("%+v: decodes as %+v, %v", tc.cond, got, err)
 		}
 	}
 	// Non-canonical or unknown blocks are refused, never reinterpreted.
@@ -90,7 +90,7 @@ func TestCommand_ConditionsBlock(t *testing.T) {
 		}
 	}
 	// Ops without a conditions block still refuse any trailing byte.
-	del, _ := Command{Op: OpDeleteObject, DeleteObject: &DeleteObjectCmd{Bucket: "b", Key: "k"}}.MarshalBinary()
+	del, _ := MarshalCommand(DeleteObjectCmd{Bucket: "b", Key: "k"})
 	if _, err := UnmarshalCommand(append(del, 0x01)); err == nil {
 		t.Error("DeleteObject with a trailing conditions-like byte accepted")
 	}
@@ -120,10 +120,10 @@ func TestETagListMatches(t *testing.T) {
 }
 
 // condPut is a PutObject of body with conditions.
-func (h *harness) condPut(bucket, key string, body []byte, c WriteConditions) Command {
+func (h *harness) condPut(bucket, key string, body []byte, c WriteConditions) PutObjectCmd {
 	h.t.Helper()
 	cmd := h.putCmd(bucket, key, body)
-	cmd.PutObject.WriteConditions = c
+	cmd.WriteConditions = c
 	return cmd
 }
 
@@ -204,7 +204,7 @@ func TestApply_WriteConditions(t *testing.T) {
 						// Bodies above InlineMax go through a staged blob.
 						body := randomBytes(uint64(len(st.name)), InlineMax+100)
 						cmd := h.condPut("b", k, body, st.cond)
-						blob := cmd.PutObject.Blob
+						blob := cmd.Blob
 						before := stateWithoutClock(t, h.s)
 						res := h.apply(cmd)
 						if st.want == nil {
@@ -227,7 +227,7 @@ func TestApply_WriteConditions(t *testing.T) {
 						if err != nil || !slices.Contains(staged, blob) {
 							t.Fatalf("%s: blob not staged after rejection: %v %v", st.name, staged, err)
 						}
-						h.mustApply(Command{Op: OpDiscardBlob, DiscardBlob: &DiscardBlobCmd{Blob: blob}})
+						h.mustApply(DiscardBlobCmd{Blob: blob})
 						if n := countChunks(t, h.s); n != chunksBefore {
 							t.Fatalf("%s: %d chunks after discard, want %d", st.name, n, chunksBefore)
 						}
@@ -280,9 +280,9 @@ func TestApply_CompleteUploadConditions(t *testing.T) {
 	h.createBucket("b")
 	h.setVersioning("b", VersioningEnabled)
 	complete := func(c WriteConditions, parts []CompletedPart) Result {
-		return h.apply(Command{Op: OpCompleteUpload, CompleteUpload: &CompleteUploadCmd{
+		return h.apply(CompleteUploadCmd{
 			Bucket: "b", Key: "k", UploadID: "u", Parts: parts, ID: h.nextID(), Time: h.now(), WriteConditions: c,
-		}})
+		})
 	}
 	h.createUpload("b", "k", "u", "")
 	p := h.putPart("b", "k", "u", 1, randomBytes(9, InlineMax+1))

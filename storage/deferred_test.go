@@ -36,7 +36,7 @@ func TestApplyDeferred(t *testing.T) {
 		return idx
 	}
 
-	mustDefer(1, Command{Op: OpCreateBucket, CreateBucket: &CreateBucketCmd{Name: "b", Region: "us-east-1", Owner: "pangea", Time: h.now()}})
+	mustDefer(1, CreateBucketCmd{Name: "b", Region: "us-east-1", Owner: "pangea", Time: h.now()})
 	mustDefer(2, h.putCmd("b", "k1", []byte("one"))) // sees the pending bucket
 	if got := applied(); got != 0 {
 		t.Errorf("AppliedIndex before Flush = %d, want 0", got)

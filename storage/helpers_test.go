@@ -80,19 +80,19 @@ func (h *harness) mustApply(c Command) Result {
 	h.t.Helper()
 	res := h.apply(c)
 	if res.Err != nil {
-		h.t.Fatalf("%v: %v", c.Op, res.Err)
+		h.t.Fatalf("%v: %v", c.Op(), res.Err)
 	}
 	return res
 }
 
 func (h *harness) createBucket(name string) {
 	h.t.Helper()
-	h.mustApply(Command{Op: OpCreateBucket, CreateBucket: &CreateBucketCmd{Name: name, Region: "us-east-1", Owner: "pangea", Time: h.now()}})
+	h.mustApply(CreateBucketCmd{Name: name, Region: "us-east-1", Owner: "pangea", Time: h.now()})
 }
 
 func (h *harness) setVersioning(bucket string, st VersioningState) {
 	h.t.Helper()
-	h.mustApply(Command{Op: OpSetVersioning, SetVersioning: &SetVersioningCmd{Bucket: bucket, State: st}})
+	h.mustApply(SetVersioningCmd{Bucket: bucket, State: st})
 }
 
 // stage writes body as chunks of a new blob (or returns it inline) and reports how a
@@ -108,9 +108,9 @@ func (h *harness) stage(body []byte) (BlobID, uint32, []byte) {
 	for off := 0; off < len(body); off += ChunkSize {
 		raw := body[off:min(off+ChunkSize, len(body))]
 		enc, data := EncodeChunk(raw)
-		cmds = append(cmds, Command{Op: OpPutChunk, PutChunk: &PutChunkCmd{
+		cmds = append(cmds, PutChunkCmd{
 			Blob: blob, Index: n, Encoding: enc, RawSize: uint32(len(raw)), Data: data, Time: h.now(),
-		}})
+		})
 		n++
 	}
 	for i, res := range h.s.Apply(cmds) {
@@ -126,13 +126,13 @@ func md5hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func (h *harness) putCmd(bucket, key string, body []byte) Command {
+func (h *harness) putCmd(bucket, key string, body []byte) PutObjectCmd {
 	h.t.Helper()
 	blob, chunks, inline := h.stage(body)
-	return Command{Op: OpPutObject, PutObject: &PutObjectCmd{
+	return PutObjectCmd{
 		Bucket: bucket, Key: key, ID: h.nextID(), Time: h.now(), Size: int64(len(body)), ETag: md5hex(body),
 		Owner: "pangea", Blob: blob, Chunks: chunks, Inline: inline,
-	}}
+	}
 }
 
 func (h *harness) put(bucket, key string, body []byte) ObjectVersion {
@@ -142,9 +142,9 @@ func (h *harness) put(bucket, key string, body []byte) ObjectVersion {
 
 func (h *harness) del(bucket, key, versionID string) DeleteResult {
 	h.t.Helper()
-	return h.mustApply(Command{Op: OpDeleteObject, DeleteObject: &DeleteObjectCmd{
+	return h.mustApply(DeleteObjectCmd{
 		Bucket: bucket, Key: key, VersionID: versionID, MarkerID: h.nextID(), Time: h.now(), Owner: "pangea",
-	}}).Delete
+	}).Delete
 }
 
 // read returns the whole body of a version.

@@ -214,7 +214,7 @@ func TestStore_ListMultipartUploads(t *testing.T) {
 	h := newHarness(t)
 	h.createBucket("b")
 	for _, u := range [][2]string{{"a", "u2"}, {"a", "u1"}, {"d/x", "u3"}, {"d/y", "u4"}, {"z", "u5"}} {
-		h.mustApply(Command{Op: OpCreateUpload, CreateUpload: &CreateUploadCmd{Bucket: "b", Key: u[0], UploadID: u[1], Time: h.now()}})
+		h.mustApply(CreateUploadCmd{Bucket: "b", Key: u[0], UploadID: u[1], Time: h.now()})
 	}
 	ids := func(r ListUploadsResult) []string {
 		var out []string
@@ -247,7 +247,7 @@ func TestStore_ListBucketsPage(t *testing.T) {
 	ctx := context.Background()
 	regions := map[string]string{"a1": "us-east-1", "a2": "eu-west-1", "a3": "us-east-1", "ab": "us-east-1", "b1": "eu-west-1", "b2": "us-east-1"}
 	for name, region := range regions {
-		h.mustApply(Command{Op: OpCreateBucket, CreateBucket: &CreateBucketCmd{Name: name, Region: region, Owner: "pangea", Time: h.now()}})
+		h.mustApply(CreateBucketCmd{Name: name, Region: region, Owner: "pangea", Time: h.now()})
 	}
 	names := func(res ListBucketsResult) string {
 		var out []string

@@ -190,7 +190,7 @@ func TestStore_Model(t *testing.T) {
 			m.put(key, v.ID, body)
 		case op < 55:
 			what = "delete " + key
-			res := h.apply(Command{Op: OpDeleteObject, DeleteObject: &DeleteObjectCmd{Bucket: "b", Key: key, MarkerID: h.nextID(), Time: h.now()}})
+			res := h.apply(DeleteObjectCmd{Bucket: "b", Key: key, MarkerID: h.nextID(), Time: h.now()})
 			if res.Err != nil {
 				t.Fatalf("seed %d step %d %s: %v", seed, step, what, res.Err)
 			}
@@ -198,7 +198,7 @@ func TestStore_Model(t *testing.T) {
 		case op < 68:
 			vid := randomVersionRef(key)
 			what = "delete " + key + " version " + vid
-			res := h.apply(Command{Op: OpDeleteObject, DeleteObject: &DeleteObjectCmd{Bucket: "b", Key: key, VersionID: vid}})
+			res := h.apply(DeleteObjectCmd{Bucket: "b", Key: key, VersionID: vid})
 			if res.Err != nil {
 				t.Fatalf("seed %d step %d %s: %v", seed, step, what, res.Err)
 			}

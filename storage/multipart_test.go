@@ -13,10 +13,10 @@ import (
 
 func (h *harness) createUpload(bucket, key, id, alg string) {
 	h.t.Helper()
-	h.mustApply(Command{Op: OpCreateUpload, CreateUpload: &CreateUploadCmd{
+	h.mustApply(CreateUploadCmd{
 		Bucket: bucket, Key: key, UploadID: id, Time: h.now(), ChecksumAlgorithm: alg, Owner: "pangea",
 		Meta: ObjectMeta{ContentType: "text/plain", UserMeta: map[string]string{"m": "1"}},
-	}})
+	})
 }
 
 func crc32b64(b []byte) string {
@@ -29,11 +29,11 @@ func crc32b64(b []byte) string {
 func (h *harness) putPartCmd(bucket, key, id string, n int, body []byte) Command {
 	h.t.Helper()
 	blob, chunks, inline := h.stage(body)
-	return Command{Op: OpPutPart, PutPart: &PutPartCmd{
+	return PutPartCmd{
 		Bucket: bucket, Key: key, UploadID: id, Number: n, Size: int64(len(body)), ETag: md5hex(body),
 		Checksum: &Checksum{Algorithm: "CRC32", Value: crc32b64(body), Type: ChecksumFullObject},
 		Time:     h.now(), Blob: blob, Chunks: chunks, Inline: inline,
-	}}
+	}
 }
 
 func (h *harness) putPart(bucket, key, id string, n int, body []byte) Part {
@@ -43,9 +43,9 @@ func (h *harness) putPart(bucket, key, id string, n int, body []byte) Part {
 
 func (h *harness) complete(bucket, key, id string, parts []CompletedPart) Result {
 	h.t.Helper()
-	return h.apply(Command{Op: OpCompleteUpload, CompleteUpload: &CompleteUploadCmd{
+	return h.apply(CompleteUploadCmd{
 		Bucket: bucket, Key: key, UploadID: id, Parts: parts, ID: h.nextID(), Time: h.now(),
-	}})
+	})
 }
 
 func TestStore_Multipart(t *testing.T) {
@@ -153,11 +153,11 @@ func TestStore_Multipart(t *testing.T) {
 	h.putPart("b", "gone", "up2", 1, randomBytes(13, ChunkSize+5))
 	h.putPart("b", "gone", "up2", 2, []byte("small"))
 	before = countChunks(t, h.s)
-	h.mustApply(Command{Op: OpAbortUpload, AbortUpload: &AbortUploadCmd{Bucket: "b", Key: "gone", UploadID: "up2"}})
+	h.mustApply(AbortUploadCmd{Bucket: "b", Key: "gone", UploadID: "up2"})
 	if got := countChunks(t, h.s); got != before-2 {
 		t.Fatalf("chunks after abort = %d, want %d", got, before-2)
 	}
-	wantErr(t, h.apply(Command{Op: OpAbortUpload, AbortUpload: &AbortUploadCmd{Bucket: "b", Key: "gone", UploadID: "up2"}}).Err, ErrNoSuchUpload)
+	wantErr(t, h.apply(AbortUploadCmd{Bucket: "b", Key: "gone", UploadID: "up2"}).Err, ErrNoSuchUpload)
 	wantErr(t, h.apply(h.putPartCmd("b", "gone", "up2", 1, []byte("x"))).Err, ErrNoSuchUpload)
 
 	// Overwriting the completed object (unversioned) frees all its segments.
@@ -174,9 +174,9 @@ func TestStore_PartValidation(t *testing.T) {
 	for _, n := range []int{0, -1, MaxPartNumber + 1} {
 		wantErr(t, h.apply(h.putPartCmd("b", "k", "u", n, []byte("x"))).Err, ErrInvalidArgument)
 	}
-	wantErr(t, h.apply(Command{Op: OpCreateUpload, CreateUpload: &CreateUploadCmd{Bucket: "b", Key: "k", UploadID: "v", ChecksumAlgorithm: "MD4"}}).Err, ErrInvalidArgument)
-	wantErr(t, h.apply(Command{Op: OpCreateUpload, CreateUpload: &CreateUploadCmd{Bucket: "b", Key: "k", UploadID: "u"}}).Err, ErrInvalidArgument)
-	wantErr(t, h.apply(Command{Op: OpCreateUpload, CreateUpload: &CreateUploadCmd{Bucket: "x", Key: "k", UploadID: "u"}}).Err, ErrNoSuchBucket)
+	wantErr(t, h.apply(CreateUploadCmd{Bucket: "b", Key: "k", UploadID: "v", ChecksumAlgorithm: "MD4"}).Err, ErrInvalidArgument)
+	wantErr(t, h.apply(CreateUploadCmd{Bucket: "b", Key: "k", UploadID: "u"}).Err, ErrInvalidArgument)
+	wantErr(t, h.apply(CreateUploadCmd{Bucket: "x", Key: "k", UploadID: "u"}).Err, ErrNoSuchBucket)
 	// A single small part is a valid object.
 	h.putPart("b", "k", "u", 7, []byte("only"))
 	res := h.complete("b", "k", "u", []CompletedPart{{Number: 7, ETag: md5hex([]byte("only"))}})
@@ -195,13 +195,13 @@ func TestStore_BlobStaging(t *testing.T) {
 	blob := h.nextBlob()
 	chunk := func(i int, raw []byte) Command {
 		enc, data := EncodeChunk(raw)
-		return Command{Op: OpPutChunk, PutChunk: &PutChunkCmd{Blob: blob, Index: uint32(i), Encoding: enc, RawSize: uint32(len(raw)), Data: data, Time: h.now()}}
+		return PutChunkCmd{Blob: blob, Index: uint32(i), Encoding: enc, RawSize: uint32(len(raw)), Data: data, Time: h.now()}
 	}
 	h.mustApply(chunk(0, body[:ChunkSize]))
 	h.mustApply(chunk(0, body[:ChunkSize])) // retry: idempotent
 	wantErr(t, h.apply(chunk(0, body[ChunkSize:2*ChunkSize])).Err, ErrInvalidArgument)
 	h.mustApply(chunk(2, body[2*ChunkSize:]))
-	put := Command{Op: OpPutObject, PutObject: &PutObjectCmd{Bucket: "b", Key: "k", ID: h.nextID(), Size: int64(len(body)), Blob: blob, Chunks: 3}}
+	put := PutObjectCmd{Bucket: "b", Key: "k", ID: h.nextID(), Size: int64(len(body)), Blob: blob, Chunks: 3}
 	wantErr(t, h.apply(put).Err, ErrInvalidArgument)
 	if _, err := h.get("b", "k", ""); err == nil {
 		t.Fatal("refused put left a version")
@@ -216,9 +216,9 @@ func TestStore_BlobStaging(t *testing.T) {
 		t.Fatalf("committed blob still staged: %x", staged)
 	}
 	// A referenced blob can neither be discarded nor written to, nor used twice.
-	h.mustApply(Command{Op: OpDiscardBlob, DiscardBlob: &DiscardBlobCmd{Blob: blob}})
+	h.mustApply(DiscardBlobCmd{Blob: blob})
 	wantErr(t, h.apply(chunk(3, []byte("more"))).Err, ErrInvalidArgument)
-	put.PutObject.ID = h.nextID()
+	put.ID = h.nextID()
 	wantErr(t, h.apply(put).Err, ErrInvalidArgument)
 	if !bytes.Equal(h.read(v, 0, -1), body) {
 		t.Fatal("body damaged")
@@ -236,7 +236,7 @@ func TestStore_BlobStaging(t *testing.T) {
 		t.Fatalf("staged before cut = %x, want %x", staged, old)
 	}
 	before := countChunks(t, h.s)
-	h.mustApply(Command{Op: OpDiscardBlob, DiscardBlob: &DiscardBlobCmd{Blob: old}})
+	h.mustApply(DiscardBlobCmd{Blob: old})
 	if got := countChunks(t, h.s); got != before-2 {
 		t.Fatalf("chunks after discard = %d, want %d", got, before-2)
 	}
@@ -254,14 +254,14 @@ func TestStore_BlobStaging(t *testing.T) {
 		{Blob: h.nextBlob(), Encoding: 9, RawSize: 1, Data: []byte("x")},
 	}
 	for i := range bad {
-		if res := h.apply(Command{Op: OpPutChunk, PutChunk: &bad[i]}); !errorsIs(res.Err, ErrInvalidArgument) {
+		if res := h.apply(bad[i]); !errorsIs(res.Err, ErrInvalidArgument) {
 			t.Errorf("bad chunk %d: %v", i, res.Err)
 		}
 	}
 	// A short chunk that is not the last one makes the blob unusable.
 	b2 := h.nextBlob()
-	h.mustApply(Command{Op: OpPutChunk, PutChunk: &PutChunkCmd{Blob: b2, Index: 0, RawSize: 10, Data: make([]byte, 10)}})
-	h.mustApply(Command{Op: OpPutChunk, PutChunk: &PutChunkCmd{Blob: b2, Index: 1, RawSize: ChunkSize, Data: make([]byte, ChunkSize)}})
-	res := h.apply(Command{Op: OpPutObject, PutObject: &PutObjectCmd{Bucket: "b", Key: "s", ID: h.nextID(), Size: ChunkSize + 10, Blob: b2, Chunks: 2}})
+	h.mustApply(PutChunkCmd{Blob: b2, Index: 0, RawSize: 10, Data: make([]byte, 10)})
+	h.mustApply(PutChunkCmd{Blob: b2, Index: 1, RawSize: ChunkSize, Data: make([]byte, ChunkSize)})
+	res := h.apply(PutObjectCmd{Bucket: "b", Key: "s", ID: h.nextID(), Size: ChunkSize + 10, Blob: b2, Chunks: 2})
 	wantErr(t, res.Err, ErrInvalidArgument)
 }

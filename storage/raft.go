@@ -106,13 +106,8 @@ func checkIndex(tx *bbolt.Tx, index uint64) error {
 func recordProgress(tx *bbolt.Tx, cmds []Command, index uint64, indexed bool) error {
 	var hlc uint64
 	for _, c := range cmds {
-		switch {
-		case c.PutObject != nil:
-			hlc = max(hlc, c.PutObject.ID.Time)
-		case c.DeleteObject != nil:
-			hlc = max(hlc, c.DeleteObject.MarkerID.Time)
-		case c.CompleteUpload != nil:
-			hlc = max(hlc, c.CompleteUpload.ID.Time)
+		if v, ok := c.(versioned); ok {
+			hlc = max(hlc, v.versionTime())
 		}
 	}
 	if hlc > readMetaU64(tx, keyMaxHLC) {

@@ -13,7 +13,7 @@ func TestStore_ApplyIndexedRecordsIndexAndRefusesReplay(t *testing.T) {
 	if got, err := s.AppliedIndex(); err != nil || got != 0 {
 		t.Fatalf("AppliedIndex of a new store = %d, %v", got, err)
 	}
-	mk := &Command{Op: OpCreateBucket, CreateBucket: &CreateBucketCmd{Name: "b", Region: "r", Owner: "o", Time: time.Unix(1, 0)}}
+	mk := &CreateBucketCmd{Name: "b", Region: "r", Owner: "o", Time: time.Unix(1, 0)}
 	res, err := s.ApplyIndexed(5, []Command{*mk})
 	if err != nil || len(res) != 1 || res[0].Err != nil {
 		t.Fatalf("ApplyIndexed: %v %+v", err, res)
@@ -23,7 +23,7 @@ func TestStore_ApplyIndexedRecordsIndexAndRefusesReplay(t *testing.T) {
 	}
 	// A replay of the same entry (or any older one) writes nothing and says so.
 	for _, idx := range []uint64{5, 3} {
-		res, err := s.ApplyIndexed(idx, []Command{{Op: OpDeleteBucket, DeleteBucket: &DeleteBucketCmd{Name: "b"}}})
+		res, err := s.ApplyIndexed(idx, []Command{DeleteBucketCmd{Name: "b"}})
 		if !errors.Is(err, ErrAlreadyApplied) {
 			t.Fatalf("replay of %d: err %v, want ErrAlreadyApplied", idx, err)
 		}
@@ -61,7 +61,7 @@ func TestStore_MaxHLCTracksEveryMintedID(t *testing.T) {
 	}
 	// A rejected command's ID counts too: the value bounds every ID minted.
 	big := VersionID{Time: v.ID.Time + 1<<40, Region: 1, Seq: 1}
-	res := h.apply(Command{Op: OpPutObject, PutObject: &PutObjectCmd{Bucket: "nope", Key: "k", ID: big, Time: HLCTime(big.Time)}})
+	res := h.apply(PutObjectCmd{Bucket: "nope", Key: "k", ID: big, Time: HLCTime(big.Time)})
 	if !errors.Is(res.Err, ErrNoSuchBucket) {
 		t.Fatalf("put into missing bucket: %v", res.Err)
 	}

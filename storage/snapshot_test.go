@@ -50,7 +50,7 @@ func TestStore_SnapshotRestore(t *testing.T) {
 	h.del("b", "small", "")
 	h.createUpload("b", "mp", "u", "SHA256")
 	h.putPart("b", "mp", "u", 1, randomBytes(4, 100))
-	h.mustApply(Command{Op: OpPutBucketConfig, PutBucketConfig: &PutBucketConfigCmd{Bucket: "b", Kind: ConfigTagging, Data: []byte("<t/>")}})
+	h.mustApply(PutBucketConfigCmd{Bucket: "b", Kind: ConfigTagging, Data: []byte("<t/>")})
 	want := dump(t, h.s)
 
 	var snap bytes.Buffer
@@ -100,7 +100,7 @@ func TestStore_ReopenAndFormatVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := s.Apply([]Command{{Op: OpCreateBucket, CreateBucket: &CreateBucketCmd{Name: "b", Owner: "o"}}})
+	res := s.Apply([]Command{CreateBucketCmd{Name: "b", Owner: "o"}})
 	if res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
@@ -145,7 +145,7 @@ func TestStore_Determinism(t *testing.T) {
 		log = append(log, cmds...)
 		resA = append(resA, a.s.Apply(cmds)...)
 	}
-	record(Command{Op: OpCreateBucket, CreateBucket: &CreateBucketCmd{Name: "b", Owner: "o", Time: a.now()}})
+	record(CreateBucketCmd{Name: "b", Owner: "o", Time: a.now()})
 	// Stage bodies and commit them in the log (stage() applies directly, so replay
 	// its effect by capturing the commands it would apply).
 	for i := range 30 {
@@ -156,24 +156,24 @@ func TestStore_Determinism(t *testing.T) {
 			cmds, put := stageCommands(a, "b", key, body)
 			record(append(cmds, put)...)
 		case 2:
-			record(Command{Op: OpDeleteObject, DeleteObject: &DeleteObjectCmd{Bucket: "b", Key: key, MarkerID: a.nextID(), Time: a.now()}})
+			record(DeleteObjectCmd{Bucket: "b", Key: key, MarkerID: a.nextID(), Time: a.now()})
 		case 3:
 			st := VersioningEnabled
 			if i%4 == 0 {
 				st = VersioningSuspended
 			}
-			record(Command{Op: OpSetVersioning, SetVersioning: &SetVersioningCmd{Bucket: "b", State: st}})
+			record(SetVersioningCmd{Bucket: "b", State: st})
 		case 4:
-			record(Command{Op: OpDeleteObject, DeleteObject: &DeleteObjectCmd{Bucket: "b", Key: key, VersionID: "null"}})
+			record(DeleteObjectCmd{Bucket: "b", Key: key, VersionID: "null"})
 		case 5:
-			record(Command{Op: OpDeleteBucket, DeleteBucket: &DeleteBucketCmd{Name: "b"}}) // fails: not empty
+			record(DeleteBucketCmd{Name: "b"}) // fails: not empty
 		}
 	}
 	var resB []Result
 	for i := 0; i < len(log); i += 4 {
 		var batch []Command
 		for _, c := range log[i:min(i+4, len(log))] {
-			raw, err := c.MarshalBinary()
+			raw, err := MarshalCommand(c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,7 +188,7 @@ func TestStore_Determinism(t *testing.T) {
 	for i := range resA {
 		ea, eb := fmt.Sprint(resA[i].Err), fmt.Sprint(resB[i].Err)
 		if ea != eb || !reflect.DeepEqual(resA[i].Version, resB[i].Version) || resA[i].Delete != resB[i].Delete {
-			t.Fatalf("result %d (%v) differs:\n%+v\n%+v", i, log[i].Op, resA[i], resB[i])
+			t.Fatalf("result %d (%v) differs:\n%+v\n%+v", i, log[i].Op(), resA[i], resB[i])
 		}
 	}
 	if dump(t, a.s) != dump(t, b) {
@@ -198,11 +198,11 @@ func TestStore_Determinism(t *testing.T) {
 
 // stageCommands returns the PutChunk commands and the PutObject that write body,
 // without applying them.
-func stageCommands(h *harness, bucket, key string, body []byte) ([]Command, Command) {
-	put := Command{Op: OpPutObject, PutObject: &PutObjectCmd{Bucket: bucket, Key: key, ID: h.nextID(), Time: h.now(),
-		Size: int64(len(body)), ETag: md5hex(body), Owner: "o"}}
+func stageCommands(h *harness, bucket, key string, body []byte) ([]Command, PutObjectCmd) {
+	put := PutObjectCmd{Bucket: bucket, Key: key, ID: h.nextID(), Time: h.now(),
+		Size: int64(len(body)), ETag: md5hex(body), Owner: "o"}
 	if len(body) <= InlineMax {
-		put.PutObject.Inline = body
+		put.Inline = body
 		return nil, put
 	}
 	blob := h.nextBlob()
@@ -210,10 +210,10 @@ func stageCommands(h *harness, bucket, key string, body []byte) ([]Command, Comm
 	for off, i := 0, uint32(0); off < len(body); off, i = off+ChunkSize, i+1 {
 		raw := body[off:min(off+ChunkSize, len(body))]
 		enc, data := EncodeChunk(raw)
-		cmds = append(cmds, Command{Op: OpPutChunk, PutChunk: &PutChunkCmd{Blob: blob, Index: i, Encoding: enc, RawSize: uint32(len(raw)), Data: data, Time: h.now()}})
-		put.PutObject.Chunks = i + 1
+		cmds = append(cmds, PutChunkCmd{Blob: blob, Index: i, Encoding: enc, RawSize: uint32(len(raw)), Data: data, Time: h.now()})
+		put.Chunks = i + 1
 	}
-	put.PutObject.Blob = blob
+	put.Blob = blob
 	return cmds, put
 }
 
@@ -235,9 +235,9 @@ func TestStore_WritesProceedWhileASnapshotIsOpen(t *testing.T) {
 	for i := range 40 { // 40 MiB of incompressible chunks: the file grows many times over
 		raw := randomBytes(uint64(i), ChunkSize)
 		enc, data := EncodeChunk(raw)
-		cmds = append(cmds, Command{Op: OpPutChunk, PutChunk: &PutChunkCmd{
+		cmds = append(cmds, PutChunkCmd{
 			Blob: h.nextBlob(), Encoding: enc, RawSize: ChunkSize, Data: data, Time: h.now(),
-		}})
+		})
 	}
 	sizeBefore := fileSize(t, path)
 

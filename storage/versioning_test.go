@@ -13,9 +13,9 @@ func TestStore_Buckets(t *testing.T) {
 	h.createBucket("b1")
 	h.createBucket("a0")
 
-	res := h.apply(Command{Op: OpCreateBucket, CreateBucket: &CreateBucketCmd{Name: "b1", Owner: "pangea"}})
+	res := h.apply(CreateBucketCmd{Name: "b1", Owner: "pangea"})
 	wantErr(t, res.Err, ErrBucketAlreadyOwnedByYou)
-	res = h.apply(Command{Op: OpCreateBucket, CreateBucket: &CreateBucketCmd{Name: "b1", Owner: "someone-else"}})
+	res = h.apply(CreateBucketCmd{Name: "b1", Owner: "someone-else"})
 	wantErr(t, res.Err, ErrBucketAlreadyExists)
 
 	list, err := h.s.ListBuckets(ctx)
@@ -29,8 +29,8 @@ func TestStore_Buckets(t *testing.T) {
 	_, err = h.s.Bucket(ctx, "nope")
 	wantErr(t, err, ErrNoSuchBucket)
 
-	wantErr(t, h.apply(Command{Op: OpSetVersioning, SetVersioning: &SetVersioningCmd{Bucket: "b1", State: Unversioned}}).Err, ErrInvalidArgument)
-	wantErr(t, h.apply(Command{Op: OpSetVersioning, SetVersioning: &SetVersioningCmd{Bucket: "zz", State: VersioningEnabled}}).Err, ErrNoSuchBucket)
+	wantErr(t, h.apply(SetVersioningCmd{Bucket: "b1", State: Unversioned}).Err, ErrInvalidArgument)
+	wantErr(t, h.apply(SetVersioningCmd{Bucket: "zz", State: VersioningEnabled}).Err, ErrNoSuchBucket)
 	h.setVersioning("b1", VersioningEnabled)
 	h.setVersioning("b1", VersioningSuspended)
 	if info, _ := h.s.Bucket(ctx, "b1"); info.Versioning != VersioningSuspended {
@@ -39,7 +39,7 @@ func TestStore_Buckets(t *testing.T) {
 
 	// Configurations: put, read, delete, and gone with the bucket.
 	put := func(kind ConfigKind, data []byte) Result {
-		return h.apply(Command{Op: OpPutBucketConfig, PutBucketConfig: &PutBucketConfigCmd{Bucket: "b1", Kind: kind, Data: data}})
+		return h.apply(PutBucketConfigCmd{Bucket: "b1", Kind: kind, Data: data})
 	}
 	if res := put(ConfigPolicy, []byte(`{"v":1}`)); res.Err != nil {
 		t.Fatal(res.Err)
@@ -63,12 +63,12 @@ func TestStore_Buckets(t *testing.T) {
 
 	// Not empty while a version, a marker or an upload remains.
 	h.put("b1", "k", []byte("x"))
-	delBucket := Command{Op: OpDeleteBucket, DeleteBucket: &DeleteBucketCmd{Name: "b1"}}
+	delBucket := DeleteBucketCmd{Name: "b1"}
 	wantErr(t, h.apply(delBucket).Err, ErrBucketNotEmpty)
 	h.del("b1", "k", "null")
-	h.mustApply(Command{Op: OpCreateUpload, CreateUpload: &CreateUploadCmd{Bucket: "b1", Key: "m", UploadID: "u1", Time: h.now()}})
+	h.mustApply(CreateUploadCmd{Bucket: "b1", Key: "m", UploadID: "u1", Time: h.now()})
 	wantErr(t, h.apply(delBucket).Err, ErrBucketNotEmpty)
-	h.mustApply(Command{Op: OpAbortUpload, AbortUpload: &AbortUploadCmd{Bucket: "b1", Key: "m", UploadID: "u1"}})
+	h.mustApply(AbortUploadCmd{Bucket: "b1", Key: "m", UploadID: "u1"})
 	h.mustApply(delBucket)
 	wantErr(t, h.apply(delBucket).Err, ErrNoSuchBucket)
 
@@ -285,7 +285,7 @@ func TestStore_DeleteByVersion(t *testing.T) {
 	if d := h.del("b", "nokey", "null"); d != (DeleteResult{VersionID: "null"}) {
 		t.Fatalf("delete missing null = %+v", d)
 	}
-	res := h.apply(Command{Op: OpDeleteObject, DeleteObject: &DeleteObjectCmd{Bucket: "b", Key: "k", VersionID: "garbage"}})
+	res := h.apply(DeleteObjectCmd{Bucket: "b", Key: "k", VersionID: "garbage"})
 	wantErr(t, res.Err, ErrInvalidVersionID)
 
 	// Deleting the chunked version frees its chunks.
@@ -325,7 +325,7 @@ func TestStore_Tagging(t *testing.T) {
 	h.createBucket("b")
 	h.put("b", "k", []byte("x"))
 	tag := func(key, version string, tags []Tag) Result {
-		return h.apply(Command{Op: OpPutObjectTagging, PutObjectTagging: &PutObjectTaggingCmd{Bucket: "b", Key: key, VersionID: version, Tags: tags}})
+		return h.apply(PutObjectTaggingCmd{Bucket: "b", Key: key, VersionID: version, Tags: tags})
 	}
 	res := tag("k", "", []Tag{{"a", "1"}, {"b", "2"}})
 	if res.Err != nil || res.VersionID != "null" {
@@ -363,10 +363,10 @@ func TestStore_ApplyBatchIsolation(t *testing.T) {
 	ok1 := h.putCmd("b", "one", []byte("1"))
 	bad := h.putCmd("nope", "two", []byte("2"))
 	dup := h.putCmd("b", "three", []byte("3"))
-	dup.PutObject.ID = ok1.PutObject.ID
-	dup.PutObject.Key = "one" // same key and ID as ok1: rejected, nothing written
+	dup.ID = ok1.ID
+	dup.Key = "one" // same key and ID as ok1: rejected, nothing written
 	ok2 := h.putCmd("b", "four", []byte("4"))
-	res := h.s.Apply([]Command{ok1, bad, dup, ok2, {Op: OpPutObject}})
+	res := h.s.Apply([]Command{ok1, bad, dup, ok2, PutChunkCmd{}})
 	if res[0].Err != nil || res[3].Err != nil {
 		t.Fatalf("good commands failed: %v %v", res[0].Err, res[3].Err)
 	}

@@ -56,11 +56,11 @@ func BenchmarkWindowPut4KiB(b *testing.B) {
 					blob := h.nextBlob()
 					idx++
 					cmds := []Command{
-						{Op: OpPutChunk, PutChunk: &PutChunkCmd{Blob: blob, Index: 0, Encoding: enc, RawSize: uint32(len(body)), Data: data, Time: h.now()}},
-						{Op: OpPutObject, PutObject: &PutObjectCmd{
+						PutChunkCmd{Blob: blob, Index: 0, Encoding: enc, RawSize: uint32(len(body)), Data: data, Time: h.now()},
+						PutObjectCmd{
 							Bucket: "b", Key: fmt.Sprintf("obj/%016x", uint64(puts%keys)*0x9E3779B97F4A7C15), ID: h.nextID(), Time: h.now(),
 							Size: int64(len(body)), ETag: "0123456789abcdef0123456789abcdef", Owner: "pangea", Blob: blob, Chunks: 1,
-						}},
+						},
 					}
 					res, err := h.s.ApplyDeferred(idx, cmds)
 					if err != nil {

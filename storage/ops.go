@@ -1,0 +1,67 @@
+package storage
+
+// Format is a region format: the set of operations (and encodings) a member must
+// understand to follow a region's log. A region starts at Format1; a leader raises
+// it with SetRegionFormatCmd only once every voter runs a binary that knows the new
+// one, and proposes an operation only when the region's format covers it
+// (node/DESIGN.md, "Upgrades").
+type Format uint16
+
+const (
+	// Format1: the operations of the first release (ops 1 to 13).
+	Format1 Format = 1
+	// Format2: SetRegionFormat and Noop; members halt, never skip, on an entry
+	// they cannot decode.
+	Format2 Format = 2
+
+	// LatestFormat is the newest format this binary knows.
+	LatestFormat = Format2
+)
+
+// opSpec registers an operation: its name, the region format that introduced it,
+// and how to decode it.
+type opSpec struct {
+	name   string
+	since  Format
+	decode func(d *decoder) Command
+}
+
+// registry lists every operation by code. A new operation is a file of its own
+// (the type, its code, codec, checks and apply) plus one line here; a code that is
+// used twice does not compile.
+var registry = [...]opSpec{
+	OpCreateBucket:     {"CreateBucket", Format1, decodeAs[CreateBucketCmd]},
+	OpDeleteBucket:     {"DeleteBucket", Format1, decodeAs[DeleteBucketCmd]},
+	OpSetVersioning:    {"SetVersioning", Format1, decodeAs[SetVersioningCmd]},
+	OpPutBucketConfig:  {"PutBucketConfig", Format1, decodeAs[PutBucketConfigCmd]},
+	OpPutChunk:         {"PutChunk", Format1, decodeAs[PutChunkCmd]},
+	OpPutObject:        {"PutObject", Format1, decodeAs[PutObjectCmd]},
+	OpDeleteObject:     {"DeleteObject", Format1, decodeAs[DeleteObjectCmd]},
+	OpPutObjectTagging: {"PutObjectTagging", Format1, decodeAs[PutObjectTaggingCmd]},
+	OpCreateUpload:     {"CreateUpload", Format1, decodeAs[CreateUploadCmd]},
+	OpPutPart:          {"PutPart", Format1, decodeAs[PutPartCmd]},
+	OpCompleteUpload:   {"CompleteUpload", Format1, decodeAs[CompleteUploadCmd]},
+	OpAbortUpload:      {"AbortUpload", Format1, decodeAs[AbortUploadCmd]},
+	OpDiscardBlob:      {"DiscardBlob", Format1, decodeAs[DiscardBlobCmd]},
+	OpSetRegionFormat:  {"SetRegionFormat", Format2, decodeAs[SetRegionFormatCmd]},
+	OpNoop:             {"Noop", Format2, decodeAs[NoopCmd]},
+}
+
+// specOf returns the registration of op.
+func specOf(op Op) (opSpec, bool) {
+	if int(op) >= len(registry) || registry[op].decode == nil {
+		return opSpec{}, false
+	}
+	return registry[op], true
+}
+
+// Ops lists the registered operations in code order.
+func Ops() []Op {
+	var out []Op
+	for i := range registry {
+		if registry[i].decode != nil {
+			out = append(out, Op(i))
+		}
+	}
+	return out
+}
