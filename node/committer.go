@@ -25,7 +25,7 @@ var ErrClosed = errors.New("node: closed")
 // Commit never reports success for commands that were not applied.
 //
 // The local implementation batches commands from concurrent callers into one
-// storage transaction; the raft-backed one (next round) proposes them to the log.
+// storage transaction; the raft-backed one (Member.Commit) proposes them to the log.
 type Committer interface {
 	Commit(ctx context.Context, cmds ...storage.Command) ([]storage.Result, error)
 }

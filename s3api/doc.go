@@ -11,7 +11,8 @@
 // It does not own signature verification (s3api/auth), policy language evaluation
 // (s3api/policy), replication configuration validation (replication/rules) or storage
 // (the Backend). It must not import raft or gRPC: the Backend interface is the seam
-// behind which the single-node store, the raft region member and the global router live.
+// behind which the raft region member and the single-node store live today, and the
+// global router later.
 //
 // See DESIGN.md for the request pipeline and the reasoning behind it.
 package s3api
