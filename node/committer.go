@@ -21,7 +21,7 @@ var ErrClosed = errors.New("node: closed")
 // A nil error means every command was applied (each Result.Err still carries its
 // business outcome). A non-nil error means either nothing was applied (ErrClosed, or
 // the context ended before the commands were handed over), or the outcome is
-// unknown, in which case the error satisfies interface{ UnknownOutcome() bool }.
+// unknown, in which case the error implements UnknownOutcome() bool reporting true.
 // Commit never reports success for commands that were not applied.
 //
 // The local implementation batches commands from concurrent callers into one

@@ -23,7 +23,7 @@ type RequestScoper interface {
 // the raft-backed region member (node.Member) and by the standalone single-node store
 // without raft (node.Local); the global router, not built yet, will implement it too.
 // Errors are storage sentinels (errors.Is), a context error, or anything else
-// (translated to InternalError or, for unknown outcomes, ServiceUnavailable).
+// (translated to InternalError or, if it implements Retryable, ServiceUnavailable).
 type Backend interface {
 	// ListBuckets returns one page of the buckets selected by in, by name.
 	ListBuckets(ctx context.Context, in storage.ListBucketsInput) (storage.ListBucketsResult, error)

@@ -32,12 +32,14 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// UnknownOutcome is implemented by errors that mean "the write may or may not have
-// happened" (for example raft leadership lost after a command was proposed). Such an
-// error is answered 503 ServiceUnavailable so that clients retry instead of trusting
-// a success or a failure that may be false.
-type UnknownOutcome interface {
-	UnknownOutcome() bool
+// Retryable is implemented by errors after which the client should retry: nothing
+// happened (no leader reachable, the member closing) or the write may or may not
+// have happened (for example raft leadership lost after a command was proposed).
+// Such an error, when Retryable reports true, is answered 503 ServiceUnavailable so
+// that clients retry instead of trusting a success or a failure that may be false.
+// A backend error whose outcome is unknown must implement it.
+type Retryable interface {
+	Retryable() bool
 }
 
 // statusByCode is the HTTP status of every S3 error code Pangea can answer with.
@@ -148,9 +150,9 @@ func translate(err error) (e *Error, internal bool) {
 	if errors.As(err, &ae) {
 		return ae, false
 	}
-	// Checked before the sentinels: an unknown outcome may wrap anything.
-	var uo UnknownOutcome
-	if errors.As(err, &uo) && uo.UnknownOutcome() {
+	// Checked before the sentinels: a retryable error may wrap anything.
+	var re Retryable
+	if errors.As(err, &re) && re.Retryable() {
 		return apiErr("ServiceUnavailable", msgUnavailable), false
 	}
 	var authErr *auth.Error

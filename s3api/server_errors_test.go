@@ -53,8 +53,8 @@ func signedGet(t *testing.T, ts *httptest.Server, path string) (*http.Response, 
 
 type leadershipLost struct{}
 
-func (leadershipLost) Error() string        { return "raft: leadership lost while committing" }
-func (leadershipLost) UnknownOutcome() bool { return true }
+func (leadershipLost) Error() string   { return "raft: leadership lost while committing" }
+func (leadershipLost) Retryable() bool { return true }
 
 func TestServer_PanicAndInternalErrors(t *testing.T) {
 	owned := func(string) (storage.BucketInfo, error) { return storage.BucketInfo{Name: "b", Owner: ownerAK}, nil }
