@@ -109,13 +109,16 @@ func TestErrorCodes_BothWays(t *testing.T) {
 	if back.Error() != "disk on fire" || errors.Is(back, storage.ErrInvalidArgument) {
 		t.Errorf("plain error: %v", back)
 	}
-	// Retryable outcomes stay retryable across the wire.
-	var uo interface{ UnknownOutcome() bool }
-	if err := errorFromPB(errorToPB(unknownOutcome(raft.ErrLeadershipLost))); !errors.As(err, &uo) || !errors.Is(err, ErrUnknownOutcome) {
+	// Retryable outcomes stay retryable across the wire, and an unknown outcome
+	// stays unknown while nothing-happened stays known.
+	var re *RetryableError
+	if err := errorFromPB(errorToPB(unknownOutcome(raft.ErrLeadershipLost))); !errors.As(err, &re) || !re.Retryable() || !re.UnknownOutcome() || !errors.Is(err, ErrUnknownOutcome) {
 		t.Errorf("unknown outcome decoded as %v (%T)", err, err)
 	}
-	if err := errorFromPB(errorToPB(unavailable(ErrNoLeader, nil))); !errors.As(err, &uo) || !errors.Is(err, ErrNoLeader) {
-		t.Errorf("no leader decoded as %v (%T)", err, err)
+	for _, sentinel := range []error{ErrNoLeader, ErrClosed} {
+		if err := errorFromPB(errorToPB(unavailable(sentinel, nil))); !errors.As(err, &re) || !re.Retryable() || re.UnknownOutcome() || !errors.Is(err, sentinel) {
+			t.Errorf("%v decoded as %v (%T)", sentinel, err, err)
+		}
 	}
 	if errorToPB(nil) != nil || errorFromPB(nil) != nil {
 		t.Error("nil error not kept nil")
@@ -183,7 +186,6 @@ func FuzzResultsFromPB(f *testing.F) {
 }
 
 func TestApplyError_Classification(t *testing.T) {
-	var uo interface{ UnknownOutcome() bool }
 	cases := []struct {
 		in      error
 		unknown bool
@@ -201,7 +203,7 @@ func TestApplyError_Classification(t *testing.T) {
 			t.Errorf("%v: classified %v, want %v", tc.in, got, tc.retry)
 		}
 		var re *RetryableError
-		if isRE := errors.As(got, &re); tc.retry != errNotLeader && (!isRE || re.Unknown != tc.unknown || !errors.As(got, &uo)) {
+		if isRE := errors.As(got, &re); tc.retry != errNotLeader && (!isRE || re.Unknown != tc.unknown || re.UnknownOutcome() != tc.unknown || !re.Retryable()) {
 			t.Errorf("%v: %#v, want a RetryableError with Unknown=%v", tc.in, got, tc.unknown)
 		}
 	}

@@ -21,11 +21,11 @@ var ErrClosed = errors.New("node: closed")
 // A nil error means every command was applied (each Result.Err still carries its
 // business outcome). A non-nil error means either nothing was applied (ErrClosed, or
 // the context ended before the commands were handed over), or the outcome is
-// unknown, in which case the error satisfies interface{ UnknownOutcome() bool }.
+// unknown, in which case the error implements UnknownOutcome() bool reporting true.
 // Commit never reports success for commands that were not applied.
 //
 // The local implementation batches commands from concurrent callers into one
-// storage transaction; the raft-backed one (next round) proposes them to the log.
+// storage transaction; the raft-backed one (Member.Commit) proposes them to the log.
 type Committer interface {
 	Commit(ctx context.Context, cmds ...storage.Command) ([]storage.Result, error)
 }

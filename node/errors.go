@@ -26,12 +26,13 @@ var (
 )
 
 // RetryableError is returned by a Member for writes and reads that must be retried:
-// Err wraps ErrUnknownOutcome (Unknown set: the write may have happened), ErrNoLeader
-// or ErrClosed (nothing happened).
+// Err wraps ErrUnknownOutcome (Unknown set: the write may have happened), or
+// ErrNoLeader or ErrClosed (Unknown false: nothing happened).
 //
-// It implements UnknownOutcome() returning true, the interface s3api uses to answer
-// 503 ServiceUnavailable instead of a success or failure that could be false; S3
-// clients retry 503 on their own.
+// Retryable() reports true for every RetryableError: it is the interface s3api uses
+// to answer 503 ServiceUnavailable instead of a success or failure that could be
+// false; S3 clients retry 503 on their own. UnknownOutcome() reports Unknown, for
+// callers that must tell a write that may have happened from one that did not.
 type RetryableError struct {
 	Err     error
 	Unknown bool
@@ -40,8 +41,13 @@ type RetryableError struct {
 func (e *RetryableError) Error() string { return e.Err.Error() }
 func (e *RetryableError) Unwrap() error { return e.Err }
 
-// UnknownOutcome reports true: see the type's comment.
-func (e *RetryableError) UnknownOutcome() bool { return true }
+// Retryable reports true: the request failed without a known outcome or without
+// happening at all, and the client should retry it.
+func (e *RetryableError) Retryable() bool { return true }
+
+// UnknownOutcome reports whether the write may have happened (Err wraps
+// ErrUnknownOutcome); false when nothing was applied (ErrNoLeader, ErrClosed).
+func (e *RetryableError) UnknownOutcome() bool { return e.Unknown }
 
 func unknownOutcome(cause error) error {
 	return &RetryableError{Err: fmt.Errorf("%w: %w", ErrUnknownOutcome, cause), Unknown: true}

@@ -304,10 +304,11 @@ func (b unavailableBackend) ListBuckets(context.Context, storage.ListBucketsInpu
 }
 
 // TestRetryableError_Answers503 checks the contract with s3api: both kinds of
-// RetryableError become 503 ServiceUnavailable, which S3 clients retry.
+// RetryableError (unknown outcome, nothing happened) become 503 ServiceUnavailable,
+// which S3 clients retry.
 func TestRetryableError_Answers503(t *testing.T) {
 	l := openTest(t, t.TempDir(), nil)
-	for _, err := range []error{unknownOutcome(raft.ErrLeadershipLost), unavailable(ErrNoLeader, nil)} {
+	for _, err := range []error{unknownOutcome(raft.ErrLeadershipLost), unavailable(ErrNoLeader, nil), unavailable(ErrClosed, nil)} {
 		srv := httptest.NewServer(s3api.New(s3api.Config{Region: "us-east-1", Credentials: auth.StaticCredentials{"k": "s"}},
 			unavailableBackend{Local: l, err: err}))
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)

@@ -19,10 +19,11 @@ type RequestScoper interface {
 	BeginRequest(ctx context.Context, write bool) context.Context
 }
 
-// Backend is what the S3 front end needs from a region. It is implemented by the
-// single-node store (node.Local) and, later, by the raft-backed region member and the
-// global router. Errors are storage sentinels (errors.Is), a context error, or
-// anything else (translated to InternalError or, for unknown outcomes, ServiceUnavailable).
+// Backend is what the S3 front end needs from a region. It is implemented today by
+// the raft-backed region member (node.Member) and by the standalone single-node store
+// without raft (node.Local); the global router, not built yet, will implement it too.
+// Errors are storage sentinels (errors.Is), a context error, or anything else
+// (translated to InternalError or, if it implements Retryable, ServiceUnavailable).
 type Backend interface {
 	// ListBuckets returns one page of the buckets selected by in, by name.
 	ListBuckets(ctx context.Context, in storage.ListBucketsInput) (storage.ListBucketsResult, error)

@@ -118,7 +118,7 @@ func (s *Server) dispatch(rc *reqCtx) error {
 	case opListParts:
 		return s.listParts(rc, az)
 	}
-	return errNotImplement
+	return errNotImplemented
 }
 
 // maxBucketsPage is the largest max-buckets S3 accepts. It is also the page size S3
@@ -215,7 +215,7 @@ func (s *Server) createBucket(rc *reqCtx) error {
 		return apiErr("InvalidBucketAclWithObjectOwnership", "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
 	}
 	if strings.EqualFold(h.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
-		return errNotImplement
+		return errNotImplemented
 	}
 	body, err := readDocument(rc, maxXMLBody, false)
 	if err != nil {
@@ -229,7 +229,7 @@ func (s *Server) createBucket(rc *reqCtx) error {
 		}
 		if cfg.Location != nil || cfg.Bucket != nil {
 			// Directory buckets (S3 Express) are not implemented.
-			return errNotImplement
+			return errNotImplemented
 		}
 		lc = strings.TrimSpace(cfg.LocationConstraint)
 	}
@@ -300,7 +300,7 @@ func (s *Server) putBucketVersioning(rc *reqCtx, az *authorizer) error {
 	switch cfg.MfaDelete {
 	case "", "Disabled":
 	case "Enabled":
-		return errNotImplement
+		return errNotImplemented
 	default:
 		return errMalformedXML
 	}

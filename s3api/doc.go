@@ -6,12 +6,14 @@
 // through s3api/policy, public access block), running the operation against a Backend,
 // and writing S3-shaped XML responses and headers. errors.go is the single place where
 // any error (storage sentinels, auth, policy and replication-rule errors, context
-// errors, unknown-outcome errors, anything else) becomes an S3 error response.
+// errors, retryable errors such as unknown outcomes, anything else) becomes an S3
+// error response.
 //
 // It does not own signature verification (s3api/auth), policy language evaluation
 // (s3api/policy), replication configuration validation (replication/rules) or storage
 // (the Backend). It must not import raft or gRPC: the Backend interface is the seam
-// behind which the single-node store, the raft region member and the global router live.
+// behind which the raft region member and the single-node store live today, and the
+// global router later.
 //
 // See DESIGN.md for the request pipeline and the reasoning behind it.
 package s3api

@@ -32,12 +32,14 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// UnknownOutcome is implemented by errors that mean "the write may or may not have
-// happened" (for example raft leadership lost after a command was proposed). Such an
-// error is answered 503 ServiceUnavailable so that clients retry instead of trusting
-// a success or a failure that may be false.
-type UnknownOutcome interface {
-	UnknownOutcome() bool
+// Retryable is implemented by errors after which the client should retry: nothing
+// happened (no leader reachable, the member closing) or the write may or may not
+// have happened (for example raft leadership lost after a command was proposed).
+// Such an error, when Retryable reports true, is answered 503 ServiceUnavailable so
+// that clients retry instead of trusting a success or a failure that may be false.
+// A backend error whose outcome is unknown must implement it.
+type Retryable interface {
+	Retryable() bool
 }
 
 // statusByCode is the HTTP status of every S3 error code Pangea can answer with.
@@ -120,23 +122,23 @@ func apiErr(code, msg string) *Error {
 
 // Messages S3 uses, kept verbatim because some clients and tests match on them.
 const (
-	msgNoSuchBucket  = "The specified bucket does not exist"
-	msgNoSuchKey     = "The specified key does not exist."
-	msgNoSuchVersion = "The specified version does not exist."
-	msgNoSuchUpload  = "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
-	msgAccessDenied  = "Access Denied"
-	msgMalformedXML  = "The XML you provided was not well-formed or did not validate against our published schema"
-	msgNotImpl       = "A header or query you provided implies functionality that is not implemented."
-	msgInternal      = "We encountered an internal error. Please try again."
-	msgUnavailable   = "The service is unavailable or the outcome of the request is unknown. Please retry."
-	msgMethodNotAll  = "The specified method is not allowed against this resource."
+	msgNoSuchBucket     = "The specified bucket does not exist"
+	msgNoSuchKey        = "The specified key does not exist."
+	msgNoSuchVersion    = "The specified version does not exist."
+	msgNoSuchUpload     = "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+	msgAccessDenied     = "Access Denied"
+	msgMalformedXML     = "The XML you provided was not well-formed or did not validate against our published schema"
+	msgNotImplemented   = "A header or query you provided implies functionality that is not implemented."
+	msgInternal         = "We encountered an internal error. Please try again."
+	msgUnavailable      = "The service is unavailable or the outcome of the request is unknown. Please retry."
+	msgMethodNotAllowed = "The specified method is not allowed against this resource."
 )
 
 var (
-	errAccessDenied  = apiErr("AccessDenied", msgAccessDenied)
-	errMalformedXML  = apiErr("MalformedXML", msgMalformedXML)
-	errNotImplement  = apiErr("NotImplemented", msgNotImpl)
-	errMethodNotAllo = apiErr("MethodNotAllowed", msgMethodNotAll)
+	errAccessDenied     = apiErr("AccessDenied", msgAccessDenied)
+	errMalformedXML     = apiErr("MalformedXML", msgMalformedXML)
+	errNotImplemented   = apiErr("NotImplemented", msgNotImplemented)
+	errMethodNotAllowed = apiErr("MethodNotAllowed", msgMethodNotAllowed)
 	// errPreconditionFailed answers every failed precondition, read or write.
 	errPreconditionFailed = apiErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 )
@@ -148,9 +150,9 @@ func translate(err error) (e *Error, internal bool) {
 	if errors.As(err, &ae) {
 		return ae, false
 	}
-	// Checked before the sentinels: an unknown outcome may wrap anything.
-	var uo UnknownOutcome
-	if errors.As(err, &uo) && uo.UnknownOutcome() {
+	// Checked before the sentinels: a retryable error may wrap anything.
+	var re Retryable
+	if errors.As(err, &re) && re.Retryable() {
 		return apiErr("ServiceUnavailable", msgUnavailable), false
 	}
 	var authErr *auth.Error
@@ -182,7 +184,7 @@ func translate(err error) (e *Error, internal bool) {
 	case errors.Is(err, storage.ErrNoSuchVersion):
 		return apiErr("NoSuchVersion", msgNoSuchVersion), false
 	case errors.Is(err, storage.ErrDeleteMarker):
-		return errMethodNotAllo, false
+		return errMethodNotAllowed, false
 	case errors.Is(err, storage.ErrNoSuchUpload):
 		return apiErr("NoSuchUpload", msgNoSuchUpload), false
 	case errors.Is(err, storage.ErrInvalidPart):

@@ -32,7 +32,7 @@ func objectLookupError(err error, versionID string) error {
 		if versionID == "" {
 			return apiErr("NoSuchKey", msgNoSuchKey)
 		}
-		return errMethodNotAllo
+		return errMethodNotAllowed
 	}
 	return err
 }
@@ -81,12 +81,12 @@ func checkUnsupportedObjectHeaders(h http.Header) error {
 		return errACLNotSupported
 	}
 	if sse := h.Get("X-Amz-Server-Side-Encryption"); sse != "" && sse != "AES256" {
-		return errNotImplement
+		return errNotImplemented
 	}
 	for _, k := range []string{"X-Amz-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Object-Lock-Mode",
 		"X-Amz-Object-Lock-Retain-Until-Date", "X-Amz-Object-Lock-Legal-Hold", "X-Amz-Website-Redirect-Location"} {
 		if _, ok := h[k]; ok {
-			return errNotImplement
+			return errNotImplemented
 		}
 	}
 	return nil
@@ -255,7 +255,7 @@ func (s *Server) getObject(rc *reqCtx, az *authorizer) error {
 			}
 			if vid != "" {
 				h["Last-Modified"] = []string{v.ModTime.UTC().Format(http.TimeFormat)}
-				return errMethodNotAllo
+				return errMethodNotAllowed
 			}
 		}
 		return az.hideMissing(objectLookupError(err, vid))
@@ -470,7 +470,7 @@ func parseCopySource(v string) (copySource, error) {
 	}
 	p = strings.TrimPrefix(p, "/")
 	if strings.HasPrefix(p, "arn:") {
-		return cs, errNotImplement
+		return cs, errNotImplemented
 	}
 	b, k, ok := strings.Cut(p, "/")
 	if !ok || b == "" || k == "" {

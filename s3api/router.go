@@ -161,7 +161,7 @@ func route(r *http.Request, baseHost string) (routed, error) {
 			if o, ok := healthOp(rt.key); ok {
 				rt.op = o
 				if r.Method != http.MethodGet && r.Method != http.MethodHead {
-					return rt, errMethodNotAllo
+					return rt, errMethodNotAllowed
 				}
 				return rt, nil
 			}
@@ -176,16 +176,16 @@ func route(r *http.Request, baseHost string) (routed, error) {
 			rt.op = opListBuckets
 			return rt, nil
 		}
-		return rt, errMethodNotAllo
+		return rt, errMethodNotAllowed
 	}
 	for name := range rt.query {
 		if unsupportedSubresource(name) {
-			return rt, errNotImplement
+			return rt, errNotImplemented
 		}
 	}
 	if r.Method == http.MethodOptions {
 		// CORS preflight: CORS is not implemented.
-		return rt, errNotImplement
+		return rt, errNotImplemented
 	}
 	var err error
 	if rt.key == "" {
@@ -274,7 +274,7 @@ func bucketOp(method string, q url.Values) (op, error) {
 		case has(q, "acl"):
 			return opPutBucketACL, nil
 		case has(q, "location"), has(q, "versions"), has(q, "uploads"), has(q, "delete"):
-			return opUnknown, errMethodNotAllo
+			return opUnknown, errMethodNotAllowed
 		}
 		return opCreateBucket, nil
 	case http.MethodDelete:
@@ -288,7 +288,7 @@ func bucketOp(method string, q url.Values) (op, error) {
 		case has(q, "replication"):
 			return opDeleteBucketReplication, nil
 		case has(q, "versioning"), has(q, "location"), has(q, "acl"), has(q, "versions"), has(q, "uploads"):
-			return opUnknown, errMethodNotAllo
+			return opUnknown, errMethodNotAllowed
 		}
 		return opDeleteBucket, nil
 	case http.MethodPost:
@@ -296,9 +296,9 @@ func bucketOp(method string, q url.Values) (op, error) {
 			return opDeleteObjects, nil
 		}
 		// POST Object (browser form upload) is not implemented.
-		return opUnknown, errNotImplement
+		return opUnknown, errNotImplemented
 	}
-	return opUnknown, errMethodNotAllo
+	return opUnknown, errMethodNotAllowed
 }
 
 // objectOp routes requests addressing an object.
@@ -349,7 +349,7 @@ func objectOp(method string, q url.Values, h http.Header) (op, error) {
 		case has(q, "uploadId"):
 			return opCompleteMultipartUpload, nil
 		}
-		return opUnknown, errMethodNotAllo
+		return opUnknown, errMethodNotAllowed
 	}
-	return opUnknown, errMethodNotAllo
+	return opUnknown, errMethodNotAllowed
 }

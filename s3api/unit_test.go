@@ -145,10 +145,10 @@ func TestPreconditions_Precedence(t *testing.T) {
 	}
 }
 
-type unknownOutcomeErr struct{}
+type retryableErr struct{}
 
-func (unknownOutcomeErr) Error() string        { return "leadership lost" }
-func (unknownOutcomeErr) UnknownOutcome() bool { return true }
+func (retryableErr) Error() string   { return "leadership lost" }
+func (retryableErr) Retryable() bool { return true }
 
 func TestTranslate_Table(t *testing.T) {
 	cases := []struct {
@@ -183,7 +183,7 @@ func TestTranslate_Table(t *testing.T) {
 		{&auth.Error{Code: "SomethingNew"}, "SomethingNew", 400, false},
 		{&policy.Error{Code: "MalformedPolicy", Message: "bad"}, "MalformedPolicy", 400, false},
 		{&rules.Error{Code: "InvalidRequest", Message: "bad"}, "InvalidRequest", 400, false},
-		{fmt.Errorf("raft: %w", unknownOutcomeErr{}), "ServiceUnavailable", 503, false},
+		{fmt.Errorf("raft: %w", retryableErr{}), "ServiceUnavailable", 503, false},
 		{context.Canceled, "RequestTimeout", 400, false},
 		{context.DeadlineExceeded, "RequestTimeout", 400, false},
 		{&http.MaxBytesError{Limit: 1}, "MaxMessageLengthExceeded", 400, false},
