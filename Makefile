@@ -97,6 +97,21 @@ bin/pangea-linux: FORCE
 .PHONY: FORCE
 FORCE:
 
+# Pinned code generators for `make proto`. protoc comes from Debian's
+# protobuf-compiler (3.21.12 on bookworm), installed here when missing.
+PROTOC_GEN_GO      ?= google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC ?= google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+PROTO_BIN          := $(CURDIR)/bin/proto
+
+.PHONY: proto
+proto: ## Regenerate proto/*/*.pb.go with pinned protoc-gen-go and protoc-gen-go-grpc (installs protoc if missing)
+	@command -v protoc >/dev/null 2>&1 || { echo "protoc missing: apt-get install protobuf-compiler"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler; }
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd proto && PATH="$(PROTO_BIN):$$PATH" protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative regionpb/region.proto
+
 .PHONY: test-docker
 test-docker: bin/pangea-linux ## Build the FROM-scratch image, then smoke-test it: standalone, a 3-member region, a leader container killed, docker-compose.yml
 	docker build -f deploy/Dockerfile -t $(IMAGE) .

@@ -151,6 +151,7 @@ var errorCodes = []struct {
 	{regionpb.ErrorCode_ERROR_CODE_UNKNOWN_OUTCOME, ErrUnknownOutcome},
 	{regionpb.ErrorCode_ERROR_CODE_NO_LEADER, ErrNoLeader},
 	{regionpb.ErrorCode_ERROR_CODE_CLOSED, ErrClosed},
+	{regionpb.ErrorCode_ERROR_CODE_FORMAT_NOT_READY, ErrFormatNotReady},
 }
 
 // wireError is an error received from another member: its text, and the sentinel
@@ -195,7 +196,7 @@ func errorFromPB(e *regionpb.Error) error {
 	switch {
 	case errors.Is(we, ErrUnknownOutcome):
 		return &RetryableError{Err: we, Unknown: true}
-	case errors.Is(we, ErrNoLeader), errors.Is(we, ErrClosed):
+	case errors.Is(we, ErrNoLeader), errors.Is(we, ErrClosed), errors.Is(we, ErrFormatNotReady):
 		return &RetryableError{Err: we}
 	}
 	return we

@@ -20,7 +20,7 @@ func TestFSM_FlusherAnswersBeforeCommit(t *testing.T) {
 	logs := testLog(t)
 	path := filepath.Join(t.TempDir(), "a.db")
 	st := openStore(t, path)
-	f, err := newFSM(st, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	f, err := newFSM(st, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) }, storage.LatestFormat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestFSM_FlusherAnswersBeforeCommit(t *testing.T) {
 	}
 	st.Close()
 	st2 := openStore(t, path)
-	f2, err := newFSM(st2, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	f2, err := newFSM(st2, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) }, storage.LatestFormat)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,9 +35,16 @@ import (
 type fsm struct {
 	store  *storage.Store
 	logger *slog.Logger
-	// fatal is called when the store fails to apply a batch: this replica can no
-	// longer follow the log and must stop serving.
+	// fatal is called when the store fails to apply a batch, or an entry cannot be
+	// read: this replica can no longer follow the log and must stop serving.
 	fatal func(error)
+	// known is the newest region format this member may apply; format is the
+	// region's format as applied (storage.Format).
+	known  storage.Format
+	format atomic.Uint32
+	// unreadable is set, on raft's FSM goroutine, at the first committed entry this
+	// member cannot read: nothing at or after it is applied, ever, by this process.
+	unreadable error
 
 	// applied is the last log index committed to the store: what reads see.
 	applied atomic.Uint64
@@ -58,14 +65,48 @@ type fsm struct {
 
 var _ raft.BatchingFSM = (*fsm)(nil)
 
-func newFSM(st *storage.Store, logger *slog.Logger, fatal func(error)) (*fsm, error) {
+func newFSM(st *storage.Store, logger *slog.Logger, fatal func(error), known storage.Format) (*fsm, error) {
 	idx, err := st.AppliedIndex()
 	if err != nil {
 		return nil, err
 	}
-	f := &fsm{store: st, logger: logger, fatal: fatal, advance: make(chan struct{}), staged: idx}
+	f := &fsm{store: st, logger: logger, fatal: fatal, known: known, advance: make(chan struct{}), staged: idx}
 	f.applied.Store(idx)
+	if err := f.loadFormat(); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// loadFormat reads the region's format from the store, and refuses a store whose
+// region has moved past what this member may apply.
+func (f *fsm) loadFormat() error {
+	rf, err := f.store.RegionFormat()
+	if err != nil {
+		return err
+	}
+	if rf > f.known {
+		return fmt.Errorf("%w: the store is at region format %d, this binary applies formats up to %d; upgrade it", ErrUnreadableEntry, rf, f.known)
+	}
+	f.format.Store(uint32(rf))
+	return nil
+}
+
+func (f *fsm) regionFormat() storage.Format { return storage.Format(f.format.Load()) }
+
+// decode reads a command entry and checks that this member may apply every
+// command in it.
+func (f *fsm) decode(l *raft.Log) ([]storage.Command, error) {
+	cmds, err := decodeSubmission(l.Data)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cmds {
+		if need := storage.FormatOf(c); need > f.known {
+			return nil, fmt.Errorf("%w: %v needs region format %d, this member applies up to %d", storage.ErrUnknownOp, c.Op(), need, f.known)
+		}
+	}
+	return cmds, nil
 }
 
 // startFlusher makes ApplyBatch leave its transaction open and commits it delay
@@ -169,9 +210,14 @@ func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
 func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
 // ApplyBatch applies the command entries of logs in one storage transaction. The
-// response for a command entry is its []storage.Result, or an error if the entry
-// could not be decoded (the same on every replica: it applies nothing anywhere) or
-// the store failed (an unknown-outcome error: other replicas may have applied it).
+// response for a command entry is its []storage.Result, or an unknown-outcome error
+// if the store failed or the entry cannot be read.
+//
+// An entry that cannot be read (an operation this binary does not know, or not
+// bytes it can decode) is never skipped: skipping it would drop a committed write
+// on this replica alone. The entries before it are applied; it and every later
+// entry are not, the applied index stays below it, and the member stops (fatal) so
+// that an upgraded binary can replay the log from there.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if f.beforeApply != nil {
 		f.beforeApply(logs)
@@ -183,22 +229,30 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		spans []span
 		last  uint64
 	)
+	stopped := f.unreadable != nil
 	for i, l := range logs {
+		if f.unreadable != nil {
+			resp[i] = unknownOutcome(f.unreadable)
+			continue
+		}
 		if l.Index <= f.staged {
 			continue // replayed after a restart: already in the store
 		}
-		last = l.Index
-		if l.Type != raft.LogCommand {
-			continue // configuration entries only advance the index
+		if l.Type == raft.LogCommand {
+			sub, err := f.decode(l)
+			if err != nil {
+				f.unreadable = fmt.Errorf("%w: index %d: %w", ErrUnreadableEntry, l.Index, err)
+				resp[i] = unknownOutcome(f.unreadable)
+				continue
+			}
+			spans = append(spans, span{entry: i, off: len(cmds), n: len(sub)})
+			cmds = append(cmds, sub...)
 		}
-		sub, err := decodeSubmission(l.Data)
-		if err != nil {
-			f.logger.Error("undecodable log entry skipped", "index", l.Index, "err", err)
-			resp[i] = fmt.Errorf("log entry %d: %w", l.Index, err)
-			continue
-		}
-		spans = append(spans, span{entry: i, off: len(cmds), n: len(sub)})
-		cmds = append(cmds, sub...)
+		last = l.Index // configuration entries only advance the index
+	}
+	if !stopped && f.unreadable != nil {
+		f.logger.Error("committed log entry cannot be read by this binary; applying nothing from it on", "err", f.unreadable)
+		defer f.fatal(f.unreadable) // after applying what precedes the entry
 	}
 	if last == 0 {
 		return resp
@@ -216,6 +270,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	}
 	for _, s := range spans {
 		resp[s.entry] = results[s.off : s.off+s.n : s.off+s.n]
+		for j, c := range cmds[s.off : s.off+s.n] {
+			if rf, ok := c.(storage.SetRegionFormatCmd); ok && results[s.off+j].Err == nil {
+				f.format.Store(uint32(rf.Format))
+			}
+		}
 	}
 	f.staged = last
 	if f.kick == nil {
@@ -252,6 +311,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	idx, err := f.store.AppliedIndex()
 	if err != nil {
+		return err
+	}
+	if err := f.loadFormat(); err != nil {
+		// A snapshot of a region that moved past this binary: as an unreadable
+		// entry, the member stops instead of following a log it cannot apply.
+		f.unreadable = err
+		f.fatal(err)
 		return err
 	}
 	f.staged = idx

@@ -125,6 +125,14 @@ type MemberConfig struct {
 	// Dial opens raw connections to cluster addresses (the harness injects faults
 	// here). Default: TCP.
 	Dial Dialer
+
+	// Format is the newest region format this member may apply: default (0)
+	// storage.LatestFormat, what the binary knows. Tests set an older one to play a
+	// member running an older binary. FormatCheck is how often a leader asks the
+	// voters whether it may raise the region's format (default DefaultFormatCheck).
+	// See format.go.
+	Format      storage.Format
+	FormatCheck time.Duration
 }
 
 // Member is one member of a region: a raft replica of the region's store that
@@ -156,6 +164,8 @@ type Member struct {
 	peers       *peerPool
 	reads       *readIndexer
 	book        map[raft.ServerID]raft.ServerAddress
+
+	formatChecks atomic.Uint64 // see FormatChecks
 
 	notifyCh  chan bool
 	leadMu    sync.Mutex
@@ -237,7 +247,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 		return fail(err)
 	}
 	snaps := &liveSnapshots{files: files, store: st}
-	m.fsm, err = newFSM(st, logger, m.fatal)
+	m.fsm, err = newFSM(st, logger, m.fatal, cfg.Format)
 	if err != nil {
 		return fail(fmt.Errorf("node: open store: %w", err))
 	}
@@ -432,6 +442,15 @@ func (c *MemberConfig) setDefaults() error {
 	if c.Dial == nil {
 		c.Dial = defaultDial
 	}
+	if c.Format == 0 {
+		c.Format = storage.LatestFormat
+	}
+	if c.Format > storage.LatestFormat {
+		return fmt.Errorf("node: MemberConfig.Format %d is newer than this binary's %d", c.Format, storage.LatestFormat)
+	}
+	if c.FormatCheck <= 0 {
+		c.FormatCheck = DefaultFormatCheck
+	}
 	return nil
 }
 
@@ -496,7 +515,11 @@ func (m *Member) fatal(err error) {
 	if m.closed.Swap(true) {
 		return
 	}
-	m.logger.Error("member stopping after a storage failure; fix the disk (space, permissions, errors in the system log), then restart the member: it replays its raft log and catches up", "err", err)
+	if errors.Is(err, ErrUnreadableEntry) {
+		m.logger.Error("member stopping: the region's log holds an entry this binary cannot apply; upgrade this member's binary, then restart it: it replays its raft log from that entry", "err", err)
+	} else {
+		m.logger.Error("member stopping after a storage failure; fix the disk (space, permissions, errors in the system log), then restart the member: it replays its raft log and catches up", "err", err)
+	}
 	m.halt(err)
 }
 
@@ -560,6 +583,9 @@ func (m *Member) Liveness() error {
 	if err := m.HaltErr(); err != nil {
 		if errors.Is(err, ErrRemoved) {
 			return fmt.Errorf("%w: stop it, or clear its data and add it again", err)
+		}
+		if errors.Is(err, ErrUnreadableEntry) {
+			return fmt.Errorf("stopped at a log entry its binary cannot apply (upgrade it, then restart it): %w", err)
 		}
 		return fmt.Errorf("stopped after a storage failure (fix the disk, then restart it): %w", err)
 	}
@@ -795,6 +821,8 @@ func (m *Member) prepareLeadership(gen uint64) {
 	if m.leaderGen == gen {
 		m.ready.Store(true)
 		m.logger.Info("leader ready", "term", m.raft.CurrentTerm(), "applied_index", m.fsm.applied.Load())
+		m.wg.Add(1)
+		go m.raiseFormat(gen)
 	}
 	m.leadMu.Unlock()
 }
@@ -904,6 +932,9 @@ func (m *Member) commitOnce(ctx context.Context, cmds []storage.Command) ([]stor
 // as one entry, then waits for the entry to be applied on this (leader) replica.
 func (m *Member) propose(ctx context.Context, cmds []storage.Command) ([]storage.Result, error) {
 	if err := m.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.checkFormat(cmds); err != nil {
 		return nil, err
 	}
 	// Stamp copies: a proposal that fails before reaching the log leaves cmds

@@ -77,7 +77,7 @@ func TestFSM_DeterministicAndReplaySafe(t *testing.T) {
 	logs := testLog(t)
 
 	a := openStore(t, filepath.Join(dir, "a.db"))
-	fa, err := newFSM(a, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	fa, err := newFSM(a, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) }, storage.LatestFormat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestFSM_DeterministicAndReplaySafe(t *testing.T) {
 	}
 
 	b := openStore(t, filepath.Join(dir, "b.db"))
-	fb, _ := newFSM(b, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	fb, _ := newFSM(b, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) }, storage.LatestFormat)
 	for _, l := range logs {
 		fb.ApplyBatch([]*raft.Log{l})
 	}
@@ -122,7 +122,7 @@ func TestFSM_DeterministicAndReplaySafe(t *testing.T) {
 	// Restart: reopen the store, replay the whole log (raft does after a restart).
 	a.Close()
 	a2 := openStore(t, filepath.Join(dir, "a.db"))
-	fa2, _ := newFSM(a2, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
+	fa2, _ := newFSM(a2, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) }, storage.LatestFormat)
 	if fa2.applied.Load() != 7 {
 		t.Fatalf("applied index after reopen %d, want 7", fa2.applied.Load())
 	}
@@ -148,22 +148,77 @@ func TestFSM_DeterministicAndReplaySafe(t *testing.T) {
 	}
 }
 
-func TestFSM_UndecodableEntryFailsAloneEverywhere(t *testing.T) {
-	st := openStore(t, filepath.Join(t.TempDir(), "s.db"))
-	f, _ := newFSM(st, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) })
-	logs := []*raft.Log{
-		{Index: 1, Type: raft.LogCommand, Data: []byte{9, 9, 9}},
-		entry(t, 2, cmdCreateBucket("ok-bucket", "r", "o", time.Unix(1, 0))),
-	}
-	resp := f.ApplyBatch(logs)
-	if _, isErr := resp[0].(error); !isErr {
-		t.Fatalf("garbage entry answered %v", resp[0])
-	}
-	if res, ok := resp[1].([]storage.Result); !ok || res[0].Err != nil {
-		t.Fatalf("good entry answered %v", resp[1])
-	}
-	if f.applied.Load() != 2 {
-		t.Fatalf("applied %d", f.applied.Load())
+// TestFSM_UnreadableEntryStopsTheReplica: an entry a replica cannot read (bytes it
+// cannot decode, or an operation of a format newer than it applies) is never
+// skipped. What precedes it is applied; it and everything after it are not, the
+// applied index stays below it, and the member is stopped once. A replica that can
+// read it (an upgraded binary) replays the log from there.
+func TestFSM_UnreadableEntryStopsTheReplica(t *testing.T) {
+	ts := time.Unix(1, 0)
+	for _, tc := range []struct {
+		name  string
+		known storage.Format
+		bad   *raft.Log
+	}{
+		{"undecodable bytes", storage.LatestFormat, &raft.Log{Index: 2, Type: raft.LogCommand, Data: []byte{9, 9, 9}}},
+		{"unknown op code", storage.LatestFormat, &raft.Log{Index: 2, Type: raft.LogCommand, Data: appendSubmission(nil, [][]byte{{1, 250}})}},
+		{"op of a newer format", storage.Format1, entry(t, 2, storage.NoopCmd{})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			st := openStore(t, path)
+			var stops []error
+			f, err := newFSM(st, testLogger(t), func(err error) { stops = append(stops, err) }, tc.known)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := []*raft.Log{
+				entry(t, 1, cmdCreateBucket("before", "r", "o", ts)),
+				tc.bad,
+				entry(t, 3, cmdCreateBucket("after", "r", "o", ts)),
+			}
+			resp := f.ApplyBatch(logs)
+			if res, ok := resp[0].([]storage.Result); !ok || res[0].Err != nil {
+				t.Fatalf("entry before the unreadable one answered %v", resp[0])
+			}
+			for _, r := range resp[1:] {
+				if err, ok := r.(error); !ok || !errors.Is(err, ErrUnreadableEntry) || !errors.Is(err, ErrUnknownOutcome) {
+					t.Fatalf("unreadable entry and its successor answered %v", r)
+				}
+			}
+			if len(stops) != 1 || !errors.Is(stops[0], ErrUnreadableEntry) {
+				t.Fatalf("member stopped %d times: %v", len(stops), stops)
+			}
+			// Later batches apply nothing and stop nothing more.
+			resp = f.ApplyBatch([]*raft.Log{entry(t, 4, cmdCreateBucket("later", "r", "o", ts))})
+			if err, ok := resp[0].(error); !ok || !errors.Is(err, ErrUnreadableEntry) || len(stops) != 1 {
+				t.Fatalf("a later batch answered %v (stops %d)", resp[0], len(stops))
+			}
+			if f.applied.Load() != 1 {
+				t.Fatalf("applied index %d, want 1: the replica moved past an entry it did not apply", f.applied.Load())
+			}
+			for name, want := range map[string]bool{"before": true, "after": false, "later": false} {
+				if _, err := st.Bucket(context.Background(), name); (err == nil) != want {
+					t.Fatalf("bucket %q: %v, want present=%v", name, err, want)
+				}
+			}
+			if tc.known == storage.LatestFormat {
+				return
+			}
+			// The upgraded binary replays from the entry on.
+			f2, err := newFSM(st, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) }, storage.LatestFormat)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range f2.ApplyBatch(logs) {
+				if err, ok := r.(error); ok {
+					t.Fatalf("replay after the upgrade: %v", err)
+				}
+			}
+			if f2.applied.Load() != 3 {
+				t.Fatalf("applied %d after the upgrade, want 3", f2.applied.Load())
+			}
+		})
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pangea-s3/pangea/proto/regionpb"
+	"github.com/pangea-s3/pangea/storage"
 )
 
 // maxMessageSize bounds one gRPC message: a submission carries at most a chunk
@@ -136,6 +137,11 @@ func (s *regionServer) Commit(ctx context.Context, sub *regionpb.Submission) (*r
 		return &regionpb.Results{Error: errorToPB(errNotLeader)}, nil
 	}
 	cmds, err := unmarshalCommands(sub.GetCommands())
+	if errors.Is(err, storage.ErrUnknownOp) {
+		// Sent by a member with a newer binary: this leader cannot propose it.
+		err = unavailable(ErrFormatNotReady, fmt.Errorf("this leader's binary does not know the operation: %w", err))
+		return &regionpb.Results{Error: errorToPB(err)}, nil
+	}
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "submission: %v", err)
 	}
@@ -199,6 +205,8 @@ type Status struct {
 	CommitIndex  uint64
 	AppliedIndex uint64 // reflected in the store
 	LastLogIndex uint64
+	Format       storage.Format // the newest region format this member's binary knows
+	RegionFormat storage.Format // the region's format, as this member has applied it
 	Servers      []ServerInfo
 }
 
@@ -215,7 +223,7 @@ func (m *Member) Status() Status {
 		ID: m.cfg.ID, Region: m.cfg.Region, State: m.raft.State().String(), Ready: m.Ready(),
 		LeaderID: lid, LeaderAddr: laddr,
 		Term: m.raft.CurrentTerm(), CommitIndex: m.raft.CommitIndex(), AppliedIndex: m.fsm.applied.Load(),
-		LastLogIndex: m.raft.LastIndex(),
+		LastLogIndex: m.raft.LastIndex(), Format: m.cfg.Format, RegionFormat: m.fsm.regionFormat(),
 	}
 	if f := m.raft.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
@@ -229,6 +237,7 @@ func statusToPB(s Status) *regionpb.StatusResponse {
 	out := &regionpb.StatusResponse{
 		Id: s.ID, Region: s.Region, State: s.State, LeaderId: s.LeaderID, LeaderAddress: s.LeaderAddr,
 		Term: s.Term, CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, LastLogIndex: s.LastLogIndex,
+		Format: uint32(s.Format), RegionFormat: uint32(s.RegionFormat),
 	}
 	if s.Ready {
 		out.State += " (ready)"
@@ -243,6 +252,7 @@ func statusFromPB(p *regionpb.StatusResponse) Status {
 	s := Status{
 		ID: p.GetId(), Region: p.GetRegion(), State: p.GetState(), LeaderID: p.GetLeaderId(), LeaderAddr: p.GetLeaderAddress(),
 		Term: p.GetTerm(), CommitIndex: p.GetCommitIndex(), AppliedIndex: p.GetAppliedIndex(), LastLogIndex: p.GetLastLogIndex(),
+		Format: max(storage.Format(p.GetFormat()), storage.Format1), RegionFormat: max(storage.Format(p.GetRegionFormat()), storage.Format1),
 	}
 	if st, ok := cutSuffix(s.State, " (ready)"); ok {
 		s.State, s.Ready = st, true
@@ -307,6 +317,9 @@ func (m *Member) probeMember(ctx context.Context, id, addr string) error {
 	}
 	if st.GetRegion() != m.cfg.Region {
 		return fmt.Errorf("node: add member %s: the member at %s serves region %q, not %q", id, addr, st.GetRegion(), m.cfg.Region)
+	}
+	if known, rf := max(storage.Format(st.GetFormat()), storage.Format1), m.fsm.regionFormat(); known < rf {
+		return fmt.Errorf("node: add member %s: its binary applies region formats up to %d, this region is at %d: upgrade it first", id, known, rf)
 	}
 	return nil
 }

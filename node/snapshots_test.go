@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/pangea-s3/pangea/storage"
 )
 
 func fileSnapshots(t *testing.T) *raft.FileSnapshotStore {
@@ -44,7 +45,7 @@ func saveSnapshot(t *testing.T, snaps raft.SnapshotStore, index uint64, data io.
 func TestLiveSnapshots_MarkerOnDiskStoreOnTheWire(t *testing.T) {
 	log := testLog(t)
 	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
-	f, err := newFSM(st, slog.New(slog.DiscardHandler), func(err error) { t.Fatal(err) })
+	f, err := newFSM(st, slog.New(slog.DiscardHandler), func(err error) { t.Fatal(err) }, storage.LatestFormat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestLiveSnapshots_MarkerOnDiskStoreOnTheWire(t *testing.T) {
 	}
 
 	st2 := openStore(t, filepath.Join(t.TempDir(), "b.db"))
-	f2, err := newFSM(st2, slog.New(slog.DiscardHandler), func(err error) { t.Fatal(err) })
+	f2, err := newFSM(st2, slog.New(slog.DiscardHandler), func(err error) { t.Fatal(err) }, storage.LatestFormat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestRecoverStore(t *testing.T) {
 	discard := slog.New(slog.DiscardHandler)
 	log := testLog(t)
 	src := openStore(t, filepath.Join(t.TempDir(), "src.db"))
-	f, err := newFSM(src, discard, func(err error) { t.Fatal(err) })
+	f, err := newFSM(src, discard, func(err error) { t.Fatal(err) }, storage.LatestFormat)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,6 +173,10 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 				cfg.ID, cfg.Region, cfg.DataDir)
 			return nil
 		}
+		if herr := members[0].member.HaltErr(); errors.Is(herr, node.ErrUnreadableEntry) {
+			return fmt.Errorf("member %s stopped: %w; its region runs a newer Pangea: install that version, then start pangea node again: it replays its raft log from that entry",
+				cfg.ID, herr)
+		}
 		return fmt.Errorf("member %s stopped after a storage failure: %w; fix the disk (free space, permissions, I/O errors in the system log), then start pangea node again: it replays its raft log and catches up with the region",
 			cfg.ID, members[0].member.HaltErr())
 	}

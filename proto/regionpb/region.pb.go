@@ -57,10 +57,11 @@ const (
 	ErrorCode_ERROR_CODE_ALREADY_APPLIED             ErrorCode = 22
 	ErrorCode_ERROR_CODE_PRECONDITION_FAILED         ErrorCode = 23
 	// Submission-level outcomes.
-	ErrorCode_ERROR_CODE_NOT_LEADER      ErrorCode = 100 // nothing applied: ask the leader
-	ErrorCode_ERROR_CODE_UNKNOWN_OUTCOME ErrorCode = 101 // may or may not have been applied
-	ErrorCode_ERROR_CODE_NO_LEADER       ErrorCode = 102 // nothing applied: no leader right now
-	ErrorCode_ERROR_CODE_CLOSED          ErrorCode = 103 // nothing applied: the member is shutting down
+	ErrorCode_ERROR_CODE_NOT_LEADER       ErrorCode = 100 // nothing applied: ask the leader
+	ErrorCode_ERROR_CODE_UNKNOWN_OUTCOME  ErrorCode = 101 // may or may not have been applied
+	ErrorCode_ERROR_CODE_NO_LEADER        ErrorCode = 102 // nothing applied: no leader right now
+	ErrorCode_ERROR_CODE_CLOSED           ErrorCode = 103 // nothing applied: the member is shutting down
+	ErrorCode_ERROR_CODE_FORMAT_NOT_READY ErrorCode = 104 // nothing applied: the region's format does not cover the operation yet
 )
 
 // Enum value maps for ErrorCode.
@@ -94,6 +95,7 @@ var (
 		101: "ERROR_CODE_UNKNOWN_OUTCOME",
 		102: "ERROR_CODE_NO_LEADER",
 		103: "ERROR_CODE_CLOSED",
+		104: "ERROR_CODE_FORMAT_NOT_READY",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":                 0,
@@ -124,6 +126,7 @@ var (
 		"ERROR_CODE_UNKNOWN_OUTCOME":             101,
 		"ERROR_CODE_NO_LEADER":                   102,
 		"ERROR_CODE_CLOSED":                      103,
+		"ERROR_CODE_FORMAT_NOT_READY":            104,
 	}
 )
 
@@ -1381,6 +1384,11 @@ type StatusResponse struct {
 	AppliedIndex  uint64                 `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	LastLogIndex  uint64                 `protobuf:"varint,9,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
 	Servers       []*Server              `protobuf:"bytes,10,rep,name=servers,proto3" json:"servers,omitempty"`
+	// format is the newest region format this member's binary knows (0 from a
+	// binary that predates the format gate: format 1); region_format is the
+	// region's format as this member has applied it.
+	Format        uint32 `protobuf:"varint,11,opt,name=format,proto3" json:"format,omitempty"`
+	RegionFormat  uint32 `protobuf:"varint,12,opt,name=region_format,json=regionFormat,proto3" json:"region_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1483,6 +1491,20 @@ func (x *StatusResponse) GetServers() []*Server {
 		return x.Servers
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetFormat() uint32 {
+	if x != nil {
+		return x.Format
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetRegionFormat() uint32 {
+	if x != nil {
+		return x.RegionFormat
+	}
+	return 0
 }
 
 type ActiveBlobsRequest struct {
@@ -1663,7 +1685,7 @@ const file_regionpb_region_proto_rawDesc = "" +
 	"\x06Server\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
-	"\bsuffrage\x18\x03 \x01(\tR\bsuffrage\"\xca\x02\n" +
+	"\bsuffrage\x18\x03 \x01(\tR\bsuffrage\"\x87\x03\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x14\n" +
@@ -1675,10 +1697,12 @@ const file_regionpb_region_proto_rawDesc = "" +
 	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\x12$\n" +
 	"\x0elast_log_index\x18\t \x01(\x04R\flastLogIndex\x124\n" +
 	"\aservers\x18\n" +
-	" \x03(\v2\x1a.pangea.internal.v1.ServerR\aservers\"\x14\n" +
+	" \x03(\v2\x1a.pangea.internal.v1.ServerR\aservers\x12\x16\n" +
+	"\x06format\x18\v \x01(\rR\x06format\x12#\n" +
+	"\rregion_format\x18\f \x01(\rR\fregionFormat\"\x14\n" +
 	"\x12ActiveBlobsRequest\"+\n" +
 	"\x13ActiveBlobsResponse\x12\x14\n" +
-	"\x05blobs\x18\x01 \x03(\fR\x05blobs*\x89\a\n" +
+	"\x05blobs\x18\x01 \x03(\fR\x05blobs*\xaa\a\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ERROR_CODE_NO_SUCH_BUCKET\x10\x01\x12$\n" +
@@ -1708,7 +1732,8 @@ const file_regionpb_region_proto_rawDesc = "" +
 	"\x15ERROR_CODE_NOT_LEADER\x10d\x12\x1e\n" +
 	"\x1aERROR_CODE_UNKNOWN_OUTCOME\x10e\x12\x18\n" +
 	"\x14ERROR_CODE_NO_LEADER\x10f\x12\x15\n" +
-	"\x11ERROR_CODE_CLOSED\x10g2\x80\x04\n" +
+	"\x11ERROR_CODE_CLOSED\x10g\x12\x1f\n" +
+	"\x1bERROR_CODE_FORMAT_NOT_READY\x10h2\x80\x04\n" +
 	"\x06Region\x12E\n" +
 	"\x06Commit\x12\x1e.pangea.internal.v1.Submission\x1a\x1b.pangea.internal.v1.Results\x12X\n" +
 	"\tReadIndex\x12$.pangea.internal.v1.ReadIndexRequest\x1a%.pangea.internal.v1.ReadIndexResponse\x12O\n" +

@@ -1,0 +1,110 @@
+package nodetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pangea-s3/pangea/node"
+	"github.com/pangea-s3/pangea/storage"
+)
+
+// TestRegion_FormatGate plays a rolling upgrade: n3 runs a binary that applies
+// only Format1. The leader holds the region's format back, so an operation of
+// Format2 gets a retryable ErrFormatNotReady and changes nothing, until n3 runs the
+// new binary; then the format is raised and the operation is accepted. Afterwards
+// an old binary can neither restart on a member of the region nor be added to it.
+func TestRegion_FormatGate(t *testing.T) {
+	ctx := context.Background()
+	c := Start(t, Options{Configure: func(cfg *node.MemberConfig) {
+		cfg.FormatCheck = 50 * time.Millisecond
+		if cfg.ID == "n3" {
+			cfg.Format = storage.Format1
+		}
+	}})
+	nodes := c.Nodes("us-east-1")
+	old := nodes[2]
+	if old.ID != "n3" {
+		t.Fatalf("nodes are %s %s %s", nodes[0].ID, nodes[1].ID, nodes[2].ID)
+	}
+	// A leader running the old binary has nothing to raise: hand leadership to a
+	// new one, and let it ask the voters a few times: the answer must stay "no".
+	eventually(t, 15*time.Second, "a new-binary leader asked the voters three times", func() bool {
+		l, err := c.Leader(ctx, "us-east-1")
+		if err == nil && l == old {
+			l.Member.TransferLeadership()
+			return false
+		}
+		return err == nil && l.Member.FormatChecks() >= 3
+	})
+	for _, n := range nodes {
+		if got := n.Member.RegionFormat(); got != storage.Format1 {
+			t.Fatalf("%s: region format %d while %s applies only format 1", n.ID, got, old.ID)
+		}
+		_, err := n.Member.Commit(ctx, storage.NoopCmd{})
+		var re *node.RetryableError
+		if !errors.Is(err, node.ErrFormatNotReady) || !errors.As(err, &re) || re.Unknown {
+			t.Fatalf("Noop through %s before the upgrade: %v, want a retryable ErrFormatNotReady", n.ID, err)
+		}
+	}
+	leader, err := c.Leader(ctx, "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := leader.Member.Status(); st.Format != storage.LatestFormat || st.RegionFormat != storage.Format1 {
+		t.Fatalf("leader status: format %d, region format %d", st.Format, st.RegionFormat)
+	}
+
+	// Upgrade n3: same data, the new binary.
+	c.Kill(old)
+	if err := c.RestartWith(old, func(cfg *node.MemberConfig) { cfg.Format = storage.LatestFormat }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "every member applied the raised format", func() bool {
+		for _, n := range nodes {
+			if n.Member.RegionFormat() != storage.Format2 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range nodes {
+		if _, err := n.Member.Commit(ctx, storage.NoopCmd{}); err != nil {
+			t.Fatalf("Noop through %s after the upgrade: %v", n.ID, err)
+		}
+	}
+
+	// Rolling back n3's binary is refused at start: its store is at format 2.
+	c.Kill(old)
+	err = c.RestartWith(old, func(cfg *node.MemberConfig) { cfg.Format = storage.Format1 })
+	if !errors.Is(err, node.ErrUnreadableEntry) {
+		t.Fatalf("an old binary on an upgraded member started: %v", err)
+	}
+	if err := c.RestartWith(old, func(cfg *node.MemberConfig) { cfg.Format = storage.LatestFormat }); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new member running the old binary is not added.
+	n4, err := c.AddNode("us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(n4)
+	if err := c.RestartWith(n4, func(cfg *node.MemberConfig) { cfg.Format = storage.Format1 }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Member.AddMember(ctx, n4.ID, n4.ClusterAddr); err == nil {
+		t.Fatal("a member that applies only format 1 was added to a format 2 region")
+	}
+}
+
+// eventually polls cond until it holds, failing the test after d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := WaitFor(ctx, cond); err != nil {
+		t.Fatalf("%s: not within %v", what, d)
+	}
+}
