@@ -15,6 +15,10 @@
 // PutPart that commits them; a staged blob nobody commits is found by StagedBlobs and
 // removed with DiscardBlob.
 //
+// Each operation is a value type in a file of its own (op_*.go: its fields, codec,
+// checks and apply) registered by one line in ops.go with the region format that
+// introduced it; code outside the operation files never switches on the operation.
+//
 // Reads run in short read transactions and copy out what they return; OpenObject
 // streams a body one chunk (one transaction) at a time.
 //
