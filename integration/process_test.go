@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/pangea-s3/pangea/integration/testkit"
 )
 
 // The pangea binary is built at most once per test binary run, into binDir.
@@ -152,39 +154,42 @@ func (p *proc) exited() bool {
 	}
 }
 
-// waitLab polls <data>/lab.json until it names an endpoint that answers, the process
-// exits, or the deadline passes.
+// waitLab polls <data>/lab.json until it names an endpoint that answers; it fails
+// the test if the process exits first or 60 s pass.
 func (p *proc) waitLab(t *testing.T) labFile {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	path := filepath.Join(p.dataDir, "lab.json")
-	var lastErr error
-	for time.Now().Before(deadline) {
+	var lf labFile
+	testkit.Eventually(t, 60*time.Second, "a usable "+filepath.Join(p.dataDir, "lab.json"), func() error {
 		if p.exited() {
-			t.Fatalf("pangea exited before writing lab.json: %v", p.waitErr)
+			return testkit.Stop(fmt.Errorf("pangea exited before writing lab.json: %v", p.waitErr))
 		}
-		b, err := os.ReadFile(path)
-		if err == nil {
-			var lf labFile
-			if err = json.Unmarshal(b, &lf); err == nil && lf.Endpoints.Global != "" {
-				// The file is written once the listener is bound; prove it answers.
-				var resp *http.Response
-				if resp, err = http.Get(lf.Endpoints.Global + "/"); err == nil {
-					resp.Body.Close()
-					return lf
-				}
-			} else if err == nil {
-				err = fmt.Errorf("lab.json has no endpoints.global: %s", b)
-			}
-		}
-		lastErr = err
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Millisecond):
-		}
+		var err error
+		lf, err = p.readLab()
+		return err
+	})
+	return lf
+}
+
+// readLab reads <data>/lab.json once and checks that the endpoint it names answers.
+func (p *proc) readLab() (labFile, error) {
+	b, err := os.ReadFile(filepath.Join(p.dataDir, "lab.json"))
+	if err != nil {
+		return labFile{}, err
 	}
-	t.Fatalf("no usable %s within 60s: %v", path, lastErr)
-	return labFile{}
+	var lf labFile
+	if err := json.Unmarshal(b, &lf); err != nil {
+		return labFile{}, err
+	}
+	if lf.Endpoints.Global == "" {
+		return labFile{}, fmt.Errorf("lab.json has no endpoints.global: %s", b)
+	}
+	// The file is written once the listener is bound; prove it answers.
+	resp, err := http.Get(lf.Endpoints.Global + "/")
+	if err != nil {
+		return labFile{}, err
+	}
+	resp.Body.Close()
+	return lf, nil
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
