@@ -51,7 +51,7 @@ func (m *regionMember) launch(t *testing.T, peers string) {
 	m.ports.Release(m.clusterAddr) // the process binds it now (a restart: released already)
 	m.proc = startPangea(t, m.dataDir, []string{"PANGEA_CLUSTER_SECRET=" + regionSecret},
 		"node", "--data", m.dataDir, "--region", testRegion, "--id", m.id,
-		"--addr", "127.0.0.1:0", "--cluster-addr", m.clusterAddr, "--peers", peers, "--log-level", "warn")
+		"--addr", "127.0.0.1:0", "--cluster-addr", m.clusterAddr, "--peers", peers, "--log-level", "info") // info: the replay line
 }
 
 // A process that exits because its cluster address is in use is launched again:
@@ -138,7 +138,10 @@ func regionObjectSize(seed uint64, key string) int {
 // TestRegionDurability runs a region of three `pangea node` processes while a writer
 // streams PUTs to random members and a killer SIGKILLs one member at a time and restarts
 // it on the same data. Every acknowledged object must end up on every member with its
-// exact bytes, and the members must agree on the listing.
+// exact bytes, and the members must agree on the listing. At least one restarted
+// member must say it replays raft log entries its store had not committed: else no
+// kill landed while acknowledged writes were only in the log, and the test proved
+// nothing about the replay.
 func TestRegionDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -243,6 +246,7 @@ func TestRegionDurability(t *testing.T) {
 	}
 
 	const cycles = 4
+	var replayed uint64 // raft log entries the restarted members replayed
 	for cycle := range cycles {
 		pauseFor(testCtx, time.Duration(1000+rng.IntN(1500))*time.Millisecond)
 		// Half the time the leader, deliberately (a random pick would spare it in
@@ -270,6 +274,9 @@ func TestRegionDurability(t *testing.T) {
 		pauseFor(testCtx, time.Duration(200+rng.IntN(1300))*time.Millisecond)
 		m.launch(t, peers)
 		m.wait(t, peers)
+		r := replayOf(t, m.proc)
+		replayed += r.entries
+		t.Logf("cycle %d: %s replays %d raft log entries (store at %d, log at %d)", cycle, m.id, r.entries, r.storeApplied, r.lastLog)
 		// Ready means it serves a linearizable read: it is back in the region and caught
 		// up to the leader's commit index at the time of the read. Only then may another
 		// member die, so a majority is always up.
@@ -284,6 +291,9 @@ func TestRegionDurability(t *testing.T) {
 		live[m.id] = c
 		mu.Unlock()
 		t.Logf("cycle %d: %s restarted and serving", cycle, m.id)
+	}
+	if replayed == 0 {
+		t.Error(noReplay)
 	}
 	pauseFor(testCtx, 500*time.Millisecond)
 	stopWriters()
