@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/pangea-s3/pangea/integration/testkit"
 )
 
 // The pangea binary is built at most once per test binary run, into binDir.
@@ -143,6 +147,38 @@ func tail(b []byte, n int) string {
 	return string(b)
 }
 
+// replay is what a restarted member said at start-up (node.OpenMember's Info line)
+// about the raft log entries past its store's applied index, which it replays.
+type replay struct {
+	entries, storeApplied, lastLog uint64
+}
+
+// replayOf reads the replay line from p's output; it fails the test if there is
+// none (the process opened no member, or logs above Info).
+func replayOf(t *testing.T, p *proc) replay {
+	t.Helper()
+	out, err := os.ReadFile(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`msg="replaying raft log entries not yet in the store".* entries=(\d+) store_applied=(\d+) last_log=(\d+)`)
+	m := line.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("pangea's output has no replay line (is --log-level info?):\n%s", tail(out, 4<<10))
+	}
+	var r replay
+	for i, f := range []*uint64{&r.entries, &r.storeApplied, &r.lastLog} {
+		if *f, err = strconv.ParseUint(string(m[i+1]), 10, 64); err != nil {
+			t.Fatalf("replay line %q: %v", m[0], err)
+		}
+	}
+	return r
+}
+
+// noReplay is how the crash tests fail when no restart replayed anything: then the
+// test proved nothing about acknowledged writes that were only in the raft log.
+const noReplay = "no SIGKILL landed while acknowledged writes were only in the raft log; the test did not exercise replay"
+
 func (p *proc) exited() bool {
 	select {
 	case <-p.done:
@@ -152,39 +188,42 @@ func (p *proc) exited() bool {
 	}
 }
 
-// waitLab polls <data>/lab.json until it names an endpoint that answers, the process
-// exits, or the deadline passes.
+// waitLab polls <data>/lab.json until it names an endpoint that answers; it fails
+// the test if the process exits first or 60 s pass.
 func (p *proc) waitLab(t *testing.T) labFile {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	path := filepath.Join(p.dataDir, "lab.json")
-	var lastErr error
-	for time.Now().Before(deadline) {
+	var lf labFile
+	testkit.Eventually(t, 60*time.Second, "a usable "+filepath.Join(p.dataDir, "lab.json"), func() error {
 		if p.exited() {
-			t.Fatalf("pangea exited before writing lab.json: %v", p.waitErr)
+			return testkit.Stop(fmt.Errorf("pangea exited before writing lab.json: %v", p.waitErr))
 		}
-		b, err := os.ReadFile(path)
-		if err == nil {
-			var lf labFile
-			if err = json.Unmarshal(b, &lf); err == nil && lf.Endpoints.Global != "" {
-				// The file is written once the listener is bound; prove it answers.
-				var resp *http.Response
-				if resp, err = http.Get(lf.Endpoints.Global + "/"); err == nil {
-					resp.Body.Close()
-					return lf
-				}
-			} else if err == nil {
-				err = fmt.Errorf("lab.json has no endpoints.global: %s", b)
-			}
-		}
-		lastErr = err
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Millisecond):
-		}
+		var err error
+		lf, err = p.readLab()
+		return err
+	})
+	return lf
+}
+
+// readLab reads <data>/lab.json once and checks that the endpoint it names answers.
+func (p *proc) readLab() (labFile, error) {
+	b, err := os.ReadFile(filepath.Join(p.dataDir, "lab.json"))
+	if err != nil {
+		return labFile{}, err
 	}
-	t.Fatalf("no usable %s within 60s: %v", path, lastErr)
-	return labFile{}
+	var lf labFile
+	if err := json.Unmarshal(b, &lf); err != nil {
+		return labFile{}, err
+	}
+	if lf.Endpoints.Global == "" {
+		return labFile{}, fmt.Errorf("lab.json has no endpoints.global: %s", b)
+	}
+	// The file is written once the listener is bound; prove it answers.
+	resp, err := http.Get(lf.Endpoints.Global + "/")
+	if err != nil {
+		return labFile{}, err
+	}
+	resp.Body.Close()
+	return lf, nil
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
@@ -233,7 +272,9 @@ func crashObjectSize(seed uint64, key string) int {
 // TestCrashRecovery SIGKILLs a node while writers stream PUTs into it, three times,
 // restarting on the same data directory each time. Every acknowledged object must
 // survive with identical bytes; an object whose PUT was in flight may be missing, but
-// if it exists it must be complete and correct.
+// if it exists it must be complete and correct. At least one restart must replay raft
+// log entries the store had not committed (the restarted node says how many): else
+// the kills proved nothing about the replay.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -246,10 +287,12 @@ func TestCrashRecovery(t *testing.T) {
 
 	acked := map[string]bool{} // present after every restart
 	var maybe []string         // in flight at a kill: absent, or complete and correct
+	var replayed uint64        // raft log entries replayed over all restarts
 
 	for cycle := 0; cycle <= 3; cycle++ {
 		_ = os.Remove(filepath.Join(dataDir, "lab.json")) // a killed process leaves its file behind
-		p := startPangea(t, dataDir, nil, "node", "--data", dataDir, "--addr", "127.0.0.1:0", "--region", testRegion, "--log-level", "warn")
+		// At Info: the replay line (node.OpenMember) says what the restart replays.
+		p := startPangea(t, dataDir, nil, "node", "--data", dataDir, "--addr", "127.0.0.1:0", "--region", testRegion, "--log-level", "info")
 		lf := p.waitLab(t)
 		client := processClient(lf)
 		if cycle == 0 {
@@ -262,6 +305,9 @@ func TestCrashRecovery(t *testing.T) {
 			return randomBytes(seed, key, crashObjectSize(seed, key))
 		})
 		if cycle > 0 {
+			r := replayOf(t, p)
+			replayed += r.entries
+			t.Logf("cycle %d: the restart replayed %d raft log entries (store at %d, log at %d)", cycle, r.entries, r.storeApplied, r.lastLog)
 			t.Logf("cycle %d: after restart all %d acknowledged objects intact; %d of %d in-flight PUTs had completed", cycle, len(acked), len(found), len(maybe))
 		}
 		for _, k := range found {
@@ -272,6 +318,9 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("cycle %d: data lost or corrupted after SIGKILL (seed %d)", cycle, seed)
 		}
 		if cycle == 3 {
+			if replayed == 0 {
+				t.Fatal(noReplay)
+			}
 			p.stop(t, os.Interrupt)
 			break
 		}

@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/node"
 )
 
@@ -34,6 +34,7 @@ type regionMember struct {
 	id          string
 	dataDir     string
 	clusterAddr string
+	ports       *testkit.Ports // holds clusterAddr until the first launch
 	proc        *proc
 	endpoint    string // S3 endpoint of the running process (port 0: new after each start)
 }
@@ -47,14 +48,31 @@ func (m *regionMember) launch(t *testing.T, peers string) {
 	t.Helper()
 	// A SIGKILLed process leaves its lab.json behind; the new one must not be mistaken for it.
 	_ = os.Remove(filepath.Join(m.dataDir, "lab.json"))
+	m.ports.Release(m.clusterAddr) // the process binds it now (a restart: released already)
 	m.proc = startPangea(t, m.dataDir, []string{"PANGEA_CLUSTER_SECRET=" + regionSecret},
 		"node", "--data", m.dataDir, "--region", testRegion, "--id", m.id,
-		"--addr", "127.0.0.1:0", "--cluster-addr", m.clusterAddr, "--peers", peers, "--log-level", "warn")
+		"--addr", "127.0.0.1:0", "--cluster-addr", m.clusterAddr, "--peers", peers, "--log-level", "info") // info: the replay line
 }
 
-func (m *regionMember) wait(t *testing.T) {
+// A process that exits because its cluster address is in use is launched again:
+// the address can be taken for a moment between its release (or the SIGKILL that
+// freed it) and the bind, by an outgoing connection's local port.
+func (m *regionMember) wait(t *testing.T, peers string) {
 	t.Helper()
-	lf := m.proc.waitLab(t)
+	var lf labFile
+	testkit.Eventually(t, 60*time.Second, "member "+m.id+" to listen", func() error {
+		if m.proc.exited() {
+			out, _ := os.ReadFile(m.proc.logPath) // complete: the process is gone
+			if !bytes.Contains(out, []byte("address already in use")) {
+				return testkit.Stop(fmt.Errorf("pangea exited before writing lab.json: %v", m.proc.waitErr))
+			}
+			m.launch(t, peers)
+			return fmt.Errorf("%s was in use; launched again", m.clusterAddr)
+		}
+		var err error
+		lf, err = m.proc.readLab()
+		return err
+	})
 	m.endpoint = lf.Endpoints.Global
 	if lf.AccessKey != ownerKey || lf.SecretKey != ownerSecret {
 		t.Fatalf("member %s: lab.json credentials %q/%q, want the defaults", m.id, lf.AccessKey, lf.SecretKey)
@@ -104,27 +122,6 @@ func unavailable(err error) bool {
 	return re != nil && re.HTTPStatusCode() == http.StatusServiceUnavailable && errors.As(err, &ae) && ae.ErrorCode() == "ServiceUnavailable"
 }
 
-// freePorts reserves n distinct loopback ports by binding them, then releases them
-// for the processes to bind. Another process could take one in between; that is
-// unlikely enough on a test machine and fails loudly (the member does not start).
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 // regionObjectSize derives an object's size from the seed and its key: mostly small
 // (inline or one chunk), one in sixteen of several chunks, so bodies travel through
 // the raft log both whole and chunk by chunk.
@@ -141,7 +138,10 @@ func regionObjectSize(seed uint64, key string) int {
 // TestRegionDurability runs a region of three `pangea node` processes while a writer
 // streams PUTs to random members and a killer SIGKILLs one member at a time and restarts
 // it on the same data. Every acknowledged object must end up on every member with its
-// exact bytes, and the members must agree on the listing.
+// exact bytes, and the members must agree on the listing. At least one restarted
+// member must say it replays raft log entries its store had not committed: else no
+// kill landed while acknowledged writes were only in the log, and the test proved
+// nothing about the replay.
 func TestRegionDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -152,14 +152,16 @@ func TestRegionDurability(t *testing.T) {
 	defer cancel()
 	const bucket = "region"
 
-	ports := freePorts(t, 3)
+	ports := testkit.NewPorts(t)
+	addrs := ports.Reserve(3)
 	members := make([]*regionMember, 3)
 	var peerList []string
 	for i := range members {
 		members[i] = &regionMember{
 			id:          fmt.Sprintf("n%d", i+1),
 			dataDir:     t.TempDir(),
-			clusterAddr: fmt.Sprintf("127.0.0.1:%d", ports[i]),
+			clusterAddr: addrs[i],
+			ports:       ports,
 		}
 		peerList = append(peerList, members[i].id+"="+members[i].clusterAddr)
 	}
@@ -169,7 +171,7 @@ func TestRegionDurability(t *testing.T) {
 		m.launch(t, peers)
 	}
 	for _, m := range members {
-		m.wait(t)
+		m.wait(t, peers)
 	}
 
 	if err := regionRetry(testCtx, 30*time.Second, func(ctx context.Context) error {
@@ -244,6 +246,7 @@ func TestRegionDurability(t *testing.T) {
 	}
 
 	const cycles = 4
+	var replayed uint64 // raft log entries the restarted members replayed
 	for cycle := range cycles {
 		pauseFor(testCtx, time.Duration(1000+rng.IntN(1500))*time.Millisecond)
 		// Half the time the leader, deliberately (a random pick would spare it in
@@ -270,7 +273,10 @@ func TestRegionDurability(t *testing.T) {
 		t.Logf("cycle %d: SIGKILL %s, the %s (%d objects acknowledged so far)", cycle, m.id, role, before)
 		pauseFor(testCtx, time.Duration(200+rng.IntN(1300))*time.Millisecond)
 		m.launch(t, peers)
-		m.wait(t)
+		m.wait(t, peers)
+		r := replayOf(t, m.proc)
+		replayed += r.entries
+		t.Logf("cycle %d: %s replays %d raft log entries (store at %d, log at %d)", cycle, m.id, r.entries, r.storeApplied, r.lastLog)
 		// Ready means it serves a linearizable read: it is back in the region and caught
 		// up to the leader's commit index at the time of the read. Only then may another
 		// member die, so a majority is always up.
@@ -285,6 +291,9 @@ func TestRegionDurability(t *testing.T) {
 		live[m.id] = c
 		mu.Unlock()
 		t.Logf("cycle %d: %s restarted and serving", cycle, m.id)
+	}
+	if replayed == 0 {
+		t.Error(noReplay)
 	}
 	pauseFor(testCtx, 500*time.Millisecond)
 	stopWriters()
@@ -463,26 +472,21 @@ func getBytes(ctx context.Context, c *s3.Client, bucket, key string) ([]byte, er
 	err := regionRetry(ctx, 15*time.Second, func(ctx context.Context) error {
 		var errBody []byte
 		out, err := c.GetObject(withErrorBody(ctx, &errBody), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-		if err == nil {
-			defer out.Body.Close()
-			body, err = io.ReadAll(out.Body)
+		if err != nil {
+			if asResponseError(err) != nil && !unavailable(err) {
+				return fmt.Errorf("%w; body: %q", err, errBody) // an answer: regionRetry stops
+			}
+			return err
 		}
-		if re := asResponseError(err); re != nil && !unavailable(err) {
-			return permanent{fmt.Errorf("%w; body: %q", err, errBody)}
-		}
+		defer out.Body.Close()
+		body, err = io.ReadAll(out.Body)
 		return err
 	})
-	var p permanent
-	if errors.As(err, &p) {
-		return nil, p.err
+	if err != nil {
+		return nil, err
 	}
-	return body, err
+	return body, nil
 }
-
-// permanent stops regionRetry: the error is an answer, not a failure to get one.
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
 
 func listAllKeys(ctx context.Context, c *s3.Client, bucket string) ([]string, error) {
 	var keys []string
@@ -506,20 +510,21 @@ func listAllKeys(ctx context.Context, c *s3.Client, bucket string) ([]string, er
 func regionRetry(ctx context.Context, budget time.Duration, f func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	for {
+	answered := false
+	err := testkit.Poll(ctx, func() error {
 		callCtx, callCancel := context.WithTimeout(ctx, 5*time.Second)
+		defer callCancel()
 		err := f(callCtx)
-		callCancel()
-		var p permanent
-		if err == nil || errors.As(err, &p) || asResponseError(err) != nil && !unavailable(err) {
-			return err
+		if asResponseError(err) != nil && !unavailable(err) {
+			answered = true
+			return testkit.Stop(err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not within %v: %w", budget, err)
-		case <-time.After(50 * time.Millisecond):
-		}
+		return err
+	})
+	if err != nil && !answered {
+		return fmt.Errorf("not within %v: %w", budget, err)
 	}
+	return err
 }
 
 // pauseFor waits d or until ctx ends: pacing for the writer and the killer, never a

@@ -3,10 +3,12 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/storage"
 )
 
@@ -56,14 +58,13 @@ func (g *gateApplier) sizes() []int {
 	return out
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+// queued is the condition that exactly n submissions wait in c's queue.
+func queued(c *BatchCommitter, n int) func() error {
+	return func() error {
+		if got := len(c.queue); got != n {
+			return fmt.Errorf("%d queued, want %d", got, n)
 		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
+		return nil
 	}
 }
 
@@ -94,7 +95,7 @@ func TestBatchCommitter_QueuedSubmissionsShareOneBatch(t *testing.T) {
 			results[i] = res[0].Upload.UploadID
 		})
 	}
-	waitFor(t, 5*time.Second, "20 queued submissions", func() bool { return len(c.queue) == n })
+	testkit.Eventually(t, 5*time.Second, "20 queued submissions", queued(c, n))
 	close(g.gate)
 	wg.Wait()
 	if err := <-first; err != nil {
@@ -125,7 +126,7 @@ func TestBatchCommitter_RespectsCommandAndByteBounds(t *testing.T) {
 	for range 10 { // 10 small commands: batches of at most 4
 		wg.Go(func() { c.Commit(ctx, bucketCmd("x")) })
 	}
-	waitFor(t, 5*time.Second, "10 queued", func() bool { return len(c.queue) == 10 })
+	testkit.Eventually(t, 5*time.Second, "10 queued", queued(c, 10))
 	close(g.gate)
 	wg.Wait()
 	for i, n := range g.sizes() {
@@ -147,7 +148,7 @@ func TestBatchCommitter_RespectsCommandAndByteBounds(t *testing.T) {
 			c2.Commit(ctx, cmdPutChunk(storage.BlobID{1}, uint32(i), storage.ChunkRaw, len(data), data, time.Unix(0, 0)))
 		})
 	}
-	waitFor(t, 5*time.Second, "3 queued chunks", func() bool { return len(c2.queue) == 3 })
+	testkit.Eventually(t, 5*time.Second, "3 queued chunks", queued(c2, 3))
 	close(g2.gate)
 	wg.Wait()
 	if got := g2.sizes(); len(got) < 3 || got[1] > 2 {
@@ -174,7 +175,7 @@ func TestBatchCommitter_CancelBeforeHandOverAppliesNothing(t *testing.T) {
 	go c.Commit(context.Background(), bucketCmd("held"))
 	<-g.entered
 	go c.Commit(context.Background(), bucketCmd("queued")) // fills the queue
-	waitFor(t, 5*time.Second, "queue full", func() bool { return len(c.queue) == 1 })
+	testkit.Eventually(t, 5*time.Second, "queue full", queued(c, 1))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -202,7 +203,7 @@ func TestBatchCommitter_CancelAfterHandOverWaitsForOutcome(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := c.Commit(ctx, bucketCmd("mine")); done <- err }()
-	waitFor(t, 5*time.Second, "queued", func() bool { return len(c.queue) == 1 })
+	testkit.Eventually(t, 5*time.Second, "queued", queued(c, 1))
 	cancel()
 	select {
 	case err := <-done:
@@ -225,7 +226,7 @@ func TestBatchCommitter_CloseDrainsThenRefuses(t *testing.T) {
 	<-g.entered
 	done := make(chan error, 1)
 	go func() { _, err := c.Commit(context.Background(), bucketCmd("queued")); done <- err }()
-	waitFor(t, 5*time.Second, "queued", func() bool { return len(c.queue) == 1 })
+	testkit.Eventually(t, 5*time.Second, "queued", queued(c, 1))
 	closed := make(chan struct{})
 	go func() { c.Close(); close(closed) }()
 	close(g.gate)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/storage"
 )
 
@@ -33,10 +34,20 @@ func TestBodyBudget_FirstComeFirstServed(t *testing.T) {
 	}
 	wg.Add(1)
 	go take(6)
-	waitFor(t, 10*time.Second, "the 6 to queue", func() bool { _, w := b.state(); return w == 1 })
+	testkit.Eventually(t, 10*time.Second, "the 6 to queue", func() error {
+		if _, w := b.state(); w != 1 {
+			return fmt.Errorf("%d waiting", w)
+		}
+		return nil
+	})
 	wg.Add(1)
 	go take(4) // fits now (6+4), but arrived after the 6
-	waitFor(t, 10*time.Second, "the 4 to queue behind it", func() bool { _, w := b.state(); return w == 2 })
+	testkit.Eventually(t, 10*time.Second, "the 4 to queue behind it", func() error {
+		if _, w := b.state(); w != 2 {
+			return fmt.Errorf("%d waiting", w)
+		}
+		return nil
+	})
 	if used, _ := b.state(); used != 6 {
 		t.Fatalf("used %d: a later share overtook the queue", used)
 	}
@@ -122,9 +133,11 @@ func TestBackend_BodyBudgetBoundsUploadsInProgress(t *testing.T) {
 			results <- result{v, err}
 		}(i)
 	}
-	waitFor(t, 10*time.Second, "two uploads in progress and four queued", func() bool {
-		used, w := l.body.state()
-		return used == 2*size && w == uploads-2
+	testkit.Eventually(t, 10*time.Second, "two uploads in progress and four queued", func() error {
+		if used, w := l.body.state(); used != 2*size || w != uploads-2 {
+			return fmt.Errorf("%d bytes in use, %d waiting", used, w)
+		}
+		return nil
 	})
 	inProgress := 0
 	for _, g := range bodies {
@@ -219,9 +232,11 @@ func TestBackend_StalledClientGivesItsShareBack(t *testing.T) {
 		stalledDone <- err
 	}()
 	<-stalled.reached // it holds a share and waits in its second read
-	waitFor(t, 10*time.Second, "the stalled upload to give its share back", func() bool {
-		used, _ := l.body.state()
-		return used == 0
+	testkit.Eventually(t, 10*time.Second, "the stalled upload to give its share back", func() error {
+		if used, _ := l.body.state(); used != 0 {
+			return fmt.Errorf("%d bytes still in use", used)
+		}
+		return nil
 	})
 	body := randomBytes(7, size)
 	v, err := l.PutObject(ctx, storage.PutObjectInput{Bucket: "st", Key: "other", BodyInput: storage.BodyInput{Body: bytes.NewReader(body), Size: size}})

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/storage"
 )
 
@@ -206,7 +207,7 @@ func TestLocal_ConcurrentPutsAreBatched(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, 10*time.Second, "32 PUTs queued", func() bool { return len(l.committer.queue) == n })
+	testkit.Eventually(t, 10*time.Second, "32 PUTs queued", queued(l.committer, n))
 	close(gate)
 	wg.Wait()
 

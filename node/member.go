@@ -251,6 +251,15 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	if err != nil {
 		return fail(fmt.Errorf("node: open store: %w", err))
 	}
+	// The entries past the store's applied index are replayed into it from the log once
+	// raft runs: what the store had not committed yet (it lags the log by up to
+	// CommitDelay) when the process stopped. The count is an upper bound: the last
+	// index includes configuration entries and a new leader's no-op entries, and a
+	// follower's tail that was never committed may be replaced instead.
+	if last, err := logs.LastIndex(); err == nil {
+		applied := m.AppliedIndex()
+		logger.Info("replaying raft log entries not yet in the store", "entries", max(last, applied)-applied, "store_applied", applied, "last_log", last)
+	}
 	if cfg.CommitDelay >= 0 {
 		m.stopFlusher = m.fsm.startFlusher(cfg.CommitDelay)
 		cleanup = append(cleanup, m.stopFlusher)

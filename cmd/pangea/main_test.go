@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
+	"github.com/pangea-s3/pangea/integration/testkit"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reading test.
@@ -40,34 +42,37 @@ func testCLI(envv map[string]string) (*cli, *syncBuffer, *syncBuffer) {
 	return &cli{stdout: out, stderr: errb, getenv: func(k string) string { return envv[k] }}, out, errb
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // startServe runs `pangea <args>` in the background and returns lab.json once the
 // server listens, and a stop function that cancels it and returns its exit code.
+//
+// A run that fails to bind an address already in use is started again until the
+// deadline: an address from testkit.Ports, released just before this call, may be
+// taken in between for a moment (an outgoing connection's local port).
 func startServe(t *testing.T, c *cli, dir string, args ...string) (labfile.File, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	code := make(chan int, 1)
-	go func() { code <- c.run(ctx, args) }()
+	stderr := c.stderr.(*syncBuffer)
+	var code chan int
+	var runFrom int // where the current run's output starts in stderr
+	start := func() {
+		code, runFrom = make(chan int, 1), len(stderr.String())
+		go func(code chan<- int) { code <- c.run(ctx, args) }(code)
+	}
+	start()
 	var lf labfile.File
-	waitFor(t, 10*time.Second, "lab.json", func() bool {
+	testkit.Eventually(t, 10*time.Second, "lab.json", func() error {
 		select {
 		case n := <-code:
-			t.Fatalf("pangea %v exited with %d before listening; stderr:\n%s", args, n, c.stderr.(*syncBuffer).String())
+			if out := stderr.String()[runFrom:]; n != 0 && strings.Contains(out, "address already in use") {
+				start()
+				return fmt.Errorf("pangea %v exited with %d, started again: %s", args, n, out)
+			}
+			t.Fatalf("pangea %v exited with %d before listening; stderr:\n%s", args, n, stderr.String())
 		default:
 		}
 		var err error
 		lf, err = labfile.Read(dir)
-		return err == nil
+		return err
 	})
 	stopped := false
 	var result int
@@ -219,20 +224,28 @@ func TestRun_LabBannerAndEnvironment(t *testing.T) {
 	if lf.AccessKey != "labkey" || lf.SecretKey != "labsecret" {
 		t.Fatalf("env credentials not used: %+v", lf)
 	}
-	waitFor(t, 5*time.Second, "banner", func() bool { return strings.Contains(out.String(), "Ctrl-C") })
+	testkit.Eventually(t, 5*time.Second, "banner", func() error {
+		if !strings.Contains(out.String(), "Ctrl-C") {
+			return fmt.Errorf("stdout so far: %q", out.String())
+		}
+		return nil
+	})
 	readyURL := lf.Endpoints.Global + "/_pangea/health/ready"
 	for _, want := range []string{lf.Endpoints.Global, "us-east-1", "labkey", "labsecret", labfile.Name, "aws --endpoint-url", readyURL} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}
 	}
-	waitFor(t, 10*time.Second, "the banner's readiness check to answer 200", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the banner's readiness check to answer 200", func() error {
 		resp, err := http.Get(readyURL)
 		if err != nil {
-			return false
+			return err
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
 	})
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d", code)

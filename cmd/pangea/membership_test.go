@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
+	"github.com/pangea-s3/pangea/integration/testkit"
 )
 
 // memberS3 returns an aws-sdk-go-v2 client for one S3 endpoint of lab.json, with
@@ -125,33 +125,15 @@ func statusServers(t *testing.T, out string) map[string]string {
 func waitStatus(t *testing.T, env map[string]string, clusterAddr, what string, ok func(map[string]string) bool) string {
 	t.Helper()
 	var last string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Eventually(t, 20*time.Second, fmt.Sprintf("%s (ctl status through %s)", what, clusterAddr), func() error {
 		code, out, errOut := runCtl(t, env, "--cluster-addr", clusterAddr, "status")
 		if code == 0 && ok(statusServers(t, out)) {
-			return out
+			last = out
+			return nil
 		}
-		last = fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
-		if time.Now().After(deadline) {
-			t.Fatalf("ctl status through %s: timed out waiting for %s; last:\n%s", clusterAddr, what, last)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
-// freeLoopbackAddrs returns n loopback addresses whose ports were free a moment ago.
-func freeLoopbackAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, l.Addr().String())
-		l.Close()
-	}
-	return addrs
+		return fmt.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	})
+	return last
 }
 
 // TestCtl_JoinAddRemoveThroughCommands grows a 3-member region started from static
@@ -161,7 +143,8 @@ func freeLoopbackAddrs(t *testing.T, n int) []string {
 func TestCtl_JoinAddRemoveThroughCommands(t *testing.T) {
 	const secret = "membership-s3cr3t"
 	env := map[string]string{"PANGEA_CLUSTER_SECRET": secret, "PANGEA_NO_FSYNC": "true"}
-	addrs := freeLoopbackAddrs(t, 3)
+	ports := testkit.NewPorts(t)
+	addrs := ports.Reserve(3)
 	peers := fmt.Sprintf("n1=%s,n2=%s,n3=%s", addrs[0], addrs[1], addrs[2])
 	var files []labfile.File
 	var logs, outs []*syncBuffer
@@ -169,6 +152,7 @@ func TestCtl_JoinAddRemoveThroughCommands(t *testing.T) {
 	for i := range 3 {
 		dir := t.TempDir()
 		c, outb, errb := testCLI(env)
+		ports.Release(addrs[i]) // the member binds its address from --peers now
 		lf, stop := startServe(t, c, dir, "node", "--data", dir, "--addr", "127.0.0.1:0", "--id", fmt.Sprintf("n%d", i+1),
 			"--peers", peers, "--log-level", "warn")
 		files, logs, outs, stops = append(files, lf), append(logs, errb), append(outs, outb), append(stops, stop)
@@ -247,8 +231,11 @@ func TestCtl_JoinAddRemoveThroughCommands(t *testing.T) {
 		t.Fatalf("after ctl remove n2, status lists %v, want n1, n3 and n4 as voters:\n%s", s, st)
 	}
 	// The removed node notices and exits by itself, with status 0 and what to do.
-	waitFor(t, 20*time.Second, "n2 to exit after its removal", func() bool {
-		return strings.Contains(outs[1].String(), "n2 was removed from region us-east-1; exiting")
+	testkit.Eventually(t, 20*time.Second, "n2 to exit after its removal", func() error {
+		if !strings.Contains(outs[1].String(), "n2 was removed from region us-east-1; exiting") {
+			return fmt.Errorf("n2's stdout so far: %q", outs[1].String())
+		}
+		return nil
 	})
 	if code := stops[1](); code != 0 {
 		t.Fatalf("removed n2 exited with %d, want 0\nstdout: %s", code, outs[1].String())
@@ -258,12 +245,11 @@ func TestCtl_JoinAddRemoveThroughCommands(t *testing.T) {
 	// serves them through the others. Removing the leader costs an election, so
 	// the first write may wait for the new leader.
 	still := randomBody(t, 64<<10)
-	var putErr error
-	waitFor(t, 20*time.Second, "a PUT through n4 after removing n2", func() bool {
+	testkit.Eventually(t, 20*time.Second, "a PUT through n4 after removing n2", func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		_, putErr = n4.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("after-remove"), Body: bytes.NewReader(still)})
-		return putErr == nil
+		_, err := n4.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("after-remove"), Body: bytes.NewReader(still)})
+		return err
 	})
 	mustEqualBody(t, "GET after-remove through n1", s3Get(t, old, bucket, "after-remove"), still)
 	mustEqualBody(t, "GET after-remove through n3", s3Get(t, memberS3(files[2], files[2].Endpoints.Global), bucket, "after-remove"), still)

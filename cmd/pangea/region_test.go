@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
+	"github.com/pangea-s3/pangea/integration/testkit"
 )
 
 func TestRun_LabStartsThreeMembersEachServingS3(t *testing.T) {
@@ -80,20 +80,14 @@ func TestRun_LabStartsThreeMembersEachServingS3(t *testing.T) {
 
 func TestRun_NodeRegionFromStaticPeers(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	var ports []string
-	for range dirs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, l.Addr().String())
-		l.Close()
-	}
-	peers := fmt.Sprintf("n1=%s,n2=%s,n3=%s", ports[0], ports[1], ports[2])
+	ports := testkit.NewPorts(t)
+	addrs := ports.Reserve(len(dirs))
+	peers := fmt.Sprintf("n1=%s,n2=%s,n3=%s", addrs[0], addrs[1], addrs[2])
 	env := map[string]string{"PANGEA_CLUSTER_SECRET": "s3cr3t", "PANGEA_NO_FSYNC": "true"}
 	var files []labfile.File
 	for i, dir := range dirs {
 		c, _, _ := testCLI(env)
+		ports.Release(addrs[i]) // the member binds its address from --peers now
 		lf, _ := startServe(t, c, dir, "node", "--data", dir, "--addr", "127.0.0.1:0", "--id", fmt.Sprintf("n%d", i+1),
 			"--peers", peers, "--log-level", "warn")
 		files = append(files, lf)
@@ -106,7 +100,7 @@ func TestRun_NodeRegionFromStaticPeers(t *testing.T) {
 	ctl, _, ctlErr := testCLI(nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if code := ctl.run(ctx, []string{"ctl", "--cluster-addr", ports[0], "--cluster-secret", "wrong", "status"}); code != 1 ||
+	if code := ctl.run(ctx, []string{"ctl", "--cluster-addr", addrs[0], "--cluster-secret", "wrong", "status"}); code != 1 ||
 		!strings.Contains(ctlErr.String(), "handshake") {
 		t.Fatalf("ctl with a wrong secret: exit %d, stderr %s", code, ctlErr.String())
 	}
@@ -189,7 +183,12 @@ func TestRun_HealthCommand(t *testing.T) {
 		return code, out.String(), errb.String()
 	}
 	// The member answers requests as soon as it listens, ready once it has elected itself.
-	waitFor(t, 10*time.Second, "readiness", func() bool { code, _, _ := health(); return code == 0 })
+	testkit.Eventually(t, 10*time.Second, "readiness", func() error {
+		if code, out, errOut := health(); code != 0 {
+			return fmt.Errorf("exit %d: %s%s", code, out, errOut)
+		}
+		return nil
+	})
 	if code, out, errOut := health("--live"); code != 0 || !strings.Contains(out, "/_pangea/health/live: ok") {
 		t.Fatalf("live: exit %d, %q %q", code, out, errOut)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/node/nodetest"
 )
 
@@ -85,7 +86,12 @@ func TestCatchUpThroughSnapshot(t *testing.T) {
 	}
 	// The bucket must be on the victim before it stops, so that what it lacks later is
 	// exactly the objects.
-	if err := nodetest.WaitFor(ctx, func() bool { return victim.Member.AppliedIndex() >= leader.Member.AppliedIndex() }); err != nil {
+	if err := testkit.Poll(ctx, func() error {
+		if got, want := victim.Member.AppliedIndex(), leader.Member.AppliedIndex(); got < want {
+			return fmt.Errorf("applied %d of %d", got, want)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("victim %s never applied the bucket: %v", victim.ID, err)
 	}
 	// Nothing is being written now, so the victim's log ends here when it stops.
@@ -134,7 +140,12 @@ func TestCatchUpThroughSnapshot(t *testing.T) {
 	}
 	waitCtx, cancelWait := context.WithTimeout(ctx, 20*time.Second)
 	defer cancelWait()
-	if err := nodetest.WaitFor(waitCtx, func() bool { return leader.Member.FirstLogIndex() > victimLast+1 }); err != nil {
+	if err := testkit.Poll(waitCtx, func() error {
+		if first := leader.Member.FirstLogIndex(); first <= victimLast+1 {
+			return fmt.Errorf("log starts at %d", first)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("leader %s log starts at %d, not past the victim's last entry %d: no compaction, the test cannot prove a snapshot install",
 			leader.ID, leader.Member.FirstLogIndex(), victimLast)
 	}
@@ -146,7 +157,12 @@ func TestCatchUpThroughSnapshot(t *testing.T) {
 	target := leader.Member.AppliedIndex()
 	waitCtx, cancelWait = context.WithTimeout(ctx, 30*time.Second)
 	defer cancelWait()
-	if err := nodetest.WaitFor(waitCtx, func() bool { return victim.Member.AppliedIndex() >= target }); err != nil {
+	if err := testkit.Poll(waitCtx, func() error {
+		if got := victim.Member.AppliedIndex(); got < target {
+			return fmt.Errorf("applied %d", got)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("%s did not catch up to index %d (at %d): %v", victim.ID, target, victim.Member.AppliedIndex(), err)
 	}
 	// Member is the restarted instance: its counter starts at zero on open.
@@ -208,7 +224,12 @@ func TestCatchUpThroughSnapshot(t *testing.T) {
 	target = leader.Member.AppliedIndex()
 	waitCtx, cancelWait = context.WithTimeout(ctx, 30*time.Second)
 	defer cancelWait()
-	if err := nodetest.WaitFor(waitCtx, func() bool { return fresh.Member.AppliedIndex() >= target }); err != nil {
+	if err := testkit.Poll(waitCtx, func() error {
+		if got := fresh.Member.AppliedIndex(); got < target {
+			return fmt.Errorf("applied %d", got)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("new member %s did not catch up to index %d (at %d): %v", fresh.ID, target, fresh.Member.AppliedIndex(), err)
 	}
 	if fresh.Member.SnapshotRestores() == 0 {

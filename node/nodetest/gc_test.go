@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/storage"
 )
 
@@ -105,7 +106,12 @@ func TestRegion_AbandonedUploadsAreCollected(t *testing.T) {
 	if _, err := gone.w.Write(gone.body[:first]); err != nil {
 		t.Fatal(err)
 	}
-	if err := WaitFor(ctx, func() bool { return staged(ctx, t, leader) == 2 }); err != nil {
+	if err := testkit.Poll(ctx, func() error {
+		if got := staged(ctx, t, leader); got != 2 {
+			return fmt.Errorf("%d staged", got)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("two uploads staged: %v (%d staged)", err, staged(ctx, t, leader))
 	}
 
@@ -131,7 +137,12 @@ func TestRegion_AbandonedUploadsAreCollected(t *testing.T) {
 
 	// Past the grace, the leader collects it; the slow upload, as old, is spared.
 	skew.Store(int64(grace + time.Minute))
-	if err := WaitFor(ctx, func() bool { return staged(ctx, t, leader) < 2 }); err != nil {
+	if err := testkit.Poll(ctx, func() error {
+		if got := staged(ctx, t, leader); got >= 2 {
+			return fmt.Errorf("%d staged", got)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("abandoned blob not collected past the grace: %v", err)
 	}
 	if n := staged(ctx, t, leader); n != 1 {
@@ -158,18 +169,29 @@ func TestRegion_AbandonedUploadsAreCollected(t *testing.T) {
 		cl := sdk(c, n)
 		for k, want := range kept {
 			var got []byte
-			err := WaitFor(ctx, func() bool {
-				got, err = get(ctx, cl, bucket, k)
-				return err == nil && bytes.Equal(got, want)
+			err := testkit.Poll(ctx, func() error {
+				var err error
+				if got, err = get(ctx, cl, bucket, k); err != nil {
+					return err
+				}
+				if !bytes.Equal(got, want) {
+					return fmt.Errorf("%d bytes, want %d", len(got), len(want))
+				}
+				return nil
 			})
 			if err != nil {
-				t.Fatalf("%s via %s: %d bytes, want %d", k, n.ID, len(got), len(want))
+				t.Fatalf("%s via %s: %v", k, n.ID, err)
 			}
 		}
 		if _, err := get(ctx, cl, bucket, "abandoned"); errorCode(err) != "NoSuchKey" {
 			t.Fatalf("abandoned via %s: %v, want NoSuchKey", n.ID, err)
 		}
-		if err := WaitFor(ctx, func() bool { return staged(ctx, t, n) == 0 }); err != nil {
+		if err := testkit.Poll(ctx, func() error {
+			if got := staged(ctx, t, n); got != 0 {
+				return fmt.Errorf("%d staged", got)
+			}
+			return nil
+		}); err != nil {
 			t.Fatalf("%s still has %d staged blobs", n.ID, staged(ctx, t, n))
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/hashicorp/raft"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/storage"
 )
@@ -175,13 +175,12 @@ func TestHarness_LeaderKillWritesResume(t *testing.T) {
 	fs := followers(c, leader)
 	// A write through a survivor succeeds once a new leader is elected; the member
 	// itself waits for it (LeaderWait), so one attempt normally suffices.
-	var putErr error
-	err = WaitFor(ctx, func() bool {
-		_, putErr = sdk(c, fs[0]).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("after"), Body: strings.NewReader("after")})
-		return putErr == nil
+	err = testkit.Poll(ctx, func() error {
+		_, err := sdk(c, fs[0]).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("after"), Body: strings.NewReader("after")})
+		return err
 	})
 	if err != nil {
-		t.Fatalf("no write accepted after the leader died: %v", putErr)
+		t.Fatalf("no write accepted after the leader died: %v", err)
 	}
 	newLeader, err := c.Leader(ctx, region)
 	if err != nil || newLeader == leader {
@@ -234,9 +233,10 @@ func TestHarness_PartitionedMemberNeverServesStaleData(t *testing.T) {
 
 	c.Heal()
 	var got []byte
-	err = WaitFor(ctx, func() bool {
+	err = testkit.Poll(ctx, func() error {
+		var err error
 		got, err = get(ctx, sdk(c, isolated), "ppp", "k")
-		return err == nil
+		return err
 	})
 	if err != nil || string(got) != "new" {
 		t.Fatalf("after healing: %q %v", got, err)
@@ -291,14 +291,14 @@ func TestHarness_CutOffLeaderNeverServesStaleData(t *testing.T) {
 	// c.Leader would still return the old leader until it steps down: wait for the
 	// majority's own leader.
 	var nl *Node
-	if err := WaitFor(ctx, func() bool {
+	if err := testkit.Poll(ctx, func() error {
 		for _, n := range fs {
 			if n.Member.Ready() {
 				nl = n
-				return true
+				return nil
 			}
 		}
-		return false
+		return errors.New("no member of the majority is ready")
 	}); err != nil {
 		t.Fatalf("the majority elected no leader: %v", err)
 	}
@@ -331,9 +331,10 @@ func TestHarness_CutOffLeaderNeverServesStaleData(t *testing.T) {
 	}
 
 	c.Heal()
-	err = WaitFor(ctx, func() bool {
+	err = testkit.Poll(ctx, func() error {
+		var err error
 		got, err = get(ctx, oc, "stale", "k")
-		return err == nil
+		return err
 	})
 	if err != nil || !bytes.Equal(got, newBody) {
 		t.Fatalf("old leader after healing: %q %v; want %q", got, err, newBody)
@@ -365,7 +366,7 @@ func TestHarness_UnknownOutcomeIsRetryable(t *testing.T) {
 	// Every member has the bucket before the cut, so the S3 PUT below goes straight
 	// to the proposal.
 	for _, n := range c.Nodes(region) {
-		if err := WaitFor(ctx, func() bool { _, err := n.Member.Store().Bucket(ctx, "uncertain"); return err == nil }); err != nil {
+		if err := testkit.Poll(ctx, func() error { _, err := n.Member.Store().Bucket(ctx, "uncertain"); return err }); err != nil {
 			t.Fatalf("bucket not replicated to %s: %v", n.ID, err)
 		}
 	}
@@ -415,8 +416,7 @@ func TestHarness_UnknownOutcomeIsRetryable(t *testing.T) {
 	seen := make(map[string]outcome)
 	for _, n := range c.Nodes(region) {
 		var o outcome
-		var rerr error
-		err := WaitFor(ctx, func() bool {
+		err := testkit.Poll(ctx, func() error {
 			_, berr := n.Member.Bucket(ctx, "limbo")
 			got, gerr := get(ctx, sdk(c, n), "uncertain", "k")
 			switch {
@@ -425,8 +425,7 @@ func TestHarness_UnknownOutcomeIsRetryable(t *testing.T) {
 			case errors.Is(berr, storage.ErrNoSuchBucket):
 				o.bucket = "absent"
 			default:
-				rerr = berr
-				return false
+				return berr
 			}
 			switch {
 			case gerr == nil && bytes.Equal(got, body):
@@ -436,13 +435,12 @@ func TestHarness_UnknownOutcomeIsRetryable(t *testing.T) {
 			case errorCode(gerr) == "NoSuchKey":
 				o.object = "absent"
 			default:
-				rerr = gerr
-				return false
+				return gerr
 			}
-			return true
+			return nil
 		})
 		if err != nil {
-			t.Fatalf("%s does not answer after healing: %v", n.ID, rerr)
+			t.Fatalf("%s does not answer after healing: %v", n.ID, err)
 		}
 		seen[n.ID] = o
 	}
@@ -509,12 +507,11 @@ func TestHarness_MembershipThroughCtlClient(t *testing.T) {
 	defer cl.Close()
 	// A member that does not answer at the address, or answers under another ID,
 	// is refused: raft would add any address, and a dead voter costs the majority.
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := dead.Addr().String()
-	dead.Close()
+	// Released at once, the port has nobody listening; no other member gets it
+	// (the cluster's own listeners are bound already).
+	ports := testkit.NewPorts(t)
+	deadAddr := ports.Reserve(1)[0]
+	ports.Release(deadAddr)
 	for _, bad := range []struct{ id, addr, want string }{
 		{n4.ID, deadAddr, "no member answers"},
 		{"n9", n4.ClusterAddr, "is \"" + n4.ID + "\""},
@@ -543,7 +540,12 @@ func TestHarness_MembershipThroughCtlClient(t *testing.T) {
 	if _, err := cl.RemoveMember(ctx, n4.ID); err != nil {
 		t.Fatalf("remove member: %v", err)
 	}
-	if err := WaitFor(ctx, func() bool { return len(leader.Member.Status().Servers) == 3 }); err != nil {
+	if err := testkit.Poll(ctx, func() error {
+		if n := len(leader.Member.Status().Servers); n != 3 {
+			return fmt.Errorf("%d servers", n)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("configuration still %+v", leader.Member.Status().Servers)
 	}
 	// raft makes a last RPC to a member it has removed: its address still resolves.
@@ -554,7 +556,12 @@ func TestHarness_MembershipThroughCtlClient(t *testing.T) {
 	put(ctx, t, sdk(c, via), "mmm", "after-remove", []byte("x"))
 	// The removed member stops by itself and says so, rather than staying a
 	// follower of no leader that forwards writes and fails reads after LeaderWait.
-	if err := WaitFor(ctx, func() bool { return errors.Is(n4.Member.HaltErr(), node.ErrRemoved) }); err != nil {
+	if err := testkit.Poll(ctx, func() error {
+		if err := n4.Member.HaltErr(); !errors.Is(err, node.ErrRemoved) {
+			return fmt.Errorf("halt error %v", err)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("removed member not halted: HaltErr %v, status %+v", n4.Member.HaltErr(), n4.Member.Status())
 	}
 	if err := n4.Member.Liveness(); !errors.Is(err, node.ErrRemoved) {
@@ -708,7 +715,12 @@ func TestHarness_RemovedLeaderStops(t *testing.T) {
 	if _, err := via.Member.RemoveMember(ctx, leader.ID); err != nil {
 		t.Fatalf("remove the leader %s: %v", leader.ID, err)
 	}
-	if err := WaitFor(ctx, func() bool { return errors.Is(leader.Member.HaltErr(), node.ErrRemoved) }); err != nil {
+	if err := testkit.Poll(ctx, func() error {
+		if err := leader.Member.HaltErr(); !errors.Is(err, node.ErrRemoved) {
+			return fmt.Errorf("halt error %v", err)
+		}
+		return nil
+	}); err != nil {
 		t.Fatalf("removed leader not halted: HaltErr %v, status %+v", leader.Member.HaltErr(), leader.Member.Status())
 	}
 	if err := leader.Member.Liveness(); !errors.Is(err, node.ErrRemoved) {
@@ -716,12 +728,14 @@ func TestHarness_RemovedLeaderStops(t *testing.T) {
 	}
 	// The two left elect a leader (503s until then) and take writes.
 	cl := sdk(c, via)
-	var cerr error
-	if err := WaitFor(ctx, func() bool {
-		_, cerr = cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("after")})
-		return cerr == nil || errorCode(cerr) == "BucketAlreadyOwnedByYou"
+	if err := testkit.Poll(ctx, func() error {
+		_, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("after")})
+		if errorCode(err) == "BucketAlreadyOwnedByYou" {
+			return nil
+		}
+		return err
 	}); err != nil {
-		t.Fatalf("CreateBucket after removing the leader: %v", cerr)
+		t.Fatalf("CreateBucket after removing the leader: %v", err)
 	}
 	put(ctx, t, cl, "after", "k", []byte("v"))
 	if n := len(via.Member.Status().Servers); n != 2 {

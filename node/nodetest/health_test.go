@@ -3,11 +3,13 @@ package nodetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/s3api"
 )
 
@@ -40,12 +42,16 @@ func TestHarness_ReadinessFollowsTheRegion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := func(n *Node) bool {
-		code, _ := healthOf(ctx, t, n, s3api.HealthReadyPath)
-		return code == http.StatusOK
+	ready := func(n *Node) func() error {
+		return func() error {
+			if code, h := healthOf(ctx, t, n, s3api.HealthReadyPath); code != http.StatusOK {
+				return fmt.Errorf("readiness %d %+v", code, h)
+			}
+			return nil
+		}
 	}
 	for _, n := range c.Nodes(region) {
-		if err := WaitFor(ctx, func() bool { return ready(n) }); err != nil {
+		if err := testkit.Poll(ctx, ready(n)); err != nil {
 			t.Fatalf("%s never ready: %v", n.ID, err)
 		}
 	}
@@ -54,10 +60,12 @@ func TestHarness_ReadinessFollowsTheRegion(t *testing.T) {
 	isolated := fs[0]
 	c.Partition([]*Node{leader, fs[1]}, []*Node{isolated})
 	var h s3api.Health
-	err = WaitFor(ctx, func() bool {
+	err = testkit.Poll(ctx, func() error {
 		var code int
-		code, h = healthOf(ctx, t, isolated, s3api.HealthReadyPath)
-		return code == http.StatusServiceUnavailable
+		if code, h = healthOf(ctx, t, isolated, s3api.HealthReadyPath); code != http.StatusServiceUnavailable {
+			return fmt.Errorf("readiness %d %+v", code, h)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatalf("isolated member still ready: %v", err)
@@ -69,13 +77,13 @@ func TestHarness_ReadinessFollowsTheRegion(t *testing.T) {
 		t.Errorf("isolated member not live: %d %+v", code, h)
 	}
 	for _, n := range []*Node{leader, fs[1]} {
-		if err := WaitFor(ctx, func() bool { return ready(n) }); err != nil {
+		if err := testkit.Poll(ctx, ready(n)); err != nil {
 			t.Errorf("majority member %s not ready during the partition: %v", n.ID, err)
 		}
 	}
 
 	c.Heal()
-	if err := WaitFor(ctx, func() bool { return ready(isolated) }); err != nil {
+	if err := testkit.Poll(ctx, ready(isolated)); err != nil {
 		t.Fatalf("isolated member not ready after healing: %v", err)
 	}
 }

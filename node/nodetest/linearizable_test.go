@@ -26,6 +26,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/node/nodetest"
 )
 
@@ -334,24 +335,6 @@ func pause(ctx context.Context, d time.Duration) {
 	}
 }
 
-// retryUntil calls f until it succeeds or ctx ends, returning the last error.
-func retryUntil(ctx context.Context, f func(ctx context.Context) error) error {
-	var err error
-	for {
-		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = f(callCtx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 func testSeed(t *testing.T) uint64 {
 	t.Helper()
 	seed := uint64(time.Now().UnixNano())
@@ -367,7 +350,9 @@ func testSeed(t *testing.T) uint64 {
 // createBucket creates a bucket through c, retrying while the region elects a leader.
 // A retry after an unknown outcome may find the bucket already there.
 func createBucket(ctx context.Context, c *s3.Client, bucket string, versioned bool) error {
-	err := retryUntil(ctx, func(ctx context.Context) error {
+	err := testkit.Poll(ctx, func() error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second) // per call: a hung request is retried
+		defer cancel()
 		_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
 		var ae smithy.APIError
 		if errors.As(err, &ae) && ae.ErrorCode() == "BucketAlreadyOwnedByYou" {
@@ -378,7 +363,9 @@ func createBucket(ctx context.Context, c *s3.Client, bucket string, versioned bo
 	if err != nil || !versioned {
 		return err
 	}
-	return retryUntil(ctx, func(ctx context.Context) error {
+	return testkit.Poll(ctx, func() error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		_, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
 			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
 		return err
@@ -586,7 +573,12 @@ func nemesis(ctx context.Context, t *testing.T, c *nodetest.Cluster, rng *rand.R
 		hist.note(f.start, f.healed, f.what)
 		t.Logf("nemesis: healed (%s)", f.what)
 		rctx, cancel := context.WithTimeout(ctx, recoveryWait)
-		err := nodetest.WaitFor(rctx, func() bool { return hist.ackedSince(f.healed) })
+		err := testkit.Poll(rctx, func() error {
+			if !hist.ackedSince(f.healed) {
+				return errors.New("no write acknowledged yet")
+			}
+			return nil
+		})
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			t.Logf("nemesis: no write acknowledged within %v after %s", recoveryWait, f.what)
@@ -864,13 +856,11 @@ func TestClassify(t *testing.T) {
 	}
 
 	t.Run("dial refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		_, err = newS3Client("http://"+addr, "a", "b").PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: strings.NewReader("v")})
+		// Released at once, the port has nobody listening.
+		ports := testkit.NewPorts(t)
+		addr := ports.Reserve(1)[0]
+		ports.Release(addr)
+		_, err := newS3Client("http://"+addr, "a", "b").PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("b"), Key: aws.String("k"), Body: strings.NewReader("v")})
 		if oc, code := classify(err); oc != outcomeNotApplied || code != "dial" {
 			t.Errorf("classify(%v) = %s %q, want not applied \"dial\"", err, oc, code)
 		}

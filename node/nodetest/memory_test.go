@@ -3,6 +3,7 @@ package nodetest
 import (
 	"bytes"
 	"crypto/md5"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/pangea-s3/pangea/integration/testkit"
 )
 
 // repeatedBody is a seekable body of size bytes: block repeated. Its blocks are
@@ -158,7 +161,12 @@ func TestRegion_LargeUploadMemoryIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := leader.Member.AppliedIndex()
-	if err := WaitFor(ctx, func() bool { return fs[1].Member.AppliedIndex() >= want }); err != nil {
+	if err := testkit.Poll(ctx, func() error {
+		if got := fs[1].Member.AppliedIndex(); got < want {
+			return fmt.Errorf("applied %d", got)
+		}
+		return nil
+	}); err != nil {
 		stop()
 		t.Fatalf("restarted member applied %d of %d: %v", fs[1].Member.AppliedIndex(), want, err)
 	}
