@@ -3,9 +3,11 @@ package nodetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/storage"
 )
@@ -30,13 +32,18 @@ func TestRegion_FormatGate(t *testing.T) {
 	}
 	// A leader running the old binary has nothing to raise: hand leadership to a
 	// new one, and let it ask the voters a few times: the answer must stay "no".
-	eventually(t, 15*time.Second, "a new-binary leader asked the voters three times", func() bool {
+	testkit.Eventually(t, 15*time.Second, "a new-binary leader asked the voters three times", func() error {
 		l, err := c.Leader(ctx, "us-east-1")
-		if err == nil && l == old {
+		switch {
+		case err != nil:
+			return err
+		case l == old:
 			l.Member.TransferLeadership()
-			return false
+			return errors.New("the old binary leads")
+		case l.Member.FormatChecks() < 3:
+			return fmt.Errorf("%s asked %d times", l.ID, l.Member.FormatChecks())
 		}
-		return err == nil && l.Member.FormatChecks() >= 3
+		return nil
 	})
 	for _, n := range nodes {
 		if got := n.Member.RegionFormat(); got != storage.Format1 {
@@ -61,13 +68,13 @@ func TestRegion_FormatGate(t *testing.T) {
 	if err := c.RestartWith(old, func(cfg *node.MemberConfig) { cfg.Format = storage.LatestFormat }); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "every member applied the raised format", func() bool {
+	testkit.Eventually(t, 15*time.Second, "every member applied the raised format", func() error {
 		for _, n := range nodes {
-			if n.Member.RegionFormat() != storage.Format2 {
-				return false
+			if f := n.Member.RegionFormat(); f != storage.Format2 {
+				return fmt.Errorf("%s is at format %d", n.ID, f)
 			}
 		}
-		return true
+		return nil
 	})
 	for _, n := range nodes {
 		if _, err := n.Member.Commit(ctx, storage.NoopCmd{}); err != nil {
@@ -96,15 +103,5 @@ func TestRegion_FormatGate(t *testing.T) {
 	}
 	if _, err := leader.Member.AddMember(ctx, n4.ID, n4.ClusterAddr); err == nil {
 		t.Fatal("a member that applies only format 1 was added to a format 2 region")
-	}
-}
-
-// eventually polls cond until it holds, failing the test after d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	if err := WaitFor(ctx, cond); err != nil {
-		t.Fatalf("%s: not within %v", what, d)
 	}
 }
