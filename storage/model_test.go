@@ -349,7 +349,7 @@ func multipartETag(pieces []modelPiece) string {
 	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(pieces))
 }
 
-// sameETag: a CompleteMultipartUpload names a part's ETag with or without quotes, in
+// sameETagModel: a CompleteMultipartUpload names a part's ETag with or without quotes, in
 // either case.
 func sameETagModel(listed, etag string) bool {
 	return strings.ToLower(strings.Trim(listed, `"`)) == etag
@@ -508,7 +508,7 @@ func modelCommonPrefix(key, prefix, delim string) (string, bool) {
 	return prefix + rest[:i+len(delim)], true
 }
 
-// rollUp appends "P:"+cp once for a run of keys under one common prefix.
+// rollUpModel appends "P:"+cp once for a run of keys under one common prefix.
 func rollUpModel(out []string, cp string) []string {
 	if len(out) == 0 || out[len(out)-1] != "P:"+cp {
 		out = append(out, "P:"+cp)
