@@ -1,12 +1,12 @@
 package storage
 
 import (
-	"bytes"
-	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 )
+
+// This file is the reference model of TestStore_Model (model_run_test.go drives it):
+// one bucket's state in the plainest form, and the rules every command follows,
+// written from the S3 semantics and SCHEMA.md rather than from the store's code.
 
 var seedFlag = flag.Uint64("seed", 0, "seed for TestStore_Model (0: PANGEA_SEED or time-based)")
 
@@ -31,72 +35,56 @@ func modelSeed(t *testing.T) uint64 {
 	return uint64(time.Now().UnixNano())
 }
 
-// modelVersion is one version in the model: the simplest possible representation.
+// modelPiece is a stretch of body bytes with one owner: a whole PUT body, or one part
+// (which a completed upload hands over to its object). data is shared, never modified.
+type modelPiece struct {
+	data []byte
+}
+
+// chunks is how many chunk records hold the piece: none when it is small enough to
+// live in its record, else one per started ChunkSize.
+func (p modelPiece) chunks() int {
+	if len(p.data) <= InlineMax {
+		return 0
+	}
+	return (len(p.data) + ChunkSize - 1) / ChunkSize
+}
+
+// modelVersion is one version (or delete marker) of a key.
 type modelVersion struct {
-	id     VersionID
-	null   bool
-	marker bool
-	body   []byte
+	id        VersionID
+	null      bool
+	marker    bool
+	etag      string
+	body      []modelPiece
+	multipart bool // PartSizes are the pieces' sizes
 }
 
-// model is an in-memory reference of one bucket: versions per key, newest first.
-type model struct {
-	state VersioningState
-	keys  map[string][]modelVersion
-}
-
-func (m *model) removeNull(key string) {
-	m.keys[key] = slices.DeleteFunc(m.keys[key], func(v modelVersion) bool { return v.null })
-	if len(m.keys[key]) == 0 {
-		delete(m.keys, key)
+func (v modelVersion) size() int64 {
+	var n int64
+	for _, p := range v.body {
+		n += int64(len(p.data))
 	}
+	return n
 }
 
-func (m *model) add(key string, v modelVersion) {
-	vs := append(m.keys[key], v)
-	slices.SortFunc(vs, func(a, b modelVersion) int { return b.id.Compare(a.id) })
-	m.keys[key] = vs
-}
-
-func (m *model) put(key string, id VersionID, body []byte) {
-	null := m.state != VersioningEnabled
-	if null {
-		m.removeNull(key)
+func (v modelVersion) bytes() []byte {
+	var b []byte
+	for _, p := range v.body {
+		b = append(b, p.data...)
 	}
-	m.add(key, modelVersion{id: id, null: null, body: body})
+	return b
 }
 
-func (m *model) del(key string, marker VersionID) {
-	switch m.state {
-	case Unversioned:
-		m.removeNull(key)
-	case VersioningEnabled:
-		m.add(key, modelVersion{id: marker, marker: true})
-	case VersioningSuspended:
-		m.removeNull(key)
-		m.add(key, modelVersion{id: marker, marker: true, null: true})
+func (v modelVersion) partSizes() []int64 {
+	if !v.multipart {
+		return nil
 	}
-}
-
-func (m *model) delVersion(key, vid string) {
-	m.keys[key] = slices.DeleteFunc(m.keys[key], func(v modelVersion) bool {
-		if vid == "null" {
-			return v.null
-		}
-		return !v.null && v.id.String() == vid
-	})
-	if len(m.keys[key]) == 0 {
-		delete(m.keys, key)
+	var out []int64
+	for _, p := range v.body {
+		out = append(out, int64(len(p.data)))
 	}
-}
-
-func (m *model) sortedKeys() []string {
-	var ks []string
-	for k := range m.keys {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
+	return out
 }
 
 func vidText(v modelVersion) string {
@@ -106,18 +94,438 @@ func vidText(v modelVersion) string {
 	return v.id.String()
 }
 
+// modelPart is an uploaded part; modelUpload an upload in progress.
+type modelPart struct {
+	piece modelPiece
+	etag  string
+}
+
+type uploadRef struct{ key, id string }
+
+type modelUpload struct {
+	parts map[int]modelPart
+}
+
+// model is one bucket (plus the store-wide staged blobs, applied index and maxhlc).
+type model struct {
+	state   VersioningState
+	keys    map[string][]modelVersion // newest (greatest ID) first
+	uploads map[uploadRef]*modelUpload
+	staged  map[BlobID]int // staged blob -> chunks written
+	applied uint64         // last ApplyDeferred index
+	maxHLC  uint64         // greatest version ID time of every command applied
+}
+
+func newModel() *model {
+	return &model{keys: map[string][]modelVersion{}, uploads: map[uploadRef]*modelUpload{}, staged: map[BlobID]int{}}
+}
+
+// clone copies the model; pieces are shared (never modified).
+func (m *model) clone() *model {
+	c := *m
+	c.keys = make(map[string][]modelVersion, len(m.keys))
+	for k, vs := range m.keys {
+		c.keys[k] = slices.Clone(vs)
+	}
+	c.uploads = make(map[uploadRef]*modelUpload, len(m.uploads))
+	for k, u := range m.uploads {
+		c.uploads[k] = &modelUpload{parts: maps.Clone(u.parts)}
+	}
+	c.staged = maps.Clone(m.staged)
+	return &c
+}
+
+// latest is the key's version with the greatest ID, marker or not, whatever the
+// order the versions arrived in.
+func (m *model) latest(key string) (modelVersion, bool) {
+	vs := m.keys[key]
+	if len(vs) == 0 {
+		return modelVersion{}, false
+	}
+	return vs[0], true
+}
+
+// current is the key's latest version unless that is a delete marker.
+func (m *model) current(key string) (modelVersion, bool) {
+	v, ok := m.latest(key)
+	if !ok || v.marker {
+		return modelVersion{}, false
+	}
+	return v, true
+}
+
+func (m *model) isLatest(key string, id VersionID) bool {
+	v, ok := m.latest(key)
+	return ok && v.id == id
+}
+
+// hasID reports whether the key holds an entry with this ID (the null version's
+// minted ID included): a new version may not reuse it.
+func (m *model) hasID(key string, id VersionID) bool {
+	return slices.ContainsFunc(m.keys[key], func(v modelVersion) bool { return v.id == id })
+}
+
+func (m *model) removeNull(key string) {
+	m.keys[key] = slices.DeleteFunc(m.keys[key], func(v modelVersion) bool { return v.null })
+	if len(m.keys[key]) == 0 {
+		delete(m.keys, key)
+	}
+}
+
+// add inserts v in ID order: the greatest ID first.
+func (m *model) add(key string, v modelVersion) {
+	vs := append(m.keys[key], v)
+	slices.SortFunc(vs, func(a, b modelVersion) int { return b.id.Compare(a.id) })
+	m.keys[key] = vs
+}
+
+// write stores v as the key's newest write: unless versioning is enabled it is the
+// null version, replacing the previous null version wherever that sorts.
+func (m *model) write(key string, v modelVersion) {
+	v.null = m.state != VersioningEnabled
+	if v.null {
+		m.removeNull(key)
+	}
+	m.add(key, v)
+}
+
+// find resolves a version reference as S3 does: "" the latest, "null" the null
+// version (never reachable by its minted ID), else a version ID's text.
+func (m *model) find(key, vid string) (modelVersion, error) {
+	vs := m.keys[key]
+	switch vid {
+	case "":
+		if len(vs) == 0 {
+			return modelVersion{}, ErrNoSuchKey
+		}
+		return vs[0], nil
+	case "null":
+		for _, v := range vs {
+			if v.null {
+				return v, nil
+			}
+		}
+		return modelVersion{}, ErrNoSuchVersion
+	}
+	if _, err := ParseVersionID(vid); err != nil {
+		return modelVersion{}, ErrInvalidVersionID
+	}
+	for _, v := range vs {
+		if !v.null && v.id.String() == vid {
+			return v, nil
+		}
+	}
+	return modelVersion{}, ErrNoSuchVersion
+}
+
+func (m *model) remove(key string, id VersionID) {
+	m.keys[key] = slices.DeleteFunc(m.keys[key], func(v modelVersion) bool { return v.id == id })
+	if len(m.keys[key]) == 0 {
+		delete(m.keys, key)
+	}
+}
+
+// chunkCount is how many chunk records the store must hold: those of every version,
+// part and staged blob, and no other.
+func (m *model) chunkCount() int {
+	n := 0
+	for _, vs := range m.keys {
+		for _, v := range vs {
+			for _, p := range v.body {
+				n += p.chunks()
+			}
+		}
+	}
+	for _, u := range m.uploads {
+		for _, p := range u.parts {
+			n += p.piece.chunks()
+		}
+	}
+	for _, c := range m.staged {
+		n += c
+	}
+	return n
+}
+
+// modelCond is a command's WriteConditions as the generator built them: which ETags
+// (bare) the If-Match list names, and whether it holds "*".
+type modelCond struct {
+	ifNoneMatch bool
+	ifMatch     bool
+	any         bool
+	etags       []string
+}
+
+// check: If-None-Match fails when the key has a current object; If-Match fails with
+// NoSuchKey without one, and when its ETag is not listed.
+func (m *model) check(key string, c modelCond) error {
+	cur, exists := m.current(key)
+	if c.ifNoneMatch && exists {
+		return ErrPreconditionFailed
+	}
+	if c.ifMatch {
+		if !exists {
+			return ErrNoSuchKey
+		}
+		if !c.any && !slices.Contains(c.etags, cur.etag) {
+			return ErrPreconditionFailed
+		}
+	}
+	return nil
+}
+
+// modelCmd is a command with what the model needs beside it: the body of a PutObject
+// or PutPart, and the generator's view of its conditions.
+type modelCmd struct {
+	cmd  Command
+	body []byte
+	cond modelCond
+}
+
+// outcome is the comparable summary of a Result.
+type outcome struct {
+	Err                  string // name of the sentinel error; "" on success
+	VersionID            string
+	Null, Latest, Marker bool
+	ETag                 string
+	Size                 int64
+	PartSizes            string
+	Delete               DeleteResult
+	PartNumber           int
+	PartSize             int64
+	PartETag             string
+	UploadKey, UploadID  string
+}
+
+var sentinels = []error{
+	ErrNoSuchBucket, ErrNoSuchKey, ErrNoSuchVersion, ErrDeleteMarker, ErrNoSuchUpload, ErrInvalidPart,
+	ErrInvalidPartOrder, ErrEntityTooSmall, ErrPreconditionFailed, ErrInvalidVersionID, ErrInvalidArgument,
+	ErrAlreadyApplied, ErrPendingLost, ErrClosed,
+}
+
+func errName(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return "unexpected: " + err.Error()
+}
+
+func outcomeOf(r Result) outcome {
+	o := outcome{Err: errName(r.Err), Delete: r.Delete}
+	if v := r.Version; !v.ID.IsZero() {
+		o.VersionID, o.Null, o.Latest, o.Marker = v.ID.String(), v.IsNull, v.IsLatest, v.DeleteMarker
+		o.ETag, o.Size = v.ETag, v.Size
+		if v.PartSizes != nil {
+			o.PartSizes = fmt.Sprint(v.PartSizes)
+		}
+	}
+	o.PartNumber, o.PartSize, o.PartETag = r.Part.Number, r.Part.Size, r.Part.ETag
+	o.UploadKey, o.UploadID = r.Upload.Key, r.Upload.UploadID
+	return o
+}
+
+func rejected(err error) outcome { return outcome{Err: errName(err)} }
+
+func (m *model) versionOutcome(key string, v modelVersion) outcome {
+	o := outcome{VersionID: v.id.String(), Null: v.null, Latest: m.isLatest(key, v.id), Marker: v.marker, ETag: v.etag, Size: v.size()}
+	if v.multipart {
+		o.PartSizes = fmt.Sprint(v.partSizes())
+	}
+	return o
+}
+
+// multipartETag is S3's: the MD5 of the parts' binary MD5s, then "-" and the count.
+func multipartETag(pieces []modelPiece) string {
+	h := md5.New()
+	for _, p := range pieces {
+		s := md5.Sum(p.data)
+		h.Write(s[:])
+	}
+	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(pieces))
+}
+
+// sameETagModel: a CompleteMultipartUpload names a part's ETag with or without quotes, in
+// either case.
+func sameETagModel(listed, etag string) bool {
+	return strings.ToLower(strings.Trim(listed, `"`)) == etag
+}
+
+// apply runs one command on the model and returns the outcome the store must report.
+// Every command of the bucket "b"; a rejected command changes nothing but maxhlc.
+func (m *model) apply(mc modelCmd) outcome {
+	switch c := mc.cmd.(type) {
+	case PutChunkCmd:
+		m.staged[c.Blob]++
+		return outcome{}
+	case DiscardBlobCmd:
+		delete(m.staged, c.Blob) // a referenced blob is not staged: nothing happens
+		return outcome{}
+	case SetVersioningCmd:
+		m.state = c.State
+		return outcome{}
+	case PutObjectCmd:
+		m.maxHLC = max(m.maxHLC, c.ID.Time)
+		if m.hasID(c.Key, c.ID) {
+			return rejected(ErrInvalidArgument)
+		}
+		if err := m.check(c.Key, mc.cond); err != nil {
+			return rejected(err) // the blob stays staged
+		}
+		v := modelVersion{id: c.ID, etag: c.ETag, body: []modelPiece{{data: mc.body}}}
+		if len(mc.body) == 0 {
+			v.body = nil
+		}
+		m.write(c.Key, v)
+		delete(m.staged, c.Blob)
+		v = m.byID(c.Key, c.ID)
+		return m.versionOutcome(c.Key, v)
+	case DeleteObjectCmd:
+		m.maxHLC = max(m.maxHLC, c.MarkerID.Time)
+		if c.VersionID != "" {
+			v, err := m.find(c.Key, c.VersionID)
+			switch {
+			case errors.Is(err, ErrNoSuchVersion):
+				return outcome{Delete: DeleteResult{VersionID: c.VersionID}}
+			case err != nil:
+				return rejected(err)
+			}
+			o := m.versionOutcome(c.Key, v)
+			o.Delete = DeleteResult{VersionID: c.VersionID, DeleteMarker: v.marker}
+			m.remove(c.Key, v.id)
+			return o
+		}
+		if m.state == Unversioned {
+			m.removeNull(c.Key)
+			return outcome{}
+		}
+		if m.hasID(c.Key, c.MarkerID) {
+			return rejected(ErrInvalidArgument)
+		}
+		mk := modelVersion{id: c.MarkerID, marker: true}
+		m.write(c.Key, mk)
+		mk = m.byID(c.Key, c.MarkerID)
+		o := m.versionOutcome(c.Key, mk)
+		o.Delete = DeleteResult{VersionID: vidText(mk), DeleteMarker: true}
+		return o
+	case CreateUploadCmd:
+		ref := uploadRef{c.Key, c.UploadID}
+		if m.uploads[ref] != nil {
+			return rejected(ErrInvalidArgument)
+		}
+		m.uploads[ref] = &modelUpload{parts: map[int]modelPart{}}
+		return outcome{UploadKey: c.Key, UploadID: c.UploadID}
+	case PutPartCmd:
+		u := m.uploads[uploadRef{c.Key, c.UploadID}]
+		switch {
+		case u == nil:
+			return rejected(ErrNoSuchUpload)
+		case c.Number < 1 || c.Number > 10000:
+			return rejected(ErrInvalidArgument)
+		}
+		u.parts[c.Number] = modelPart{piece: modelPiece{data: mc.body}, etag: c.ETag}
+		delete(m.staged, c.Blob)
+		return outcome{PartNumber: c.Number, PartSize: int64(len(mc.body)), PartETag: c.ETag}
+	case CompleteUploadCmd:
+		m.maxHLC = max(m.maxHLC, c.ID.Time)
+		ref := uploadRef{c.Key, c.UploadID}
+		u := m.uploads[ref]
+		if u == nil {
+			return rejected(ErrNoSuchUpload)
+		}
+		if len(c.Parts) == 0 {
+			return rejected(ErrInvalidArgument)
+		}
+		for i := 1; i < len(c.Parts); i++ {
+			if c.Parts[i].Number <= c.Parts[i-1].Number {
+				return rejected(ErrInvalidPartOrder)
+			}
+		}
+		if m.hasID(c.Key, c.ID) {
+			return rejected(ErrInvalidArgument)
+		}
+		var pieces []modelPiece
+		for _, cp := range c.Parts {
+			p, ok := u.parts[cp.Number]
+			if !ok || !sameETagModel(cp.ETag, p.etag) {
+				return rejected(ErrInvalidPart)
+			}
+			pieces = append(pieces, p.piece)
+		}
+		for _, p := range pieces[:len(pieces)-1] {
+			if len(p.data) < MinPartSize {
+				return rejected(ErrEntityTooSmall)
+			}
+		}
+		if err := m.check(c.Key, mc.cond); err != nil {
+			return rejected(err) // the upload and its parts stay
+		}
+		v := modelVersion{id: c.ID, etag: multipartETag(pieces), body: pieces, multipart: true}
+		m.write(c.Key, v)
+		delete(m.uploads, ref) // parts not listed go with it
+		v = m.byID(c.Key, c.ID)
+		return m.versionOutcome(c.Key, v)
+	case AbortUploadCmd:
+		ref := uploadRef{c.Key, c.UploadID}
+		if m.uploads[ref] == nil {
+			return rejected(ErrNoSuchUpload)
+		}
+		delete(m.uploads, ref)
+		return outcome{}
+	}
+	panic(fmt.Sprintf("model: no rule for %T", mc.cmd))
+}
+
+// byID returns the key's entry with this ID.
+func (m *model) byID(key string, id VersionID) modelVersion {
+	for _, v := range m.keys[key] {
+		if v.id == id {
+			return v
+		}
+	}
+	panic(fmt.Sprintf("model: %q has no version %v", key, id))
+}
+
+func (m *model) sortedKeys() []string {
+	return slices.Sorted(maps.Keys(m.keys))
+}
+
+// modelCommonPrefix: the key's text after prefix up to and including the first
+// delimiter, if there is one.
+func modelCommonPrefix(key, prefix, delim string) (string, bool) {
+	if delim == "" {
+		return "", false
+	}
+	rest := key[len(prefix):]
+	i := strings.Index(rest, delim)
+	if i < 0 {
+		return "", false
+	}
+	return prefix + rest[:i+len(delim)], true
+}
+
+// rollUpModel appends "P:"+cp once for a run of keys under one common prefix.
+func rollUpModel(out []string, cp string) []string {
+	if len(out) == 0 || out[len(out)-1] != "P:"+cp {
+		out = append(out, "P:"+cp)
+	}
+	return out
+}
+
 // listObjects is the model's full (unpaginated) ListObjects: keys and common prefixes
-// interleaved in order.
+// interleaved in order. A key whose latest version is a marker is not listed.
 func (m *model) listObjects(prefix, delim string) []string {
 	var out []string
 	for _, k := range m.sortedKeys() {
 		if !strings.HasPrefix(k, prefix) || m.keys[k][0].marker {
 			continue
 		}
-		if cp, ok := commonPrefix(k, prefix, delim); ok {
-			if len(out) == 0 || out[len(out)-1] != "P:"+cp {
-				out = append(out, "P:"+cp)
-			}
+		if cp, ok := modelCommonPrefix(k, prefix, delim); ok {
+			out = rollUpModel(out, cp)
 			continue
 		}
 		out = append(out, "K:"+k)
@@ -125,16 +533,15 @@ func (m *model) listObjects(prefix, delim string) []string {
 	return out
 }
 
+// listVersions: every version and marker by key, greatest ID first within a key.
 func (m *model) listVersions(prefix, delim string) []string {
 	var out []string
 	for _, k := range m.sortedKeys() {
 		if !strings.HasPrefix(k, prefix) {
 			continue
 		}
-		if cp, ok := commonPrefix(k, prefix, delim); ok {
-			if len(out) == 0 || out[len(out)-1] != "P:"+cp {
-				out = append(out, "P:"+cp)
-			}
+		if cp, ok := modelCommonPrefix(k, prefix, delim); ok {
+			out = rollUpModel(out, cp)
 			continue
 		}
 		for i, v := range m.keys[k] {
@@ -144,188 +551,48 @@ func (m *model) listVersions(prefix, delim string) []string {
 	return out
 }
 
-// TestStore_Model runs random operations against the Store and the model and
-// compares every read. Reproduce a failure with -seed=N or PANGEA_SEED=N.
-func TestStore_Model(t *testing.T) {
-	seed := modelSeed(t)
-	t.Logf("seed %d", seed)
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	h := newHarness(t)
-	ctx := context.Background()
-	h.createBucket("b")
-	m := &model{keys: map[string][]modelVersion{}}
-	keys := []string{"a", "a/b", "a/c", "a/b/c", "b", "b\x00", "c/d/e", "c/x", "d", "e/"}
-	prefixes := []string{"", "a", "a/", "c/", "x", "b"}
-	steps := 600
-	if testing.Short() {
-		steps = 200
-	}
-
-	randomVersionRef := func(key string) string {
-		vs := m.keys[key]
-		switch n := r.IntN(10); {
-		case n == 0:
-			return "null"
-		case n == 1:
-			return h.nextID().String() // missing
-		case len(vs) > 0:
-			return vidText(vs[r.IntN(len(vs))])
+func (m *model) sortedUploads() []uploadRef {
+	refs := slices.Collect(maps.Keys(m.uploads))
+	slices.SortFunc(refs, func(a, b uploadRef) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
 		}
-		return "null"
-	}
+		return strings.Compare(a.id, b.id)
+	})
+	return refs
+}
 
-	for step := range steps {
-		key := keys[r.IntN(len(keys))]
-		op := r.IntN(100)
-		what := ""
-		switch {
-		case op < 35:
-			what = "put " + key
-			size := r.IntN(64)
-			if r.IntN(20) == 0 {
-				size = ChunkSize + r.IntN(ChunkSize) // a chunked body now and then
-			}
-			body := randomBytes(r.Uint64(), size)
-			v := h.put("b", key, body)
-			m.put(key, v.ID, body)
-		case op < 55:
-			what = "delete " + key
-			res := h.apply(DeleteObjectCmd{Bucket: "b", Key: key, MarkerID: h.nextID(), Time: h.now()})
-			if res.Err != nil {
-				t.Fatalf("seed %d step %d %s: %v", seed, step, what, res.Err)
-			}
-			m.del(key, res.Version.ID)
-		case op < 68:
-			vid := randomVersionRef(key)
-			what = "delete " + key + " version " + vid
-			res := h.apply(DeleteObjectCmd{Bucket: "b", Key: key, VersionID: vid})
-			if res.Err != nil {
-				t.Fatalf("seed %d step %d %s: %v", seed, step, what, res.Err)
-			}
-			m.delVersion(key, vid)
-		case op < 72:
-			st := VersioningEnabled
-			if r.IntN(2) == 0 {
-				st = VersioningSuspended
-			}
-			what = fmt.Sprintf("versioning %d", st)
-			h.setVersioning("b", st)
-			m.state = st
-		case op < 88:
-			vid := ""
-			if r.IntN(2) == 0 {
-				vid = randomVersionRef(key)
-			}
-			what = "get " + key + " " + vid
-			got, err := h.get("b", key, vid)
-			var want *modelVersion
-			vs := m.keys[key]
-			if vid == "" && len(vs) > 0 {
-				want = &vs[0]
-			}
-			for i := range vs {
-				if vid != "" && vidText(vs[i]) == vid {
-					want = &vs[i]
-				}
-			}
-			switch {
-			case want == nil && vid == "":
-				if !errors.Is(err, ErrNoSuchKey) {
-					t.Fatalf("seed %d step %d %s: err %v, want NoSuchKey", seed, step, what, err)
-				}
-			case want == nil:
-				if !errors.Is(err, ErrNoSuchVersion) {
-					t.Fatalf("seed %d step %d %s: err %v, want NoSuchVersion", seed, step, what, err)
-				}
-			case want.marker:
-				if !errors.Is(err, ErrDeleteMarker) || !got.DeleteMarker || got.ID != want.id {
-					t.Fatalf("seed %d step %d %s: %+v %v, want marker %v", seed, step, what, got, err, want.id)
-				}
-			default:
-				if err != nil || got.ID != want.id || got.IsNull != want.null || got.IsLatest != (want.id == vs[0].id) {
-					t.Fatalf("seed %d step %d %s: %+v %v, want %+v", seed, step, what, got, err, *want)
-				}
-				if !bytes.Equal(h.read(got, 0, -1), want.body) {
-					t.Fatalf("seed %d step %d %s: body differs", seed, step, what)
-				}
-			}
-		case op < 94:
-			prefix, delim := prefixes[r.IntN(len(prefixes))], []string{"", "/"}[r.IntN(2)]
-			size := 1 + r.IntN(5)
-			what = fmt.Sprintf("list %q %q by %d", prefix, delim, size)
-			var got []string
-			in := ListObjectsInput{Prefix: prefix, Delimiter: delim, MaxKeys: size}
-			for pages := 0; ; pages++ {
-				res, err := h.s.ListObjects(ctx, "b", in)
-				if err != nil || pages > 50 {
-					t.Fatalf("seed %d step %d %s: %v (page %d)", seed, step, what, err, pages)
-				}
-				for _, v := range res.Objects {
-					got = append(got, "K:"+v.Key)
-				}
-				// Objects and prefixes of one page interleave in key order.
-				for _, cp := range res.CommonPrefixes {
-					got = append(got, "P:"+cp)
-				}
-				slices.SortFunc(got[len(got)-len(res.Objects)-len(res.CommonPrefixes):], func(a, b string) int { return strings.Compare(a[2:], b[2:]) })
-				if !res.IsTruncated {
-					break
-				}
-				in.Marker = res.NextMarker
-			}
-			if want := m.listObjects(prefix, delim); !slices.Equal(got, want) {
-				t.Fatalf("seed %d step %d %s:\n got %q\nwant %q", seed, step, what, got, want)
-			}
-		default:
-			prefix, delim := prefixes[r.IntN(len(prefixes))], []string{"", "/"}[r.IntN(2)]
-			size := 1 + r.IntN(5)
-			what = fmt.Sprintf("list versions %q %q by %d", prefix, delim, size)
-			var got []string
-			in := ListVersionsInput{Prefix: prefix, Delimiter: delim, MaxKeys: size}
-			for pages := 0; ; pages++ {
-				res, err := h.s.ListObjectVersions(ctx, "b", in)
-				if err != nil || pages > 500 {
-					t.Fatalf("seed %d step %d %s: %v (page %d)", seed, step, what, err, pages)
-				}
-				var page []string
-				for _, v := range res.Versions {
-					page = append(page, fmt.Sprintf("V:%s#%s#%v#%v", v.Key, v.VersionIDText(), v.DeleteMarker, v.IsLatest))
-				}
-				for _, cp := range res.CommonPrefixes {
-					page = append(page, "P:"+cp)
-				}
-				slices.SortStableFunc(page, func(a, b string) int { return strings.Compare(entryKey(a), entryKey(b)) })
-				got = append(got, page...)
-				if !res.IsTruncated {
-					break
-				}
-				in.KeyMarker, in.VersionIDMarker = res.NextKeyMarker, res.NextVersionIDMarker
-			}
-			if want := m.listVersions(prefix, delim); !slices.Equal(got, want) {
-				t.Fatalf("seed %d step %d %s:\n got %q\nwant %q", seed, step, what, got, want)
-			}
+// listUploads: uploads by key, then upload ID.
+func (m *model) listUploads(prefix, delim string) []string {
+	var out []string
+	for _, u := range m.sortedUploads() {
+		if !strings.HasPrefix(u.key, prefix) {
+			continue
 		}
-		_ = what
+		if cp, ok := modelCommonPrefix(u.key, prefix, delim); ok {
+			out = rollUpModel(out, cp)
+			continue
+		}
+		out = append(out, "U:"+u.key+"#"+u.id)
 	}
+	return out
+}
 
-	// Every body chunk in the database belongs to a live version: nothing leaked.
-	live := 0
-	for _, vs := range m.keys {
-		for _, v := range vs {
-			if len(v.body) > InlineMax {
-				live += (len(v.body) + ChunkSize - 1) / ChunkSize
-			}
-		}
+// listParts: an upload's parts by number.
+func (m *model) listParts(ref uploadRef) []string {
+	u := m.uploads[ref]
+	var out []string
+	for _, n := range slices.Sorted(maps.Keys(u.parts)) {
+		p := u.parts[n]
+		out = append(out, fmt.Sprintf("%d#%d#%s", n, len(p.piece.data), p.etag))
 	}
-	if got := countChunks(t, h.s); got != live {
-		t.Fatalf("seed %d: %d chunks stored, %d referenced", seed, got, live)
-	}
+	return out
 }
 
 // entryKey is the key a listing entry sorts by.
 func entryKey(e string) string {
-	if strings.HasPrefix(e, "V:") {
-		return e[2:strings.Index(e, "#")]
+	if i := strings.Index(e, "#"); i >= 0 {
+		return e[2:i]
 	}
 	return e[2:]
 }
