@@ -20,6 +20,10 @@ import (
 // an applied index above the lost ones (or above this one), which a replay would then
 // skip. The one exception is ErrAlreadyApplied with nothing else pending: the entry
 // was applied before and nothing is lost.
+//
+// The pending transaction is bbolt's one write transaction: Apply and Restore wait
+// until Flush (or Close) ends it. A caller uses either Apply or ApplyDeferred, and
+// never calls Apply while holding entries pending.
 func (s *Store) ApplyDeferred(index uint64, cmds []Command) ([]Result, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
