@@ -199,17 +199,33 @@ func truncation(err error) error {
 	return err
 }
 
-// readLine reads one header or trailer line without its line ending.
+// errFraming is the answer to an aws-chunked body whose framing is broken: a
+// chunk size that is not hex, a line too long or not ended by CRLF, chunk data
+// longer than its size. S3 answers every such body 400 IncompleteBody ("The
+// request body terminated unexpectedly"), as it does a truncated one: the
+// decoder cannot tell where the body the client meant ends. (InvalidRequest
+// stays for a well-framed body that breaks a rule: undeclared trailers, data
+// beyond the final chunk or beyond x-amz-decoded-content-length.)
+func errFraming(what string) *Error {
+	return errIncompleteBody("The request body terminated unexpectedly: %s.", what)
+}
+
+// readLine reads one header or trailer line without its CRLF. A bare LF is
+// refused like any other broken framing, as net/http refuses it in
+// Transfer-Encoding: chunked: lenient line endings let two parsers of one
+// body disagree on where its chunks are.
 func (c *chunkedReader) readLine() (string, error) {
 	line, err := c.src.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) || len(line) > maxChunkLine {
-		return "", newError(codeInvalidRequest, "An aws-chunked header or trailer line is too long.")
+		return "", errFraming("an aws-chunked line is too long")
 	}
 	if err != nil {
 		return "", truncation(err)
 	}
-	s := string(line[:len(line)-1])
-	return strings.TrimSuffix(s, "\r"), nil
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return "", errFraming("an aws-chunked line does not end with CRLF")
+	}
+	return string(line[:len(line)-2]), nil
 }
 
 // nextChunk reads a chunk header; the final (empty) chunk ends the body.
@@ -243,7 +259,7 @@ func (c *chunkedReader) endChunk() error {
 		return err
 	}
 	if line != "" {
-		return newError(codeInvalidRequest, "An aws-chunked chunk is longer than its declared size.")
+		return errFraming("an aws-chunked chunk is longer than its declared size")
 	}
 	return c.checkChunk()
 }
@@ -335,11 +351,11 @@ func (c *chunkedReader) readTrailers() error {
 func parseChunkHeader(line string, signed bool) (int64, string, *Error) {
 	sizeHex, ext, hasExt := strings.Cut(line, ";")
 	if sizeHex == "" || len(sizeHex) > 15 || !isHex(sizeHex) {
-		return 0, "", newError(codeInvalidRequest, "An aws-chunked chunk header is malformed.")
+		return 0, "", errFraming("an aws-chunked chunk size is not a hex number")
 	}
 	size, err := strconv.ParseInt(sizeHex, 16, 64)
 	if err != nil {
-		return 0, "", newError(codeInvalidRequest, "An aws-chunked chunk header is malformed.")
+		return 0, "", errFraming("an aws-chunked chunk size is not a hex number")
 	}
 	if !signed {
 		return size, "", nil

@@ -120,6 +120,9 @@ func FuzzChunkedSigned(f *testing.F) {
 	f.Add([]byte(encodeChunked(f, seedSigner(), []string{"hello", " world"}, [][2]string{{"x-amz-checksum-crc32", "DUoRhQ=="}})), true)
 	f.Add([]byte("0;chunk-signature="+strings.Repeat("0", 64)+"\r\n\r\n"), false)
 	f.Add([]byte("1;chunk-signature=zz\r\n"), true)
+	f.Add([]byte("zz;chunk-signature="+strings.Repeat("0", 64)+"\r\n"), false)
+	f.Add([]byte("0;chunk-signature="+strings.Repeat("0", 64)+"\n\n"), false)
+	f.Add([]byte("5;chunk-signature="+strings.Repeat("0", 64)+";"+strings.Repeat("x", 10<<10)+"\r\nhello\r\n"), false)
 	f.Fuzz(func(t *testing.T, body []byte, trailers bool) {
 		var declared map[string]bool
 		if trailers {
@@ -138,6 +141,15 @@ func FuzzChunkedUnsigned(f *testing.F) {
 	f.Add([]byte("0\r\n\r\n"), int64(0))
 	f.Add([]byte("3;ext=1\r\nabc\r\n0\r\n\r\n"), int64(-1))
 	f.Add([]byte("ffffffffffffff\r\nabc"), int64(-1))
+	// Broken framing (issue 17): sizes that are not hex or too large, a chunk
+	// extension past the line limit, bare LF endings, data longer than its size.
+	f.Add([]byte("zz\r\nabc\r\n0\r\n\r\n"), int64(-1))
+	f.Add([]byte("-5\r\nhello\r\n0\r\n\r\n"), int64(5))
+	f.Add([]byte("100000000000000000000\r\nhello\r\n0\r\n\r\n"), int64(-1))
+	f.Add([]byte("5;"+strings.Repeat("x", 10<<10)+"\r\nhello\r\n0\r\n\r\n"), int64(5))
+	f.Add([]byte("5\nhello\n0\n\n"), int64(5))
+	f.Add([]byte("5\r\nhello\n0\r\n\r\n"), int64(5))
+	f.Add([]byte("3\r\nhello\r\n0\r\n\r\n"), int64(-1))
 	f.Fuzz(func(t *testing.T, body []byte, decoded int64) {
 		if decoded < -1 {
 			decoded = -1

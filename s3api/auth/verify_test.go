@@ -212,14 +212,15 @@ func TestChunked_Errors(t *testing.T) {
 		"truncated in data":       {body[:5000], "IncompleteBody"},
 		"truncated before final":  {body[:strings.LastIndex(body, "0;chunk")], "IncompleteBody"},
 		"no final chunk CRLF":     {strings.TrimSuffix(body, "\r\n"), "IncompleteBody"},
-		"bad size":                {"zz;chunk-signature=00\r\n", "InvalidRequest"},
+		"bad size":                {"zz;chunk-signature=00\r\n", "IncompleteBody"},
 		"missing signature":       {strings.Replace(body, ";chunk-signature=", ";x=", 1), "SignatureDoesNotMatch"},
-		"chunk longer than size":  {strings.Replace(body, "2328;", "2327;", 1), "InvalidRequest"},
+		"chunk longer than size":  {strings.Replace(body, "2328;", "2327;", 1), "IncompleteBody"},
 		"trailer not allowed":     {strings.TrimSuffix(body, "\r\n") + "x-amz-checksum-crc32:AAAAAA==\r\n\r\n", "InvalidRequest"},
 		"data after final":        {body + "extra", "InvalidRequest"},
 		"longer than decoded len": {strings.Replace(body, "\r\na;chunk-signature", "\r\nb;chunk-signature", 1), "InvalidRequest"},
 		"huge size":               {"fffffffffffffff;chunk-signature=" + strings.Repeat("0", 64) + "\r\n", "InvalidRequest"},
-		"endless header line":     {strings.Repeat("1", 70000), "InvalidRequest"},
+		"endless header line":     {strings.Repeat("1", 70000), "IncompleteBody"},
+		"bare LF after size":      {strings.Replace(body, "\r\n", "\n", 1), "IncompleteBody"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
