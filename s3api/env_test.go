@@ -70,13 +70,16 @@ func openLocal(t *testing.T) *node.Local {
 	return l
 }
 
-func newEnvWith(t *testing.T, tls bool) *testEnv {
+func newEnvWith(t *testing.T, tls bool) *testEnv { return newEnvLogging(t, tls, testLogger(t)) }
+
+// newEnvLogging is newEnvWith with the server's logger chosen by the test.
+func newEnvLogging(t *testing.T, tls bool, log *slog.Logger) *testEnv {
 	t.Helper()
 	l := openLocal(t)
 	srv := New(Config{
 		Region:      "us-east-1",
 		Credentials: auth.StaticCredentials{ownerAK: ownerSK, otherAK: otherSK},
-		Logger:      testLogger(t),
+		Logger:      log,
 	}, l)
 	env := &testEnv{t: t, local: l}
 	// Record the payload modes clients used, so tests can assert which path ran.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/pangea-s3/pangea/replication/rules"
@@ -40,6 +42,49 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // A backend error whose outcome is unknown must implement it.
 type Retryable interface {
 	Retryable() bool
+}
+
+// clientIOError is a failure to read the request body or to write the response.
+// Both are the client's doing, never the server's: a framing it broke (net/http
+// reports malformed Transfer-Encoding: chunked only as an error from Body.Read), a
+// connection it reset or closed early, a deadline it let pass. It is answered as a
+// client error (if the client still listens) and logged at Debug.
+type clientIOError struct {
+	err   error
+	write bool // writing the response failed
+}
+
+func (e *clientIOError) Error() string {
+	if e.write {
+		return "writing the response: " + e.err.Error()
+	}
+	return "reading the request body: " + e.err.Error()
+}
+
+func (e *clientIOError) Unwrap() error { return e.err }
+
+// clientBody is a request body whose read errors are clientIOErrors. io.EOF
+// passes unchanged; io.ErrUnexpectedEOF (the connection closed early) is wrapped
+// too, so that no reader mistakes a truncated body for a complete one.
+type clientBody struct{ io.ReadCloser }
+
+func (b clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = &clientIOError{err: err}
+	}
+	return n, err
+}
+
+// clientWriter is a response writer whose write errors are clientIOErrors.
+type clientWriter struct{ io.Writer }
+
+func (w clientWriter) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	if err != nil {
+		err = &clientIOError{err: err, write: true}
+	}
+	return n, err
 }
 
 // statusByCode is the HTTP status of every S3 error code Pangea can answer with.
@@ -139,6 +184,7 @@ var (
 	errMalformedXML     = apiErr("MalformedXML", msgMalformedXML)
 	errNotImplemented   = apiErr("NotImplemented", msgNotImplemented)
 	errMethodNotAllowed = apiErr("MethodNotAllowed", msgMethodNotAllowed)
+	errRequestTimeout   = apiErr("RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
 	// errPreconditionFailed answers every failed precondition, read or write.
 	errPreconditionFailed = apiErr("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 )
@@ -167,6 +213,10 @@ func translate(err error) (e *Error, internal bool) {
 	var rulesErr *rules.Error
 	if errors.As(err, &rulesErr) {
 		return &Error{Code: rulesErr.Code, Message: rulesErr.Message, Status: statusOf(rulesErr.Code)}, false
+	}
+	var cio *clientIOError
+	if errors.As(err, &cio) {
+		return clientIOErr(cio), false
 	}
 	switch {
 	case errors.Is(err, storage.ErrNoSuchBucket):
@@ -210,13 +260,29 @@ func translate(err error) (e *Error, internal bool) {
 		// code; reaching here means a handler forgot to.
 		return apiErr("NoSuchKey", "The specified configuration does not exist."), false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return apiErr("RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period."), false
+		return errRequestTimeout, false
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return apiErr("MaxMessageLengthExceeded", "Your request was too big."), false
 	}
 	return apiErr("InternalError", msgInternal), true
+}
+
+// clientIOErr is the answer to a request whose body could not be read. Whatever
+// broke the body (framing, an early close, a reset), S3 answers 400 IncompleteBody
+// ("The request body terminated unexpectedly"); a read that timed out is S3's
+// RequestTimeout, and a body over a size limit keeps its own code.
+func clientIOErr(e *clientIOError) *Error {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(e.err, &mbe):
+		return apiErr("MaxMessageLengthExceeded", "Your request was too big.")
+	case errors.Is(e.err, os.ErrDeadlineExceeded), errors.As(e.err, &ne) && ne.Timeout():
+		return errRequestTimeout
+	}
+	return apiErr("IncompleteBody", "The request body terminated unexpectedly.")
 }
 
 // errorBody is the XML document of every S3 error response.
@@ -236,11 +302,14 @@ type errorBody struct {
 // responses carry no body.
 func (s *Server) writeError(rc *reqCtx, err error) {
 	e, internal := translate(err)
+	// Error is for faults of the server only (an error nobody translated), Warn
+	// for the server unable to serve (503). Everything caused by the request,
+	// including asking for what Pangea does not implement (501), is Debug.
 	level := slog.LevelDebug
 	switch {
 	case internal:
 		level = slog.LevelError
-	case e.Status >= 500:
+	case e.Status >= 500 && e.Status != http.StatusNotImplemented:
 		level = slog.LevelWarn
 	}
 	if s.log.Enabled(rc.r.Context(), level) {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -222,6 +223,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if r.Body != nil && r.Body != http.NoBody {
+		// Every reader of the body (the aws-chunked decoder, the backend) then
+		// sees its failures as the client's (clientIOError), whatever wraps them.
+		r.Body = clientBody{r.Body}
+	}
 	res, err := s.verifier.Verify(r)
 	if err != nil {
 		s.writeError(rc, err)
@@ -238,8 +244,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := s.dispatch(rc); err != nil {
 		if rw.wroteHeader {
 			// The status line is gone (a body was streaming); the client sees a
-			// short body because Content-Length was promised.
-			s.log.Warn("s3 response aborted", "request_id", rc.id, "op", rc.op.name(), "err", err)
+			// short body because Content-Length was promised. A client that went
+			// away is no fault of the server's.
+			_, internal := translate(err)
+			level := slog.LevelWarn
+			var cio *clientIOError
+			switch {
+			case errors.As(err, &cio):
+				level = slog.LevelDebug
+			case internal:
+				level = slog.LevelError
+			}
+			s.log.Log(r.Context(), level, "s3 response aborted", "request_id", rc.id, "op", rc.op.name(), "err", err)
 			return
 		}
 		s.writeError(rc, err)
@@ -273,10 +289,10 @@ func (s *Server) copyOut(w io.Writer, src io.Reader) (int64, error) {
 	bp := s.copyBufs.Get().(*[]byte)
 	defer s.copyBufs.Put(bp)
 	// Wrapping hides any ReaderFrom/WriterTo so that CopyBuffer really uses our buffer.
-	return io.CopyBuffer(writerOnly{w}, readerOnly{src}, *bp)
+	// clientWriter tells the client's failures from the backend's.
+	return io.CopyBuffer(clientWriter{w}, readerOnly{src}, *bp)
 }
 
-type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,12 @@ func TestTranslate_Table(t *testing.T) {
 		{apiErr("KeyTooLongError", ""), "KeyTooLongError", 400, false},
 		{apiErr("InvalidBucketName", ""), "InvalidBucketName", 400, false},
 		{errors.New("disk on fire"), "InternalError", 500, true},
+		// Reading the body or writing the response failed: the client's doing.
+		{fmt.Errorf("put object: %w", &clientIOError{err: errors.New("malformed chunked encoding")}), "IncompleteBody", 400, false},
+		{&clientIOError{err: io.ErrUnexpectedEOF}, "IncompleteBody", 400, false},
+		{&clientIOError{err: os.ErrDeadlineExceeded}, "RequestTimeout", 400, false},
+		{&clientIOError{err: &http.MaxBytesError{Limit: 1}}, "MaxMessageLengthExceeded", 400, false},
+		{&clientIOError{err: errors.New("write: broken pipe"), write: true}, "IncompleteBody", 400, false},
 	}
 	for _, c := range cases {
 		e, internal := translate(c.err)
