@@ -17,15 +17,26 @@ const accountID = "000000000000"
 
 // dispatch runs the handler of rc.op. Every op but ListBuckets and CreateBucket
 // addresses an existing bucket, which is looked up once here.
+//
+// It is also where the signature is bound to a region (checkRegion): the region
+// that owns the bucket, or this endpoint's for ListBuckets and CreateBucket (which
+// creates the bucket here).
 func (s *Server) dispatch(rc *reqCtx) error {
 	switch rc.op {
-	case opListBuckets:
-		return s.listBuckets(rc)
-	case opCreateBucket:
+	case opListBuckets, opCreateBucket:
+		if err := s.checkRegion(rc, s.cfg.Region, false); err != nil {
+			return err
+		}
+		if rc.op == opListBuckets {
+			return s.listBuckets(rc)
+		}
 		return s.createBucket(rc)
 	}
 	b, err := s.b.Bucket(rc.r.Context(), rc.bucket)
 	if err != nil {
+		return err
+	}
+	if err := s.checkRegion(rc, b.Region, true); err != nil {
 		return err
 	}
 	if eo := rc.r.Header.Get("X-Amz-Expected-Bucket-Owner"); eo != "" && eo != b.Owner && eo != accountID {
@@ -119,6 +130,24 @@ func (s *Server) dispatch(rc *reqCtx) error {
 		return s.listParts(rc, az)
 	}
 	return errNotImplemented
+}
+
+// checkRegion refuses a request signed for another region than region, the one
+// that serves it, as S3 does (auth.Result.CheckRegion). It is the only place
+// where signatures meet regions: region comes from the bucket's record, so a
+// request forwarded to the bucket's region is judged by that region, wherever
+// it entered. For a named bucket the answer carries X-Amz-Bucket-Region too:
+// HEAD errors have no body to hold the Region element, and SDKs read the header.
+func (s *Server) checkRegion(rc *reqCtx, region string, bucket bool) error {
+	if region == "" {
+		// A backend that keeps no region for its buckets serves them here.
+		region = s.cfg.Region
+	}
+	err := rc.auth.CheckRegion(region)
+	if err != nil && bucket {
+		rc.w.Header().Set("X-Amz-Bucket-Region", region)
+	}
+	return err
 }
 
 // maxBucketsPage is the largest max-buckets S3 accepts. It is also the page size S3

@@ -30,6 +30,9 @@ type Error struct {
 	// HeadersNotSigned is the HeadersNotSigned element of an AccessDenied
 	// for a request with unsigned x-amz-* headers ("a, b").
 	HeadersNotSigned string
+	// Region is the Region element of an error about a request signed for the
+	// wrong region: the region to sign for.
+	Region string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -204,7 +207,7 @@ func translate(err error) (e *Error, internal bool) {
 	var authErr *auth.Error
 	if errors.As(err, &authErr) {
 		return &Error{Code: authErr.Code, Message: authErr.Message, Status: statusOf(authErr.Code),
-			HeadersNotSigned: strings.Join(authErr.HeadersNotSigned, ", ")}, false
+			HeadersNotSigned: strings.Join(authErr.HeadersNotSigned, ", "), Region: authErr.Region}, false
 	}
 	var polErr *policy.Error
 	if errors.As(err, &polErr) {
@@ -290,6 +293,9 @@ type errorBody struct {
 	XMLName xml.Name `xml:"Error"`
 	Code    string   `xml:"Code"`
 	Message string   `xml:"Message"`
+	// Region is the region a request must be signed for, as S3 tells it after
+	// AuthorizationHeaderMalformed and AuthorizationQueryParametersError.
+	Region string `xml:"Region,omitempty"`
 	// HeadersNotSigned names a request's unsigned x-amz-* headers, as S3 does.
 	HeadersNotSigned string `xml:"HeadersNotSigned,omitempty"`
 	Resource         string `xml:"Resource,omitempty"`
@@ -327,7 +333,7 @@ func (s *Server) writeError(rc *reqCtx, err error) {
 		rc.w.WriteHeader(e.Status)
 		return
 	}
-	body := errorBody{Code: e.Code, Message: e.Message, HeadersNotSigned: e.HeadersNotSigned,
+	body := errorBody{Code: e.Code, Message: e.Message, Region: e.Region, HeadersNotSigned: e.HeadersNotSigned,
 		Resource: rc.resource(), RequestID: rc.id, HostID: s.hostID}
 	buf, mErr := xml.Marshal(body)
 	if mErr != nil { // cannot happen for plain strings; keep the status anyway

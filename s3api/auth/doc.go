@@ -9,7 +9,9 @@
 // only through Result.Body, which verifies as it streams: it returns an
 // *Error instead of io.EOF when a payload hash, chunk signature or trailer
 // signature does not match, so nothing may be committed before Body returned
-// io.EOF.
+// io.EOF. Once the server knows which region serves the request (the
+// addressed bucket's), it calls (*Result).CheckRegion: a signature is valid
+// only in the region it was made for.
 //
 // The package does no HTTP routing, S3 operation logic or authorisation:
 // an anonymous request is reported as such (Result.Anonymous) and the bucket

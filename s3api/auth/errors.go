@@ -19,6 +19,10 @@ type Error struct {
 	// request carried without signing them (AccessDenied); S3's error
 	// document lists them in a HeadersNotSigned element.
 	HeadersNotSigned []string
+	// Region is set when a request was signed for another region than the one
+	// that must serve it: the region expected. S3's error document carries it
+	// in a Region element, from which SDKs learn where to sign their retry.
+	Region string
 }
 
 func (e *Error) Error() string {

@@ -47,7 +47,7 @@ type Result struct {
 	Method string
 	// RegionSet is the SigV4A X-Amz-Region-Set (e.g. ["*"]), or for SigV4
 	// the credential scope's region as a single element; nil for SigV2 and
-	// anonymous requests.
+	// anonymous requests. CheckRegion compares it with the serving region.
 	RegionSet []string
 	// Body is the decoded, verifying request body to read instead of
 	// r.Body. It returns an *Error instead of io.EOF when the payload's
