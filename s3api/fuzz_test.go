@@ -30,6 +30,11 @@ func FuzzRoute(f *testing.F) {
 		{"PUT", "/b/k?tagging&acl", "", "x"},
 		{"OPTIONS", "/b", "", ""},
 		{"BREW", "/b/%E2%82%AC", "[::1]:80", ""},
+		// Keys that are not UTF-8, and keys with controls XML 1.0 cannot hold.
+		{"PUT", "/b/a%FFb", "", ""},
+		{"GET", "/b/%C3", "", ""},
+		{"PUT", "/b/%00%01%1B", "", ""},
+		{"POST", "/k%ED%A0%80?uploads", "b.localhost", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.target, s.host, s.copySrc)
@@ -59,6 +64,9 @@ func FuzzRoute(f *testing.F) {
 		}
 		if len(rt.key) > maxKeyLength {
 			t.Fatalf("key longer than the limit routed")
+		}
+		if !utf8.ValidString(rt.key) {
+			t.Fatalf("key %q that is not UTF-8 routed", rt.key)
 		}
 	})
 }
@@ -224,7 +232,8 @@ func FuzzRequestBodies(f *testing.F) {
 
 // FuzzCopySource checks the x-amz-copy-source parser.
 func FuzzCopySource(f *testing.F) {
-	for _, s := range []string{"/b/k", "b/k?versionId=v", "b/a%2Fb", "arn:aws:s3:::x", "%zz", "b/k?versionId=a&versionId=b"} {
+	for _, s := range []string{"/b/k", "b/k?versionId=v", "b/a%2Fb", "arn:aws:s3:::x", "%zz", "b/k?versionId=a&versionId=b",
+		"b/a%FFb", "b/%00%01", "/b/%C3%28"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -236,8 +245,47 @@ func FuzzCopySource(f *testing.F) {
 			}
 			return
 		}
-		if cs.bucket == "" || cs.key == "" || strings.Contains(cs.bucket, "/") {
+		if cs.bucket == "" || cs.key == "" || strings.Contains(cs.bucket, "/") || !utf8.ValidString(cs.key) {
 			t.Fatalf("bad parse %+v of %q", cs, s)
+		}
+	})
+}
+
+// FuzzEscapeXMLText checks the escaping of listed keys: text XML 1.0 can hold is
+// escaped exactly as encoding/xml escapes it and parses back to itself; other
+// text is written as character references, which name every character.
+func FuzzEscapeXMLText(f *testing.F) {
+	for _, s := range []string{"", "plain", "a&b<c>d\"e'f", "tab\tcr\rlf\n", "ctl\x01\x00\x1b", "\ufffe\uffff", "caf\u00e9 \u65e5\u672c", "\xff\xfe", "\U0001F600"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := escapeXMLText(s)
+		if !utf8.ValidString(s) {
+			return
+		}
+		var v struct {
+			Text string `xml:",chardata"`
+		}
+		err := xml.Unmarshal([]byte("<a>"+out+"</a>"), &v)
+		if strings.IndexFunc(s, func(r rune) bool { return !inXMLCharRange(r) }) < 0 {
+			var want strings.Builder
+			_ = xml.EscapeText(&want, []byte(s))
+			if out != want.String() {
+				t.Fatalf("escapeXMLText(%q) = %q, encoding/xml writes %q", s, out, want.String())
+			}
+			if err != nil || v.Text != s {
+				t.Fatalf("%q parses back as %q (%v)", out, v.Text, err)
+			}
+			return
+		}
+		// Only references stand for the characters XML 1.0 cannot hold.
+		for _, r := range out {
+			if !inXMLCharRange(r) {
+				t.Fatalf("escapeXMLText(%q) = %q holds %U", s, out, r)
+			}
+		}
+		if strings.ContainsRune(out, utf8.RuneError) && !strings.ContainsRune(s, utf8.RuneError) {
+			t.Fatalf("escapeXMLText(%q) = %q holds U+FFFD", s, out)
 		}
 	})
 }

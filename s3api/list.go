@@ -19,13 +19,15 @@ func s3URLEncode(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "%2F", "/")
 }
 
-// listEncoder returns the function applied to keys and prefixes in a listing.
-func listEncoder(rc *reqCtx) (func(string) string, string, error) {
+// listEncoder returns the function applied to keys, prefixes and markers in a
+// listing: as they are (xmlString then writes what XML 1.0 cannot hold as
+// character references), or URL-encoded for encoding-type=url.
+func listEncoder(rc *reqCtx) (func(string) xmlString, string, error) {
 	switch et := rc.param("encoding-type"); et {
 	case "":
-		return func(s string) string { return s }, "", nil
+		return func(s string) xmlString { return xmlString(s) }, "", nil
 	case "url":
-		return s3URLEncode, "url", nil
+		return func(s string) xmlString { return xmlString(s3URLEncode(s)) }, "url", nil
 	default:
 		return nil, "", apiErr("InvalidArgument", "Invalid Encoding Method specified in Request")
 	}
@@ -52,7 +54,7 @@ func parseMaxKeys(rc *reqCtx, name string) (int, error) {
 // startList is the common start of the listing operations: authorize action with
 // the listing's condition keys, then read encoding-type and the page size parameter
 // maxName (max-keys, max-uploads).
-func startList(rc *reqCtx, az *authorizer, action, maxName string) (enc func(string) string, encodingType string, max int, err error) {
+func startList(rc *reqCtx, az *authorizer, action, maxName string) (enc func(string) xmlString, encodingType string, max int, err error) {
 	if err := az.check(action, "", listConditions(rc, maxName)); err != nil {
 		return nil, "", 0, err
 	}
@@ -83,7 +85,7 @@ func storageClassOf(v storage.ObjectVersion) string {
 	return v.Meta.StorageClass
 }
 
-func objectEntryOf(v storage.ObjectVersion, enc func(string) string, withOwner bool) objectEntry {
+func objectEntryOf(v storage.ObjectVersion, enc func(string) xmlString, withOwner bool) objectEntry {
 	e := objectEntry{
 		Key:          enc(v.Key),
 		LastModified: isoTime(v.ModTime),
@@ -101,7 +103,7 @@ func objectEntryOf(v storage.ObjectVersion, enc func(string) string, withOwner b
 	return e
 }
 
-func commonPrefixesOf(ps []string, enc func(string) string) []commonPrefix {
+func commonPrefixesOf(ps []string, enc func(string) xmlString) []commonPrefix {
 	if len(ps) == 0 {
 		return nil
 	}

@@ -287,12 +287,11 @@ func (s *Server) deleteObjects(rc *reqCtx, az *authorizer) error {
 		if o.VersionID != "" {
 			action = "s3:DeleteObjectVersion"
 		}
-		switch {
-		case o.Key == "":
+		if o.Key == "" {
 			results[i].err = apiErr("UserKeyMustBeSpecified", "The key must be specified.")
-		case len(o.Key) > maxKeyLength:
-			results[i].err = apiErr("KeyTooLongError", "Your key is too long")
-		default:
+		} else if err := checkObjectKey(o.Key); err != nil {
+			results[i].err = err
+		} else {
 			results[i].err = az.check(action, o.Key, nil)
 		}
 	}

@@ -476,8 +476,11 @@ func parseCopySource(v string) (copySource, error) {
 	if !ok || b == "" || k == "" {
 		return cs, bad
 	}
-	if len(k) > maxKeyLength {
-		return cs, apiErr("KeyTooLongError", "Your key is too long")
+	if err := checkObjectKey(k); err != nil {
+		if err.Code == "InvalidURI" { // the header is no URI: say which value is wrong
+			return cs, apiErr("InvalidArgument", "Invalid copy source encoding")
+		}
+		return cs, err
 	}
 	cs.bucket, cs.key = b, k
 	if hasQuery {

@@ -115,9 +115,6 @@ func (o op) name() string {
 	return "Unknown"
 }
 
-// maxKeyLength is S3's limit on object key length, in bytes.
-const maxKeyLength = 1024
-
 // routed is the result of routing: the operation and what it addresses.
 type routed struct {
 	op     op
@@ -191,8 +188,8 @@ func route(r *http.Request, baseHost string) (routed, error) {
 	if rt.key == "" {
 		rt.op, err = bucketOp(r.Method, rt.query)
 	} else {
-		if len(rt.key) > maxKeyLength {
-			return rt, apiErr("KeyTooLongError", "Your key is too long")
+		if err := checkObjectKey(rt.key); err != nil {
+			return rt, err
 		}
 		rt.op, err = objectOp(r.Method, rt.query, r.Header)
 	}

@@ -213,7 +213,7 @@ func TestTranslate_Table(t *testing.T) {
 }
 
 func TestListXML_EncodingTypeURL(t *testing.T) {
-	enc := s3URLEncode
+	enc := func(s string) xmlString { return xmlString(s3URLEncode(s)) }
 	out := listBucketResultV2{
 		Name: "b", Prefix: enc("dir one/"), Delimiter: enc("/"), MaxKeys: 1000, KeyCount: 2,
 		EncodingType: "url", StartAfter: enc("a&b"),
@@ -249,6 +249,32 @@ func TestListXML_EncodingTypeURL(t *testing.T) {
 		if err != nil || dec != k {
 			t.Errorf("round trip %q -> %q (%v)", k, dec, err)
 		}
+	}
+}
+
+// Listings carry keys exactly: what XML 1.0 cannot hold as character
+// references (as S3 writes them), never as U+FFFD.
+func TestListXML_KeysBeyondXML10(t *testing.T) {
+	out := listBucketResultV1{Name: "b", Prefix: "p\x01", Marker: "m\x00", MaxKeys: 1000,
+		Contents:       []objectEntry{{Key: "a\x1b[b\tc\r\n<&>\ufffe\U0001F600\u00e9"}},
+		CommonPrefixes: []commonPrefix{{Prefix: "d\x7f\x1f/"}}}
+	b, err := xml.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		"<Prefix>p&#x1;</Prefix>",
+		"<Marker>m&#x0;</Marker>",
+		"<Key>a&#x1b;[b&#x9;c&#xD;&#xA;&lt;&amp;&gt;&#xfffe;\U0001F600\u00e9</Key>",
+		"<CommonPrefixes><Prefix>d\x7f&#x1f;/</Prefix></CommonPrefixes>",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("XML lacks %q:\n%q", want, got)
+		}
+	}
+	if strings.ContainsRune(got, '\uFFFD') {
+		t.Errorf("XML holds U+FFFD: %q", got)
 	}
 }
 

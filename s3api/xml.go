@@ -5,8 +5,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pangea-s3/pangea/storage"
 )
@@ -37,6 +39,71 @@ func (s *Server) writeXML(rc *reqCtx, status int, v any) error {
 		s.log.Debug("write response", "request_id", rc.id, "err", err)
 	}
 	return nil
+}
+
+// xmlString is text that a listing must carry exactly: keys, prefixes, markers.
+// encoding/xml writes a character that XML 1.0 cannot hold (the C0 controls but
+// tab, LF and CR; U+FFFE and U+FFFF) as U+FFFD, which names another key, so a
+// listed name could answer 404. S3 stores such keys and lists them as numeric
+// character references (<Key>a&#x1b;</Key>), which XML 1.0 parsers refuse: its
+// documented remedy is encoding-type=url, with which a listing names every key
+// in ASCII. xmlString does as S3 does: the listing never shows a wrong name.
+type xmlString string
+
+// MarshalXML writes the element with its text escaped by escapeXMLText.
+func (s xmlString) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	return e.EncodeElement(struct {
+		Text string `xml:",innerxml"`
+	}{escapeXMLText(string(s))}, start)
+}
+
+// escapeXMLText escapes s as character data: markup characters and whitespace
+// other than a space as encoding/xml escapes them (CR, LF and tab as references,
+// so that parsers do not normalize them), every character outside XML 1.0's
+// Char production as a hexadecimal character reference. Bytes that are not UTF-8
+// (no key is, since checkObjectKey) become U+FFFD: XML has no way to tell them.
+func escapeXMLText(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteRune(utf8.RuneError)
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '"':
+			b.WriteString("&#34;")
+		case r == '\'':
+			b.WriteString("&#39;")
+		case r == '\t':
+			b.WriteString("&#x9;")
+		case r == '\n':
+			b.WriteString("&#xA;")
+		case r == '\r':
+			b.WriteString("&#xD;")
+		case !inXMLCharRange(r):
+			b.WriteString("&#x") // lower-case hex, as S3 writes them
+			b.WriteString(strconv.FormatInt(int64(r), 16))
+			b.WriteByte(';')
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// inXMLCharRange reports whether XML 1.0 can hold r as a character.
+func inXMLCharRange(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
 }
 
 // owner is the Owner/Initiator element. Pangea has a single account, so the
@@ -96,28 +163,28 @@ type versioningConfigurationOut struct {
 // ---- listings ----
 
 type objectEntry struct {
-	Key               string   `xml:"Key"`
-	LastModified      string   `xml:"LastModified"`
-	ETag              string   `xml:"ETag"`
-	ChecksumAlgorithm []string `xml:"ChecksumAlgorithm,omitempty"`
-	ChecksumType      string   `xml:"ChecksumType,omitempty"`
-	Size              int64    `xml:"Size"`
-	Owner             *owner   `xml:"Owner,omitempty"`
-	StorageClass      string   `xml:"StorageClass"`
+	Key               xmlString `xml:"Key"`
+	LastModified      string    `xml:"LastModified"`
+	ETag              string    `xml:"ETag"`
+	ChecksumAlgorithm []string  `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType      string    `xml:"ChecksumType,omitempty"`
+	Size              int64     `xml:"Size"`
+	Owner             *owner    `xml:"Owner,omitempty"`
+	StorageClass      string    `xml:"StorageClass"`
 }
 
 type commonPrefix struct {
-	Prefix string `xml:"Prefix"`
+	Prefix xmlString `xml:"Prefix"`
 }
 
 type listBucketResultV1 struct {
 	XMLName        xml.Name       `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListBucketResult"`
 	Name           string         `xml:"Name"`
-	Prefix         string         `xml:"Prefix"`
-	Marker         string         `xml:"Marker"`
-	NextMarker     string         `xml:"NextMarker,omitempty"`
+	Prefix         xmlString      `xml:"Prefix"`
+	Marker         xmlString      `xml:"Marker"`
+	NextMarker     xmlString      `xml:"NextMarker,omitempty"`
 	MaxKeys        int            `xml:"MaxKeys"`
-	Delimiter      string         `xml:"Delimiter,omitempty"`
+	Delimiter      xmlString      `xml:"Delimiter,omitempty"`
 	IsTruncated    bool           `xml:"IsTruncated"`
 	EncodingType   string         `xml:"EncodingType,omitempty"`
 	Contents       []objectEntry  `xml:"Contents"`
@@ -127,15 +194,15 @@ type listBucketResultV1 struct {
 type listBucketResultV2 struct {
 	XMLName               xml.Name       `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListBucketResult"`
 	Name                  string         `xml:"Name"`
-	Prefix                string         `xml:"Prefix"`
-	Delimiter             string         `xml:"Delimiter,omitempty"`
+	Prefix                xmlString      `xml:"Prefix"`
+	Delimiter             xmlString      `xml:"Delimiter,omitempty"`
 	MaxKeys               int            `xml:"MaxKeys"`
 	KeyCount              int            `xml:"KeyCount"`
 	IsTruncated           bool           `xml:"IsTruncated"`
 	EncodingType          string         `xml:"EncodingType,omitempty"`
 	ContinuationToken     string         `xml:"ContinuationToken,omitempty"`
 	NextContinuationToken string         `xml:"NextContinuationToken,omitempty"`
-	StartAfter            string         `xml:"StartAfter,omitempty"`
+	StartAfter            xmlString      `xml:"StartAfter,omitempty"`
 	Contents              []objectEntry  `xml:"Contents"`
 	CommonPrefixes        []commonPrefix `xml:"CommonPrefixes"`
 }
@@ -143,13 +210,13 @@ type listBucketResultV2 struct {
 type listVersionsResult struct {
 	XMLName             xml.Name       `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListVersionsResult"`
 	Name                string         `xml:"Name"`
-	Prefix              string         `xml:"Prefix"`
-	KeyMarker           string         `xml:"KeyMarker"`
+	Prefix              xmlString      `xml:"Prefix"`
+	KeyMarker           xmlString      `xml:"KeyMarker"`
 	VersionIDMarker     string         `xml:"VersionIdMarker"`
-	NextKeyMarker       string         `xml:"NextKeyMarker,omitempty"`
+	NextKeyMarker       xmlString      `xml:"NextKeyMarker,omitempty"`
 	NextVersionIDMarker string         `xml:"NextVersionIdMarker,omitempty"`
 	MaxKeys             int            `xml:"MaxKeys"`
-	Delimiter           string         `xml:"Delimiter,omitempty"`
+	Delimiter           xmlString      `xml:"Delimiter,omitempty"`
 	IsTruncated         bool           `xml:"IsTruncated"`
 	EncodingType        string         `xml:"EncodingType,omitempty"`
 	Entries             []versionEntry `xml:"Version"`
@@ -160,7 +227,7 @@ type listVersionsResult struct {
 // slice so that the document keeps the storage order (key, then newest first).
 type versionEntry struct {
 	DeleteMarker bool
-	Key          string
+	Key          xmlString
 	VersionID    string
 	IsLatest     bool
 	LastModified string
@@ -172,23 +239,23 @@ type versionEntry struct {
 }
 
 type versionXML struct {
-	Key               string   `xml:"Key"`
-	VersionID         string   `xml:"VersionId"`
-	IsLatest          bool     `xml:"IsLatest"`
-	LastModified      string   `xml:"LastModified"`
-	ETag              string   `xml:"ETag"`
-	ChecksumAlgorithm []string `xml:"ChecksumAlgorithm,omitempty"`
-	Size              int64    `xml:"Size"`
-	Owner             *owner   `xml:"Owner,omitempty"`
-	StorageClass      string   `xml:"StorageClass"`
+	Key               xmlString `xml:"Key"`
+	VersionID         string    `xml:"VersionId"`
+	IsLatest          bool      `xml:"IsLatest"`
+	LastModified      string    `xml:"LastModified"`
+	ETag              string    `xml:"ETag"`
+	ChecksumAlgorithm []string  `xml:"ChecksumAlgorithm,omitempty"`
+	Size              int64     `xml:"Size"`
+	Owner             *owner    `xml:"Owner,omitempty"`
+	StorageClass      string    `xml:"StorageClass"`
 }
 
 type deleteMarkerXML struct {
-	Key          string `xml:"Key"`
-	VersionID    string `xml:"VersionId"`
-	IsLatest     bool   `xml:"IsLatest"`
-	LastModified string `xml:"LastModified"`
-	Owner        *owner `xml:"Owner,omitempty"`
+	Key          xmlString `xml:"Key"`
+	VersionID    string    `xml:"VersionId"`
+	IsLatest     bool      `xml:"IsLatest"`
+	LastModified string    `xml:"LastModified"`
+	Owner        *owner    `xml:"Owner,omitempty"`
 }
 
 // MarshalXML names the element after the entry's kind.
@@ -296,24 +363,24 @@ type listPartsResult struct {
 }
 
 type uploadEntry struct {
-	Key               string `xml:"Key"`
-	UploadID          string `xml:"UploadId"`
-	Initiator         *owner `xml:"Initiator"`
-	Owner             *owner `xml:"Owner"`
-	StorageClass      string `xml:"StorageClass"`
-	Initiated         string `xml:"Initiated"`
-	ChecksumAlgorithm string `xml:"ChecksumAlgorithm,omitempty"`
+	Key               xmlString `xml:"Key"`
+	UploadID          string    `xml:"UploadId"`
+	Initiator         *owner    `xml:"Initiator"`
+	Owner             *owner    `xml:"Owner"`
+	StorageClass      string    `xml:"StorageClass"`
+	Initiated         string    `xml:"Initiated"`
+	ChecksumAlgorithm string    `xml:"ChecksumAlgorithm,omitempty"`
 }
 
 type listMultipartUploadsResult struct {
 	XMLName            xml.Name       `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListMultipartUploadsResult"`
 	Bucket             string         `xml:"Bucket"`
-	KeyMarker          string         `xml:"KeyMarker"`
+	KeyMarker          xmlString      `xml:"KeyMarker"`
 	UploadIDMarker     string         `xml:"UploadIdMarker"`
-	NextKeyMarker      string         `xml:"NextKeyMarker"`
+	NextKeyMarker      xmlString      `xml:"NextKeyMarker"`
 	NextUploadIDMarker string         `xml:"NextUploadIdMarker"`
-	Prefix             string         `xml:"Prefix"`
-	Delimiter          string         `xml:"Delimiter,omitempty"`
+	Prefix             xmlString      `xml:"Prefix"`
+	Delimiter          xmlString      `xml:"Delimiter,omitempty"`
 	MaxUploads         int            `xml:"MaxUploads"`
 	IsTruncated        bool           `xml:"IsTruncated"`
 	EncodingType       string         `xml:"EncodingType,omitempty"`
