@@ -24,7 +24,8 @@ func TestFSM_FlusherAnswersBeforeCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := f.startFlusher(time.Hour) // only stop or a snapshot commits
+	f.flusher = startFlusher(time.Hour, f.flush) // only stop, a reader or a snapshot commits
+	stop := f.flusher.stop
 
 	resp := f.ApplyBatch(logs[:3]) // up to index 4: bucket, versioning, config, put a
 	if res, ok := resp[2].([]storage.Result); !ok || res[0].Err != nil || res[0].Version.ETag != "e1" {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -20,9 +19,9 @@ import (
 // raft.BatchingFSM so that every entry raft commits together is applied in one
 // storage transaction: group commit across all writers of the region.
 //
-// With a flusher running (startFlusher), batches are applied into the store's
-// pending transaction (storage.ApplyDeferred) and their results returned at once;
-// the flusher commits whatever accumulated a moment later, one fsync for several
+// With a flusher (flusher.go), batches are applied into the store's pending
+// transaction (storage.ApplyDeferred) and their results returned at once; the
+// flusher commits whatever accumulated a moment later, one fsync for several
 // batches. The raft log already holds every applied entry durably on a majority, so
 // an answer given before the commit is final: a crash loses only the store's copy,
 // which the replay of the log rebuilds with the same results. Readers wait for the
@@ -44,9 +43,10 @@ type fsm struct {
 	// staged is the last log index applied, committed or pending. Only raft's FSM
 	// goroutine (ApplyBatch, Snapshot, Restore) touches it.
 	staged uint64
-	// kick wakes the flusher; nil without one (every batch is committed at once).
-	// hurry makes it commit at once: a reader waits (waitApplied).
-	kick, hurry chan struct{}
+	// flusher commits pending batches (ApplyBatch schedules it, a reader waiting in
+	// waitApplied rushes it); nil: every batch is committed at once. Set before
+	// raft starts applying.
+	flusher *flusher
 	// restores counts snapshots installed into the store.
 	restores atomic.Uint64
 	mu       sync.Mutex
@@ -66,43 +66,6 @@ func newFSM(st *storage.Store, logger *slog.Logger, fatal func(error)) (*fsm, er
 	f := &fsm{store: st, logger: logger, fatal: fatal, advance: make(chan struct{}), staged: idx}
 	f.applied.Store(idx)
 	return f, nil
-}
-
-// startFlusher makes ApplyBatch leave its transaction open and commits it delay
-// after the first batch that found none open, so that the batches of that window
-// share one fsync, or as soon as a reader waits for an index not yet committed
-// (reads never wait for the delay). stop commits what is pending and returns once
-// the flusher is gone; call it before closing the store.
-func (f *fsm) startFlusher(delay time.Duration) (stop func()) {
-	f.kick, f.hurry = make(chan struct{}, 1), make(chan struct{}, 1)
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTimer(time.Hour)
-		t.Stop()
-		for {
-			select {
-			case <-f.kick:
-			case <-quit:
-				f.flush()
-				return
-			}
-			t.Reset(delay)
-			select {
-			case <-t.C:
-			case <-f.hurry: // a reader waits for what is pending
-				t.Stop()
-			case <-quit:
-				t.Stop()
-			}
-			f.flush()
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() { close(quit) })
-		<-done
-	}
 }
 
 // failed reports a store failure and stops the member. The applies and flushes that
@@ -151,11 +114,8 @@ func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
 		if cur >= idx {
 			return nil
 		}
-		if f.hurry != nil {
-			select {
-			case f.hurry <- struct{}{}:
-			default:
-			}
+		if f.flusher != nil {
+			f.flusher.rush()
 		}
 		select {
 		case <-ch:
@@ -218,7 +178,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		resp[s.entry] = results[s.off : s.off+s.n : s.off+s.n]
 	}
 	f.staged = last
-	if f.kick == nil {
+	if f.flusher == nil {
 		if err := f.flush(); err != nil {
 			for _, s := range spans {
 				resp[s.entry] = unknownOutcome(err)
@@ -226,10 +186,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		return resp
 	}
-	select {
-	case f.kick <- struct{}{}:
-	default: // a flush is scheduled already
-	}
+	f.flusher.schedule()
 	return resp
 }
 

@@ -135,7 +135,8 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 		return fail(fmt.Errorf("node: open store: %w", err))
 	}
 	if cfg.CommitDelay >= 0 {
-		m.stopFlusher = m.fsm.startFlusher(cfg.CommitDelay)
+		m.fsm.flusher = startFlusher(cfg.CommitDelay, m.fsm.flush)
+		m.stopFlusher = m.fsm.flusher.stop
 		cleanup = append(cleanup, m.stopFlusher)
 	}
 	m.backend = newBackend(cfg.Region, logger, st, m, m.readBarrier)
