@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -108,6 +109,30 @@ type MemberConfig struct {
 	LeaderWait time.Duration
 	// ApplyTimeout bounds the enqueueing of a proposal on the leader. Default 5 s.
 	ApplyTimeout time.Duration
+
+	// OnLeadership, if set, is told when this member becomes a ready leader and when
+	// that leadership ends, for work that runs on the leader only (a replication
+	// shipper, say). The contract:
+	//
+	//   - {Leader: true, Term: T} comes once the member serves as the leader of term
+	//     T (Ready reports true): it has applied every entry of earlier terms and its
+	//     clock is past every version ID they carry. A leadership lost before that
+	//     is not announced at all.
+	//   - Exactly one {Leader: false, Term: T} follows each {Leader: true, Term: T}:
+	//     when raft reports the loss, or when the member stops (Close, a storage
+	//     failure, its removal; Close returns after it).
+	//   - Calls come from one goroutine, one at a time, in that order; the terms of
+	//     successive {Leader: true} events never decrease.
+	//   - ctx ends when the announced leadership ends (in a {Leader: false} call it
+	//     has ended already): work started on {Leader: true} stops with it.
+	//   - The events trail raft: when {Leader: true} arrives the member may have lost
+	//     leadership already. They say when to start and stop work, not that a
+	//     write will succeed; writes go through the log, which decides.
+	//
+	// The callback must return quickly (start a goroutine for anything slow) and
+	// must not call Close: raft waits for the goroutine that calls it before it
+	// reports the next change, and Close waits for it too.
+	OnLeadership func(ctx context.Context, ev LeadershipEvent)
 
 	// Dial opens raw connections to cluster addresses (the harness injects faults
 	// here). Default: TCP.

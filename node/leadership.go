@@ -9,11 +9,39 @@ import (
 	"github.com/hashicorp/raft"
 )
 
+// LeadershipEvent is what MemberConfig.OnLeadership is told: this member became
+// the ready leader of Term (Leader true), or that leadership ended (Leader false,
+// the same Term). See MemberConfig.OnLeadership for the contract.
+type LeadershipEvent struct {
+	Leader bool
+	Term   uint64
+}
+
 // watchLeadership follows raft's leadership notifications. On winning an election
 // the member is not ready at once: prepareLeadership first makes sure every entry of
-// earlier terms is applied and the HLC is past every ID they carry.
+// earlier terms is applied and the HLC is past every ID they carry, then reports
+// the generation ready on readyCh. This goroutine alone calls OnLeadership, which
+// keeps its calls serialized and in order.
 func (m *Member) watchLeadership() {
 	defer m.wg.Done()
+	var (
+		won uint64 // term of the latest leadership won
+		// The leadership announced to OnLeadership and not yet ended (cancel nil: none).
+		held struct {
+			term   uint64
+			ctx    context.Context
+			cancel context.CancelFunc
+		}
+	)
+	end := func() {
+		if held.cancel == nil {
+			return
+		}
+		held.cancel()
+		m.cfg.OnLeadership(held.ctx, LeadershipEvent{Leader: false, Term: held.term})
+		held.cancel = nil
+	}
+	defer end() // the member stops: its leadership ends with it
 	for {
 		select {
 		case <-m.stopCtx.Done():
@@ -24,13 +52,22 @@ func (m *Member) watchLeadership() {
 			gen := m.leaderGen
 			m.ready.Store(false)
 			m.leadMu.Unlock()
+			end()
 			if leader {
-				m.logger.Info("won leadership", "term", m.raft.CurrentTerm())
+				won = m.raft.CurrentTerm()
+				m.logger.Info("won leadership", "term", won)
 				m.wg.Add(1)
 				go m.prepareLeadership(gen)
 			} else {
 				m.logger.Info("lost leadership")
 			}
+		case gen := <-m.readyCh:
+			if !m.sameGen(gen) {
+				continue // lost (or lost and won again) since: not this leadership's event
+			}
+			ctx, cancel := context.WithCancel(m.stopCtx)
+			held.term, held.ctx, held.cancel = won, ctx, cancel
+			m.cfg.OnLeadership(ctx, LeadershipEvent{Leader: true, Term: won})
 		}
 	}
 }
@@ -76,11 +113,18 @@ func (m *Member) prepareLeadership(gen uint64) {
 	}
 	m.stamper.hlc.Observe(maxHLC)
 	m.leadMu.Lock()
-	if m.leaderGen == gen {
+	ready := m.leaderGen == gen
+	if ready {
 		m.ready.Store(true)
 		m.logger.Info("leader ready", "term", m.raft.CurrentTerm(), "applied_index", m.fsm.applied.Load())
 	}
 	m.leadMu.Unlock()
+	if ready && m.cfg.OnLeadership != nil {
+		select {
+		case m.readyCh <- gen: // watchLeadership announces it
+		case <-m.stopCtx.Done():
+		}
+	}
 }
 
 func (m *Member) sameGen(gen uint64) bool {

@@ -51,6 +51,7 @@ type Member struct {
 	book        map[raft.ServerID]raft.ServerAddress
 
 	notifyCh  chan bool
+	readyCh   chan uint64 // prepareLeadership → watchLeadership: the leader generation now ready
 	leadMu    sync.Mutex
 	leaderGen uint64 // guarded by leadMu
 	ready     atomic.Bool
@@ -89,6 +90,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 		now:      cfg.Now,
 		stamper:  newStamper(cfg.Region, cfg.Now),
 		notifyCh: make(chan bool, 16),
+		readyCh:  make(chan uint64),
 		gcStop:   make(chan struct{}),
 		halted:   make(chan struct{}),
 		gcDone:   make(chan struct{}),

@@ -42,6 +42,10 @@ type Options struct {
 	GCGrace, GCInterval time.Duration
 	// Now is every member's clock; nil: time.Now.
 	Now func() time.Time
+	// EditMember, if set, changes each member's configuration at every start and
+	// restart (before RestartWith's edit): how a test hooks every member, e.g. its
+	// OnLeadership callback.
+	EditMember func(n *Node, cfg *node.MemberConfig)
 }
 
 // TestRaftTimeouts is the harness's default raft profile: elections within a few
@@ -202,6 +206,9 @@ func (c *Cluster) start(n *Node, cl, s3l net.Listener, edit func(*node.MemberCon
 		Raft: c.opts.Raft, SnapshotThreshold: c.opts.SnapshotThreshold, SnapshotInterval: c.opts.SnapshotInterval,
 		TrailingLogs: c.opts.TrailingLogs, LeaderWait: c.opts.LeaderWait,
 		Dial: c.Net.Dialer(netKey(n)), Now: c.opts.Now,
+	}
+	if c.opts.EditMember != nil {
+		c.opts.EditMember(n, &cfg)
 	}
 	if edit != nil {
 		edit(&cfg)
