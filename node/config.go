@@ -119,8 +119,8 @@ type MemberConfig struct {
 	//     clock is past every version ID they carry. A leadership lost before that
 	//     is not announced at all.
 	//   - Exactly one {Leader: false, Term: T} follows each {Leader: true, Term: T}:
-	//     when raft reports the loss, or when the member stops (Close, a storage
-	//     failure, its removal; Close returns after it).
+	//     when raft reports the loss, or when the member stops (Close, Crash, a
+	//     storage failure, its removal; Close returns after it).
 	//   - Calls come from one goroutine, one at a time, in that order; the terms of
 	//     successive {Leader: true} events never decrease.
 	//   - ctx ends when the announced leadership ends (in a {Leader: false} call it

@@ -10,7 +10,8 @@ import (
 // batch into the pending transaction and calls schedule; the flusher commits delay
 // after the first schedule that found no commit coming, or at once when rush is
 // called (a reader waits for what is pending: reads never wait for the delay).
-// stop commits what is pending and returns once the goroutine is gone.
+// stop commits what is pending and returns once the goroutine is gone; halt
+// returns the same way without committing (Member.Crash).
 //
 // commit is the fsm's flush: it commits and publishes the applied index, and
 // reports a failure itself (the member stops), so the flusher ignores its error.
@@ -20,10 +21,11 @@ type flusher struct {
 
 	kick  chan struct{} // a batch is pending: commit within delay
 	hurry chan struct{} // a reader waits: commit now
-	quit  chan struct{} // closed by stop
+	quit  chan struct{} // closed by stop and halt
 	done  chan struct{} // closed when the goroutine returns
 
-	once sync.Once
+	once    sync.Once
+	discard bool // halt, not stop: leave what is pending; written before quit closes
 }
 
 // startFlusher starts a flusher that calls commit delay after each first schedule.
@@ -57,9 +59,20 @@ func (fl *flusher) rush() {
 }
 
 // stop commits what is pending and returns once the flusher is gone. Call it after
-// raft has stopped applying and before the store closes. Later calls only wait.
-func (fl *flusher) stop() {
-	fl.once.Do(func() { close(fl.quit) })
+// raft has stopped applying and before the store closes. Later calls (of stop or
+// halt) only wait.
+func (fl *flusher) stop() { fl.end(false) }
+
+// halt is stop without the last commit: what is pending stays pending, for the
+// store to drop as a crash would (storage.Store.Abandon). A commit under way when
+// it is called completes.
+func (fl *flusher) halt() { fl.end(true) }
+
+func (fl *flusher) end(discard bool) {
+	fl.once.Do(func() {
+		fl.discard = discard
+		close(fl.quit)
+	})
 	<-fl.done
 }
 
@@ -71,7 +84,9 @@ func (fl *flusher) run() {
 		select {
 		case <-fl.kick:
 		case <-fl.quit:
-			fl.commit()
+			if !fl.discard {
+				fl.commit()
+			}
 			return
 		}
 		t.Reset(fl.delay)
@@ -81,6 +96,9 @@ func (fl *flusher) run() {
 			t.Stop()
 		case <-fl.quit:
 			t.Stop()
+			if fl.discard {
+				return
+			}
 		}
 		fl.commit()
 	}

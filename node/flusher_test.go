@@ -52,3 +52,20 @@ func TestFlusher_CommitsAfterDelayRushAndStop(t *testing.T) {
 		t.Errorf("%d commits after rush and stop, want 2", n)
 	}
 }
+
+// TestFlusher_HaltCommitsNothing: halt (Member.Crash) leaves what is pending
+// uncommitted, whether a commit was scheduled or not, and a later stop only waits.
+func TestFlusher_HaltCommitsNothing(t *testing.T) {
+	for _, scheduled := range []bool{false, true} {
+		var commits atomic.Int32
+		fl := startFlusher(time.Hour, func() error { commits.Add(1); return nil })
+		if scheduled {
+			fl.schedule()
+		}
+		fl.halt()
+		fl.stop()
+		if n := commits.Load(); n != 0 {
+			t.Errorf("scheduled %v: %d commits after halt, want 0", scheduled, n)
+		}
+	}
+}

@@ -28,27 +28,24 @@ import (
 // linearizable on every member. See DESIGN.md.
 type Member struct {
 	*backend
-	cfg     MemberConfig
-	logger  *slog.Logger
-	addr    string // advertised cluster address
-	secret  []byte
-	now     func() time.Time
-	stamper *stamper
-	fsm     *fsm
-	// stopFlusher stops the fsm's flusher (nil without one); Close calls it after
-	// raft has stopped applying and before the store closes.
-	stopFlusher func()
-	raft        *raft.Raft
-	raftRef     atomic.Pointer[raft.Raft] // m.raft for the transport, which raft may call before NewRaft returns
-	pastAddrs   sync.Map                  // raft.ServerID → raft.ServerAddress resolved from the configuration (ServerAddr)
-	logStore    *raftbolt.Store
-	transport   *raft.NetworkTransport
-	mux         *clusterMux
-	dialer      *clusterDialer
-	grpcSrv     *grpc.Server
-	peers       *peerPool
-	reads       *readIndexer
-	book        map[raft.ServerID]raft.ServerAddress
+	cfg       MemberConfig
+	logger    *slog.Logger
+	addr      string // advertised cluster address
+	secret    []byte
+	now       func() time.Time
+	stamper   *stamper
+	fsm       *fsm
+	raft      *raft.Raft
+	raftRef   atomic.Pointer[raft.Raft] // m.raft for the transport, which raft may call before NewRaft returns
+	pastAddrs sync.Map                  // raft.ServerID → raft.ServerAddress resolved from the configuration (ServerAddr)
+	logStore  *raftbolt.Store
+	transport *raft.NetworkTransport
+	mux       *clusterMux
+	dialer    *clusterDialer
+	grpcSrv   *grpc.Server
+	peers     *peerPool
+	reads     *readIndexer
+	book      map[raft.ServerID]raft.ServerAddress
 
 	notifyCh  chan bool
 	readyCh   chan uint64 // prepareLeadership → watchLeadership: the leader generation now ready
@@ -138,8 +135,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	}
 	if cfg.CommitDelay >= 0 {
 		m.fsm.flusher = startFlusher(cfg.CommitDelay, m.fsm.flush)
-		m.stopFlusher = m.fsm.flusher.stop
-		cleanup = append(cleanup, m.stopFlusher)
+		cleanup = append(cleanup, m.fsm.flusher.stop)
 	}
 	m.backend = newBackend(cfg.Region, logger, st, m, m.readBarrier)
 
@@ -311,7 +307,20 @@ const (
 // Close stops the member abruptly, as a crash would but with the files closed
 // cleanly: no leadership transfer, every cluster connection broken. State on disk
 // is kept; OpenMember with the same Dir resumes it.
-func (m *Member) Close() error {
+func (m *Member) Close() error { return m.stop(false) }
+
+// Crash stops the member as a crash of its process would. It exists for tests of
+// crash recovery (the nodetest harness's Cluster.Crash); nothing else should call
+// it. It is Close except for the store: entries applied but not yet committed to
+// it (the flusher's pending transaction, see MemberConfig.CommitDelay) are rolled
+// back, not committed (storage.Store.Abandon), and the flusher stops without its
+// last commit. The raft log holds those entries, so OpenMember with the same Dir
+// finds the store behind the log and replays them.
+func (m *Member) Crash() error { return m.stop(true) }
+
+// stop is Close, or Crash when crash is set. Only the first call of either acts;
+// later calls return its error.
+func (m *Member) stop(crash bool) error {
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
 		close(m.gcStop)
@@ -325,13 +334,27 @@ func (m *Member) Close() error {
 		m.dialer.conns.closeAll()
 		m.peers.close()
 		m.wg.Wait()
-		if m.stopFlusher != nil {
-			m.stopFlusher()
+		// raft has stopped applying: nothing more joins the pending transaction.
+		if fl := m.fsm.flusher; fl != nil {
+			if crash {
+				fl.halt()
+			} else {
+				fl.stop()
+			}
 		}
 		err1 := m.logStore.Close()
-		err2 := m.store.Close()
+		var err2 error
+		if crash {
+			err2 = m.store.Abandon()
+		} else {
+			err2 = m.store.Close()
+		}
 		m.closeErr = errors.Join(err1, err2)
-		m.logger.Info("member stopped")
+		if crash {
+			m.logger.Info("member stopped as a crash would (Crash): uncommitted store entries dropped")
+		} else {
+			m.logger.Info("member stopped")
+		}
 	})
 	return m.closeErr
 }
