@@ -47,6 +47,11 @@ type fsm struct {
 	// waitApplied rushes it); nil: every batch is committed at once. Set before
 	// raft starts applying.
 	flusher *flusher
+	// waiters counts the readers in waitApplied. Each rushes the flusher, but its
+	// rush may be spent on a commit that runs before its entry is applied (the
+	// flusher had a kick queued from an earlier batch); so while readers wait,
+	// ApplyBatch rushes the commit of every batch it stages.
+	waiters atomic.Int32
 	// restores counts snapshots installed into the store.
 	restores atomic.Uint64
 	mu       sync.Mutex
@@ -107,6 +112,11 @@ func (f *fsm) setApplied(idx uint64) {
 
 // waitApplied returns once the store reflects every entry up to idx.
 func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
+	if f.applied.Load() >= idx {
+		return nil
+	}
+	f.waiters.Add(1)
+	defer f.waiters.Add(-1)
 	for {
 		f.mu.Lock()
 		cur, ch := f.applied.Load(), f.advance
@@ -187,6 +197,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		return resp
 	}
 	f.flusher.schedule()
+	if f.waiters.Load() > 0 {
+		f.flusher.rush() // a reader waits, maybe for this batch (see waiters)
+	}
 	return resp
 }
 
