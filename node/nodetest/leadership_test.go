@@ -92,12 +92,12 @@ func (l *leadershipLog) check() {
 	}
 }
 
-// TestRegion_OnLeadershipFollowsTransferAndKill: in a 3-member region the leader
+// TestRegion_OnLeadershipFollowsTransferKillAndCrash: in a 3-member region the leader
 // is told it became leader at the current raft term; after a leadership transfer
 // the old leader is told it lost that term and the new one that it leads at a
-// higher term; after the leader is killed, it was told it lost (Close returns
-// after the call) and its successor leads at a higher term again.
-func TestRegion_OnLeadershipFollowsTransferAndKill(t *testing.T) {
+// higher term; after the leader is killed (Close) or crashed (Crash), it was told
+// it lost (both return after the call) and its successor leads at a higher term.
+func TestRegion_OnLeadershipFollowsTransferKillAndCrash(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	log := newLeadershipLog(t)
@@ -162,7 +162,16 @@ func TestRegion_OnLeadershipFollowsTransferAndKill(t *testing.T) {
 	if ev, _ := log.last(l2.ID); ev != (node.LeadershipEvent{Leader: false, Term: t2}) {
 		t.Errorf("killed leader %s: last event %+v, want the loss of term %d", l2.ID, ev, t2)
 	}
-	waitLeads("after the kill", l2, t2)
+	l3, t3 := waitLeads("after the kill", l2, t2)
+
+	c.Crash(l3)
+	if ev, _ := log.last(l3.ID); ev != (node.LeadershipEvent{Leader: false, Term: t3}) {
+		t.Errorf("crashed leader %s: last event %+v, want the loss of term %d", l3.ID, ev, t3)
+	}
+	if err := c.Restart(l2); err != nil { // two of three again: a quorum
+		t.Fatal(err)
+	}
+	waitLeads("after the crash", l3, t3)
 
 	log.check()
 }
