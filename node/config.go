@@ -32,8 +32,8 @@ type RaftTimeouts struct {
 // leader that missed a few heartbeat replies (a CPU-starved moment) step down
 // before any follower would have started an election, an outage for nothing:
 // reads are linearized by a quorum round (VerifyLeader) and writes by the log, so
-// no guarantee rests on the lease. With 250 ms, leaders under a 1 MiB upload
-// overload stepped down a few times a minute.
+// no guarantee rests on the lease (measurements: docs/benchmarks.md, "Why the
+// member is tuned as it is").
 func DefaultRaftTimeouts() RaftTimeouts {
 	return RaftTimeouts{Heartbeat: 500 * time.Millisecond, Election: 500 * time.Millisecond, LeaderLease: 500 * time.Millisecond, Commit: 20 * time.Millisecond}
 }
@@ -97,7 +97,7 @@ type MemberConfig struct {
 	SnapshotThreshold uint64        // log entries between snapshots; default 4096
 	SnapshotInterval  time.Duration // how often to check the threshold; default 30 s
 	TrailingLogs      uint64        // entries kept after a snapshot; default 1024
-	MaxAppendEntries  int           // entries per append RPC and per leader batch; default 32 (see withDefaults)
+	MaxAppendEntries  int           // entries per append RPC and per leader batch; default 32 (see setDefaults)
 	// CommitDelay is how long applied entries wait for more to share the store
 	// commit (their answers do not wait: the raft log holds them, and a reader
 	// waiting for them has them committed at once). Default 50 ms; negative: commit
@@ -190,9 +190,9 @@ func (c *MemberConfig) setDefaults() error {
 	}
 	c.Raft = c.Raft.withDefaults()
 	// A member's own snapshot is a marker (the store is its state, see
-	// snapshots.go); the threshold sets how often the log is compacted. Before live
-	// snapshots each one copied the whole store: every 4096 entries, that took ~9%
-	// of a loaded region's CPU. Log entries are cheap to keep.
+	// snapshots.go); the threshold only sets how often the log is compacted, and
+	// log entries are cheap to keep (history: docs/benchmarks.md, "Why the member
+	// is tuned as it is").
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 4096
 	}
@@ -203,11 +203,10 @@ func (c *MemberConfig) setDefaults() error {
 		c.TrailingLogs = 1024
 	}
 	// Entries per append RPC and per leader log write. Entries can be 1 MiB body
-	// chunks, and a member catching up through the log receives full batches: at
-	// 128 a 3-member region's heap grew by ~700 MiB while one member caught up on a
-	// 192 MiB backlog, at 32 by 150-295 MiB (TestRegion_LargeUploadMemoryIsBounded).
-	// The lab's 4 KiB PUT rate at 128 clients was the same at 32 as at 128 within
-	// noise; 16 cost ~10%.
+	// chunks and a member catching up through the log receives full batches, so
+	// this bounds the memory a catch-up takes (TestRegion_LargeUploadMemoryIsBounded);
+	// 32 is the smallest that kept the small-PUT rate (docs/benchmarks.md, "Why the
+	// member is tuned as it is").
 	if c.MaxAppendEntries <= 0 {
 		c.MaxAppendEntries = 32
 	}

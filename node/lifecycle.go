@@ -97,9 +97,9 @@ func (m *Member) watchRemoval() {
 }
 
 // readyWait bounds a readiness check: one read-index round and the apply it waits for.
-// Under a heavy upload load (lab, 128 clients of 1 MiB PUTs) checks took 0.34 s at the
-// median and a few of 42 exceeded 1 s: 2 s keeps a busy member ready, while a member
-// without a leader, cut off or catching up still fails it.
+// It is long enough that a member busy under a heavy upload load stays ready, short
+// enough that a member without a leader, cut off or catching up fails it (figures:
+// docs/benchmarks.md, "Why the member is tuned as it is").
 const readyWait = 2 * time.Second
 
 // Liveness reports why the member can no longer serve at all (stopped after a
