@@ -147,31 +147,61 @@ func tail(b []byte, n int) string {
 	return string(b)
 }
 
-// replay is what a restarted member said at start-up (node.OpenMember's Info line)
-// about the raft log entries past its store's applied index, which it replays.
+// replay is what a restarted member said about the raft log entries past its
+// store's applied index: at start-up (node.OpenMember), how far behind the log the
+// store was; once replayed (the fsm), how many command entries, holding how many
+// commands, it applied from its own log. Those were committed, and answered, while
+// only the raft log held them.
 type replay struct {
 	entries, storeApplied, lastLog uint64
+	commands                       uint64
 }
 
-// replayOf reads the replay line from p's output; it fails the test if there is
-// none (the process opened no member, or logs above Info).
+var (
+	replayStart = regexp.MustCompile(`msg="replaying raft log entries not yet in the store".* entries=(\d+) store_applied=(\d+) last_log=(\d+)`)
+	replayDone  = regexp.MustCompile(`msg="replayed raft log entries into the store".* entries=(\d+) commands=(\d+)`)
+)
+
+// replayOf reads the replay lines from p's output, waiting for the second while the
+// member replays. It fails the test if there is no first line (the process opened
+// no member, or logs above Info), or no second one within 30 s of a first one that
+// announced a replay. Call it once the member serves reads: it has replayed by then.
 func replayOf(t *testing.T, p *proc) replay {
 	t.Helper()
+	var r replay
+	parse := func(m [][]byte, fields ...*uint64) {
+		for i, f := range fields {
+			v, err := strconv.ParseUint(string(m[i+1]), 10, 64)
+			if err != nil {
+				t.Fatalf("replay line %q: %v", m[0], err)
+			}
+			*f = v
+		}
+	}
 	out, err := os.ReadFile(p.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := regexp.MustCompile(`msg="replaying raft log entries not yet in the store".* entries=(\d+) store_applied=(\d+) last_log=(\d+)`)
-	m := line.FindSubmatch(out)
+	m := replayStart.FindSubmatch(out)
 	if m == nil {
 		t.Fatalf("pangea's output has no replay line (is --log-level info?):\n%s", tail(out, 4<<10))
 	}
-	var r replay
-	for i, f := range []*uint64{&r.entries, &r.storeApplied, &r.lastLog} {
-		if *f, err = strconv.ParseUint(string(m[i+1]), 10, 64); err != nil {
-			t.Fatalf("replay line %q: %v", m[0], err)
-		}
+	parse(m, &r.entries, &r.storeApplied, &r.lastLog)
+	if r.entries == 0 {
+		return r
 	}
+	var replayed uint64
+	testkit.Eventually(t, 30*time.Second, "the member's line saying what it replayed", func() error {
+		out, err := os.ReadFile(p.logPath)
+		if err != nil {
+			return testkit.Stop(err)
+		}
+		if m = replayDone.FindSubmatch(out); m == nil {
+			return errors.New("not logged yet")
+		}
+		return nil
+	})
+	parse(m, &replayed, &r.commands)
 	return r
 }
 
@@ -287,7 +317,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	acked := map[string]bool{} // present after every restart
 	var maybe []string         // in flight at a kill: absent, or complete and correct
-	var replayed uint64        // raft log entries replayed over all restarts
+	var replayed uint64        // commands replayed from the raft log over all restarts
 
 	for cycle := 0; cycle <= 3; cycle++ {
 		_ = os.Remove(filepath.Join(dataDir, "lab.json")) // a killed process leaves its file behind
@@ -306,8 +336,8 @@ func TestCrashRecovery(t *testing.T) {
 		})
 		if cycle > 0 {
 			r := replayOf(t, p)
-			replayed += r.entries
-			t.Logf("cycle %d: the restart replayed %d raft log entries (store at %d, log at %d)", cycle, r.entries, r.storeApplied, r.lastLog)
+			replayed += r.commands
+			t.Logf("cycle %d: the restart replayed %d commands from the raft log (store at %d, log at %d)", cycle, r.commands, r.storeApplied, r.lastLog)
 			t.Logf("cycle %d: after restart all %d acknowledged objects intact; %d of %d in-flight PUTs had completed", cycle, len(acked), len(found), len(maybe))
 		}
 		for _, k := range found {

@@ -246,7 +246,7 @@ func TestRegionDurability(t *testing.T) {
 	}
 
 	const cycles = 4
-	var replayed uint64 // raft log entries the restarted members replayed
+	var replayed uint64 // commands the restarted members replayed from their raft logs
 	for cycle := range cycles {
 		pauseFor(testCtx, time.Duration(1000+rng.IntN(1500))*time.Millisecond)
 		// Half the time the leader, deliberately (a random pick would spare it in
@@ -274,9 +274,6 @@ func TestRegionDurability(t *testing.T) {
 		pauseFor(testCtx, time.Duration(200+rng.IntN(1300))*time.Millisecond)
 		m.launch(t, peers)
 		m.wait(t, peers)
-		r := replayOf(t, m.proc)
-		replayed += r.entries
-		t.Logf("cycle %d: %s replays %d raft log entries (store at %d, log at %d)", cycle, m.id, r.entries, r.storeApplied, r.lastLog)
 		// Ready means it serves a linearizable read: it is back in the region and caught
 		// up to the leader's commit index at the time of the read. Only then may another
 		// member die, so a majority is always up.
@@ -287,6 +284,9 @@ func TestRegionDurability(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("cycle %d: restarted %s does not serve reads: %v", cycle, m.id, err)
 		}
+		r := replayOf(t, m.proc)
+		replayed += r.commands
+		t.Logf("cycle %d: %s replayed %d commands from its raft log (store at %d, log at %d)", cycle, m.id, r.commands, r.storeApplied, r.lastLog)
 		mu.Lock()
 		live[m.id] = c
 		mu.Unlock()

@@ -22,9 +22,8 @@ const chunksInFlight = 2
 // storage.InlineMax (the format's limit) because bbolt rewrites a whole leaf to add a
 // record: a record of a few KiB makes every PUT rewrite a leaf of two such records
 // (three pages) on a random page of the version index, while a chunk is appended at
-// the right edge of the chunk index (blob IDs sort by time). Measured per 4 KiB PUT,
-// 32 per transaction: 30 KB written and 75 us inline against 16 KB and 40 us as a
-// chunk; at 2 KiB inline is still the cheaper (28 against 37 us).
+// the right edge of the chunk index (blob IDs sort by time). 2 KiB is where inline
+// stops being the cheaper (docs/benchmarks.md, "Why the member is tuned as it is").
 const inlineMax = 2 << 10
 
 // discardTimeout bounds the best-effort DiscardBlob after a failed write; it runs

@@ -24,7 +24,8 @@ func TestFSM_FlusherAnswersBeforeCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := f.startFlusher(time.Hour) // only stop or a snapshot commits
+	f.flusher = startFlusher(time.Hour, f.flush) // only stop, a reader or a snapshot commits
+	stop := f.flusher.stop
 
 	resp := f.ApplyBatch(logs[:3]) // up to index 4: bucket, versioning, config, put a
 	if res, ok := resp[2].([]storage.Result); !ok || res[0].Err != nil || res[0].Version.ETag != "e1" {
@@ -135,4 +136,61 @@ type applyCommitter struct{ st *storage.Store }
 
 func (a applyCommitter) Commit(_ context.Context, cmds ...storage.Command) ([]storage.Result, error) {
 	return a.st.Apply(cmds), nil
+}
+
+// TestFSM_ReaderNotStrandedBySpentRush: a reader's rush can be spent on a commit
+// that runs before the entry it waits for is applied (the flusher had a second
+// kick queued, so it committed again with nothing new). The entry applied next
+// must still be committed at once for that reader, not after the commit delay
+// (an hour here).
+func TestFSM_ReaderNotStrandedBySpentRush(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	logs := testLog(t)
+	st := openStore(t, filepath.Join(t.TempDir(), "a.db"))
+	f, err := newFSM(st, testLogger(t), func(err error) { t.Errorf("fatal: %v", err) }, storage.LatestFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.flusher = startFlusher(time.Hour, f.flush)
+	defer f.flusher.stop()
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: %v", what, ctx.Err())
+			}
+			time.Sleep(time.Millisecond) // polling interval
+		}
+	}
+
+	// Two batches, the second one's kick queued while the flusher waits on the first.
+	f.ApplyBatch(logs[0:1]) // 2
+	poll("flusher took the first kick", func() bool { return len(f.flusher.kick) == 0 })
+	f.ApplyBatch(logs[1:2]) // 3
+	if len(f.flusher.kick) != 1 {
+		t.Fatalf("second kick not queued")
+	}
+	// A reader of 3 has both committed; the queued kick starts another wait.
+	if err := f.waitApplied(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	poll("flusher took the queued kick", func() bool { return len(f.flusher.kick) == 0 })
+
+	// A reader of 4 rushes a commit that has nothing new to commit...
+	done := make(chan error, 1)
+	go func() { done <- f.waitApplied(ctx, 4) }()
+	poll("the reader's rush is spent", func() bool {
+		return f.applied.Load() == 3 && len(f.flusher.hurry) == 0 && len(f.flusher.kick) == 0 && f.waiters.Load() == 1
+	})
+	// ...then 4 is applied: the reader gets it without waiting for the delay.
+	f.ApplyBatch(logs[2:3]) // 4
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("waitApplied(4): %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("reader of 4 stranded: applied %d", f.applied.Load())
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -20,9 +19,9 @@ import (
 // raft.BatchingFSM so that every entry raft commits together is applied in one
 // storage transaction: group commit across all writers of the region.
 //
-// With a flusher running (startFlusher), batches are applied into the store's
-// pending transaction (storage.ApplyDeferred) and their results returned at once;
-// the flusher commits whatever accumulated a moment later, one fsync for several
+// With a flusher (flusher.go), batches are applied into the store's pending
+// transaction (storage.ApplyDeferred) and their results returned at once; the
+// flusher commits whatever accumulated a moment later, one fsync for several
 // batches. The raft log already holds every applied entry durably on a majority, so
 // an answer given before the commit is final: a crash loses only the store's copy,
 // which the replay of the log rebuilds with the same results. Readers wait for the
@@ -51,9 +50,22 @@ type fsm struct {
 	// staged is the last log index applied, committed or pending. Only raft's FSM
 	// goroutine (ApplyBatch, Snapshot, Restore) touches it.
 	staged uint64
-	// kick wakes the flusher; nil without one (every batch is committed at once).
-	// hurry makes it commit at once: a reader waits (waitApplied).
-	kick, hurry chan struct{}
+	// flusher commits pending batches (ApplyBatch schedules it, a reader waiting in
+	// waitApplied rushes it); nil: every batch is committed at once. Set before
+	// raft starts applying.
+	flusher *flusher
+	// waiters counts the readers in waitApplied. Each rushes the flusher, but its
+	// rush may be spent on a commit that runs before its entry is applied (the
+	// flusher had a kick queued from an earlier batch); so while readers wait,
+	// ApplyBatch rushes the commit of every batch it stages.
+	waiters atomic.Int32
+	// replayTo is the last index of the raft log when the member opened, if the
+	// store was behind it (0 otherwise, and once the replay is done): the entries up
+	// to it come from this member's own log. replayEntries and replayCmds count the
+	// command entries among them applied so far. Only raft's FSM goroutine touches
+	// them.
+	replayTo                  uint64
+	replayEntries, replayCmds uint64
 	// restores counts snapshots installed into the store.
 	restores atomic.Uint64
 	mu       sync.Mutex
@@ -64,6 +76,10 @@ type fsm struct {
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
+
+// span locates the commands of one log entry in a batch: logs[entry] holds
+// cmds[off:off+n].
+type span struct{ entry, off, n int }
 
 func newFSM(st *storage.Store, logger *slog.Logger, fatal func(error), known storage.Format) (*fsm, error) {
 	idx, err := st.AppliedIndex()
@@ -109,43 +125,6 @@ func (f *fsm) decode(l *raft.Log) ([]storage.Command, error) {
 	return cmds, nil
 }
 
-// startFlusher makes ApplyBatch leave its transaction open and commits it delay
-// after the first batch that found none open, so that the batches of that window
-// share one fsync, or as soon as a reader waits for an index not yet committed
-// (reads never wait for the delay). stop commits what is pending and returns once
-// the flusher is gone; call it before closing the store.
-func (f *fsm) startFlusher(delay time.Duration) (stop func()) {
-	f.kick, f.hurry = make(chan struct{}, 1), make(chan struct{}, 1)
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTimer(time.Hour)
-		t.Stop()
-		for {
-			select {
-			case <-f.kick:
-			case <-quit:
-				f.flush()
-				return
-			}
-			t.Reset(delay)
-			select {
-			case <-t.C:
-			case <-f.hurry: // a reader waits for what is pending
-				t.Stop()
-			case <-quit:
-				t.Stop()
-			}
-			f.flush()
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() { close(quit) })
-		<-done
-	}
-}
-
 // failed reports a store failure and stops the member. The applies and flushes that
 // follow a failure fail with storage.ErrPendingLost, which says nothing new: Debug. A
 // closed store is no failure (the member is closing).
@@ -185,6 +164,11 @@ func (f *fsm) setApplied(idx uint64) {
 
 // waitApplied returns once the store reflects every entry up to idx.
 func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
+	if f.applied.Load() >= idx {
+		return nil
+	}
+	f.waiters.Add(1)
+	defer f.waiters.Add(-1)
 	for {
 		f.mu.Lock()
 		cur, ch := f.applied.Load(), f.advance
@@ -192,11 +176,8 @@ func (f *fsm) waitApplied(ctx context.Context, idx uint64) error {
 		if cur >= idx {
 			return nil
 		}
-		if f.hurry != nil {
-			select {
-			case f.hurry <- struct{}{}:
-			default:
-			}
+		if f.flusher != nil {
+			f.flusher.rush()
 		}
 		select {
 		case <-ch:
@@ -223,7 +204,6 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		f.beforeApply(logs)
 	}
 	resp := make([]any, len(logs))
-	type span struct{ entry, off, n int }
 	var (
 		cmds  []storage.Command
 		spans []span
@@ -277,7 +257,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 	}
 	f.staged = last
-	if f.kick == nil {
+	if f.replayTo > 0 {
+		f.countReplay(logs, spans, last)
+	}
+	if f.flusher == nil {
 		if err := f.flush(); err != nil {
 			for _, s := range spans {
 				resp[s.entry] = unknownOutcome(err)
@@ -285,11 +268,27 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 		return resp
 	}
-	select {
-	case f.kick <- struct{}{}:
-	default: // a flush is scheduled already
+	f.flusher.schedule()
+	if f.waiters.Load() > 0 {
+		f.flusher.rush() // a reader waits, maybe for this batch (see waiters)
 	}
 	return resp
+}
+
+// countReplay counts the command entries of a batch that came from the member's
+// own log, and says once the replay is over how many there were: entries that were
+// committed, and answered, before the store had them.
+func (f *fsm) countReplay(logs []*raft.Log, spans []span, last uint64) {
+	for _, s := range spans {
+		if logs[s.entry].Index <= f.replayTo && s.n > 0 {
+			f.replayEntries++
+			f.replayCmds += uint64(s.n)
+		}
+	}
+	if last >= f.replayTo {
+		f.logger.Info("replayed raft log entries into the store", "entries", f.replayEntries, "commands", f.replayCmds, "up_to", f.replayTo)
+		f.replayTo = 0
+	}
 }
 
 // Snapshot returns a live snapshot (see liveSnapshots). raft calls it between

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pangea-s3/pangea/proto/regionpb"
 	"github.com/pangea-s3/pangea/storage"
 )
 
@@ -78,4 +79,59 @@ func (l *backend) collectGarbage(ctx context.Context, cutoff time.Time, skip fun
 		return discarded, fmt.Errorf("collect garbage: %w", err)
 	}
 	return discarded, nil
+}
+
+// CollectGarbage discards staged blobs older than GCGrace that no member is still
+// streaming. It runs on the ready leader only (elsewhere it returns 0) and discards
+// through the log, so every replica drops the same blobs.
+func (m *Member) CollectGarbage(ctx context.Context) (int, error) {
+	if !m.Ready() {
+		return 0, nil
+	}
+	remote := m.remoteActiveBlobs(ctx)
+	skip := func(id storage.BlobID) bool {
+		_, ok := remote[id]
+		return ok || m.isActive(id)
+	}
+	n, err := m.collectGarbage(ctx, m.now().Add(-m.cfg.GCGrace), skip)
+	if n > 0 {
+		m.logger.Info("discarded abandoned staged blobs", "count", n, "grace", m.cfg.GCGrace)
+	}
+	return n, err
+}
+
+// remoteActiveBlobs asks every other member which blobs it is staging. A member
+// that does not answer cannot commit its uploads either, so it is skipped.
+func (m *Member) remoteActiveBlobs(ctx context.Context) map[storage.BlobID]struct{} {
+	out := make(map[storage.BlobID]struct{})
+	f := m.raft.GetConfiguration()
+	if f.Error() != nil {
+		return out
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == m.cfg.ID {
+			continue
+		}
+		addr := string(s.Address)
+		if a, ok := m.book[s.ID]; ok {
+			addr = string(a)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		pc, err := m.peers.ready(cctx, addr, time.Second)
+		if err == nil {
+			var resp *regionpb.ActiveBlobsResponse
+			if resp, err = pc.rpc.ActiveBlobs(cctx, &regionpb.ActiveBlobsRequest{}); err == nil {
+				for _, b := range resp.GetBlobs() {
+					if len(b) == len(storage.BlobID{}) {
+						out[storage.BlobID(b)] = struct{}{}
+					}
+				}
+			}
+		}
+		cancel()
+		if err != nil {
+			m.logger.Debug("active blobs of a member unknown", "member", s.ID, "err", err)
+		}
+	}
+	return out
 }

@@ -15,14 +15,15 @@ import (
 //
 // Why: under an upload load that saturates the CPU, every body in progress keeps
 // goroutines runnable (reading, digesting, encoding, forwarding), and Go's scheduler
-// serves runnable goroutines in turn with 10 ms time slices. With ~40 uploads of
-// 1 MiB per member on two cores, a goroutine woken by the network (raft's
-// heartbeat and its reply among them) waited 250-700 ms for a turn: leaders lost
-// their lease and stepped down, followers started elections, and writes in flight
-// failed with 503. Bounding the bytes in progress keeps the run queue short, so
-// raft's goroutines run in time whatever the load; uploads beyond the budget wait at
-// the door. Small bodies cost their size, so thousands of small PUTs still proceed
-// together (they wait on the log, not on the CPU).
+// serves runnable goroutines in turn with 10 ms time slices. With enough uploads in
+// progress, a goroutine woken by the network (raft's heartbeat and its reply among
+// them) waits longer for a turn than raft's timeouts allow: leaders lose their
+// lease, followers start elections, writes in flight fail with 503 (what was seen:
+// docs/benchmarks.md, "Why the member is tuned as it is"). Bounding the bytes in
+// progress keeps the run queue short, so raft's goroutines run in time whatever the
+// load; uploads beyond the budget wait at the door. Small bodies cost their size, so
+// thousands of small PUTs still proceed together (they wait on the log, not on the
+// CPU).
 //
 // The share is taken per chunk, once the chunk's first bytes have arrived: a client
 // that sends nothing holds nothing, and a large upload takes its turn chunk by

@@ -344,11 +344,11 @@ const (
 // Dial connects to a peer's raft channel. A peer that cannot be reached (refused,
 // unknown host, partitioned) is dialed again, every redialMin growing to redialMax,
 // until raft's timeout (10 s) or the member stops, rather than failing at once. raft
-// doubles its wait after every failed AppendEntries, up to 10 s: failing fast while a
-// member was down for 20 s left its catch-up waiting ~10 s after it came back, and
-// logged an error every 250 ms per unreachable peer. Retrying here keeps raft's
-// failure count low and reconnects within redialMax of the peer's return. A refused
-// handshake (wrong cluster secret) is not retried.
+// doubles its wait after every failed AppendEntries, up to 10 s, so dials that fail
+// fast pile up failures during an outage and delay the member's catch-up after it
+// (docs/benchmarks.md, "A member's return after an outage"). Retrying here keeps
+// raft's failure count low and reconnects within redialMax of the peer's return. A
+// refused handshake (wrong cluster secret) is not retried.
 func (s *raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	base := s.stop
 	if base == nil {

@@ -98,3 +98,52 @@ func TestApplyDeferred(t *testing.T) {
 		}
 	}
 }
+
+// TestAbandon: Abandon drops what ApplyDeferred left pending, as a crash would,
+// and keeps what Flush committed: the reopened store is at the flushed index and
+// the replay of the lost entries applies them again.
+func TestAbandon(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	h := &harness{t: t, s: openTestStore(t, path)}
+	if _, err := h.s.ApplyDeferred(1, []Command{CreateBucketCmd{Name: "b", Region: "us-east-1", Owner: "pangea", Time: h.now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if idx, err := h.s.Flush(); err != nil || idx != 1 {
+		t.Fatalf("Flush = %d, %v; want 1", idx, err)
+	}
+	put := h.putCmd("b", "k", []byte("pending"))
+	if _, err := h.s.ApplyDeferred(2, []Command{put}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.Abandon(); err != nil {
+		t.Fatalf("Abandon: %v", err)
+	}
+	if err := h.s.Abandon(); err != nil {
+		t.Fatalf("second Abandon: %v", err)
+	}
+	if _, err := h.s.Bucket(ctx, "b"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Bucket after Abandon: %v, want ErrClosed", err)
+	}
+
+	h.s = openTestStore(t, path)
+	if idx, err := h.s.AppliedIndex(); err != nil || idx != 1 {
+		t.Fatalf("AppliedIndex after Abandon and reopen = %d, %v; want 1 (entry 2 lost)", idx, err)
+	}
+	if _, err := h.s.Bucket(ctx, "b"); err != nil {
+		t.Errorf("flushed bucket after Abandon: %v", err)
+	}
+	if _, err := h.s.Object(ctx, "b", "k", ""); !errors.Is(err, ErrNoSuchKey) {
+		t.Errorf("pending object after Abandon: %v, want ErrNoSuchKey", err)
+	}
+	res, err := h.s.ApplyDeferred(2, []Command{put}) // the replay
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("replay of entry 2: %v, %+v", err, res)
+	}
+	if idx, err := h.s.Flush(); err != nil || idx != 2 {
+		t.Fatalf("Flush after the replay = %d, %v; want 2", idx, err)
+	}
+	if _, err := h.s.Object(ctx, "b", "k", ""); err != nil {
+		t.Errorf("replayed object: %v", err)
+	}
+}

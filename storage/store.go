@@ -177,6 +177,32 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Abandon closes the database as a crash of the process would leave it: the
+// pending transaction of ApplyDeferred is rolled back instead of committed, so the
+// file keeps only what Flush (or an Apply) made durable, and a reopened store
+// reports the applied index of the last commit. It is for tests that simulate a
+// crash (a member must then replay its raft log); a real shutdown calls Close. Like
+// Close, it waits for reads in progress, and every later call fails with ErrClosed.
+func (s *Store) Abandon() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	s.pendMu.Lock()
+	if s.pend != nil {
+		s.pend.Rollback()
+		s.pend, s.pendIndex = nil, 0
+	}
+	s.pendMu.Unlock()
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return fmt.Errorf("storage: abandon: %w", err)
+	}
+	return nil
+}
+
 // view runs fn in one read transaction.
 func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
 	s.mu.RLock()

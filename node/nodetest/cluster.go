@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/pangea-s3/pangea/node"
+	"github.com/pangea-s3/pangea/node/internal/raftbolt"
 	"github.com/pangea-s3/pangea/s3api"
 	"github.com/pangea-s3/pangea/s3api/auth"
+	"github.com/pangea-s3/pangea/storage"
 )
 
 // Options configures a test cluster. Zero values take the defaults.
@@ -42,10 +44,10 @@ type Options struct {
 	GCGrace, GCInterval time.Duration
 	// Now is every member's clock; nil: time.Now.
 	Now func() time.Time
-	// Configure, if set, edits each member's configuration at every start (before
-	// RestartWith's edit): how a test gives some members their own settings from
-	// the first start.
-	Configure func(cfg *node.MemberConfig)
+	// EditMember, if set, changes each member's configuration at every start and
+	// restart (before RestartWith's edit): how a test hooks every member, e.g. its
+	// OnLeadership callback.
+	EditMember func(n *Node, cfg *node.MemberConfig)
 }
 
 // TestRaftTimeouts is the harness's default raft profile: elections within a few
@@ -207,8 +209,8 @@ func (c *Cluster) start(n *Node, cl, s3l net.Listener, edit func(*node.MemberCon
 		TrailingLogs: c.opts.TrailingLogs, LeaderWait: c.opts.LeaderWait,
 		Dial: c.Net.Dialer(netKey(n)), Now: c.opts.Now,
 	}
-	if c.opts.Configure != nil {
-		c.opts.Configure(&cfg)
+	if c.opts.EditMember != nil {
+		c.opts.EditMember(n, &cfg)
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -277,7 +279,15 @@ func (c *Cluster) Leader(ctx context.Context, region string) (*Node, error) {
 // Kill stops n abruptly: its S3 endpoint and cluster connections close at once,
 // raft stops without handing leadership over. Its data stays for Restart. Killing
 // a stopped node does nothing.
-func (c *Cluster) Kill(n *Node) {
+func (c *Cluster) Kill(n *Node) { c.stop(n, false) }
+
+// Crash stops n as a crash of its process would (node.Member.Crash): as Kill, but
+// what its store applied and had not committed yet is lost, so Restart finds the
+// store behind the raft log and replays the log over it (DiskState shows the gap
+// before the restart). Crashing a stopped node does nothing.
+func (c *Cluster) Crash(n *Node) { c.stop(n, true) }
+
+func (c *Cluster) stop(n *Node, crash bool) {
 	c.mu.Lock()
 	if !n.running {
 		c.mu.Unlock()
@@ -287,12 +297,54 @@ func (c *Cluster) Kill(n *Node) {
 	srv, m := n.httpSrv, n.Member
 	c.mu.Unlock()
 	srv.Close()
-	if err := m.Close(); err != nil {
-		c.t.Logf("nodetest: close %s: %v", n.ID, err)
+	stop, what := m.Close, "close"
+	if crash {
+		stop, what = m.Crash, "crash"
+	}
+	if err := stop(); err != nil {
+		c.t.Logf("nodetest: %s %s: %v", what, n.ID, err)
 	}
 }
 
-// Restart starts a killed node again on the same data directory and addresses.
+// DiskState is what a stopped member's files hold.
+type DiskState struct {
+	StoreApplied uint64 // the store's applied index: the last log entry it reflects
+	LogFirst     uint64 // first and last index in the raft log (0 if empty)
+	LogLast      uint64
+}
+
+// DiskState reads the store and raft log files of a stopped node, e.g. to see how
+// far its store lags its log after Crash: on Restart the member replays the
+// entries above StoreApplied that the region has committed.
+func (c *Cluster) DiskState(n *Node) (DiskState, error) {
+	if c.Running(n) {
+		return DiskState{}, fmt.Errorf("nodetest: %s is running", n.ID)
+	}
+	var ds DiskState
+	st, err := storage.Open(filepath.Join(n.dir, "store.db"), storage.Options{NoSync: true})
+	if err != nil {
+		return ds, err
+	}
+	ds.StoreApplied, err = st.AppliedIndex()
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return ds, err
+	}
+	logs, err := raftbolt.Open(filepath.Join(n.dir, "raft.db"), true)
+	if err != nil {
+		return ds, err
+	}
+	defer logs.Close()
+	if ds.LogFirst, err = logs.FirstIndex(); err != nil {
+		return ds, err
+	}
+	ds.LogLast, err = logs.LastIndex()
+	return ds, err
+}
+
+// Restart starts a killed (or crashed) node again on the same data directory and addresses.
 func (c *Cluster) Restart(n *Node) error { return c.RestartWith(n, nil) }
 
 // RestartWith is Restart with the member's configuration changed by edit: how a

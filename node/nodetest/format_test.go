@@ -19,7 +19,7 @@ import (
 // an old binary can neither restart on a member of the region nor be added to it.
 func TestRegion_FormatGate(t *testing.T) {
 	ctx := context.Background()
-	c := Start(t, Options{Configure: func(cfg *node.MemberConfig) {
+	c := Start(t, Options{EditMember: func(_ *Node, cfg *node.MemberConfig) {
 		cfg.FormatCheck = 50 * time.Millisecond
 		if cfg.ID == "n3" {
 			cfg.Format = storage.Format1

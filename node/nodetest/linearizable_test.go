@@ -483,7 +483,8 @@ func (c *linClient) write(parent context.Context, in kvInput) (failed bool) {
 }
 
 // faultKind is one of the nemesis's faults. The nemesis cycles through them in this
-// order, so every run kills a leader first and partitions second.
+// order, so every run kills a leader first (by a crash: see nemesis) and partitions
+// second.
 type faultKind int
 
 const (
@@ -504,9 +505,12 @@ func (k faultKind) String() string {
 	}
 }
 
-// fault is one fault the nemesis injected, with history times.
+// fault is one fault the nemesis injected, with history times. A leader kill is
+// a crash (crash set: the member loses its uncommitted store entries and replays
+// its log on restart, nodetest.Cluster.Crash) or a clean close (Cluster.Kill).
 type fault struct {
 	kind          faultKind
+	crash         bool
 	what          string
 	start, healed int64
 }
@@ -517,6 +521,7 @@ const recoveryWait = 10 * time.Second
 
 // nemesis kills and partitions members until ctx ends, cycling through the fault
 // kinds, undoing each fault and waiting for an acknowledged write before the next.
+// Leader kills alternate between a crash and a clean close, a crash first.
 // Everything is undone when it returns; it returns the faults it injected.
 func nemesis(ctx context.Context, t *testing.T, c *nodetest.Cluster, rng *rand.Rand, hist *history) []fault {
 	nodes := c.Nodes(testRegion)
@@ -539,6 +544,7 @@ func nemesis(ctx context.Context, t *testing.T, c *nodetest.Cluster, rng *rand.R
 		return out
 	}
 	var faults []fault
+	kills := 0
 	pause(ctx, time.Duration(500+rng.IntN(500))*time.Millisecond)
 	for ctx.Err() == nil {
 		kind := faultKind(len(faults) % int(numFaultKinds))
@@ -554,9 +560,24 @@ func nemesis(ctx context.Context, t *testing.T, c *nodetest.Cluster, rng *rand.R
 			target = others(l)[rng.IntN(len(nodes)-1)]
 		}
 		f := fault{kind: kind, what: kind.String() + " " + target.ID, start: hist.now()}
+		if kind == faultKillLeader {
+			f.crash = kills%2 == 0
+			kills++
+			if f.crash {
+				f.what = "crash leader " + target.ID
+			}
+		}
 		t.Logf("nemesis: %s", f.what)
 		if kind == faultKillLeader {
-			c.Kill(target)
+			if f.crash {
+				c.Crash(target)
+				if ds, err := c.DiskState(target); err == nil {
+					t.Logf("nemesis: %s crashed with its store at %d, its log at %d: %d entries to replay",
+						target.ID, ds.StoreApplied, ds.LogLast, ds.LogLast-ds.StoreApplied)
+				}
+			} else {
+				c.Kill(target)
+			}
 		} else {
 			c.Partition([]*nodetest.Node{target}, others(target))
 		}
@@ -703,14 +724,18 @@ func TestLinearizable(t *testing.T) {
 	}
 }
 
-// checkFaults asserts the nemesis did its job: it killed a leader and partitioned the
-// region at least once each, and after every fault the region acknowledged a write
+// checkFaults asserts the nemesis did its job: it killed a leader (at least once
+// by a crash) and partitioned the region, and after every fault the region acknowledged a write
 // called after the fault was undone and answered before the next fault began.
 func checkFaults(t *testing.T, faults []fault, ops []porcupine.Operation) {
 	t.Helper()
 	kinds := map[faultKind]int{}
+	crashes := 0
 	for i, f := range faults {
 		kinds[f.kind]++
+		if f.crash {
+			crashes++
+		}
 		until := int64(-1) // the last fault: any later acknowledgement counts
 		if i+1 < len(faults) {
 			until = faults[i+1].start
@@ -728,9 +753,11 @@ func checkFaults(t *testing.T, faults []fault, ops []porcupine.Operation) {
 			t.Errorf("no write was acknowledged after fault %d (%s) was undone and before the next", i, f.what)
 		}
 	}
-	if kinds[faultKillLeader] == 0 || kinds[faultIsolateLeader]+kinds[faultIsolateFollower] == 0 {
-		t.Errorf("nemesis injected %d leader kills and %d partitions; want at least one of each",
-			kinds[faultKillLeader], kinds[faultIsolateLeader]+kinds[faultIsolateFollower])
+	t.Logf("nemesis: %d leader kills (%d crashes, %d clean closes), %d partitions", kinds[faultKillLeader],
+		crashes, kinds[faultKillLeader]-crashes, kinds[faultIsolateLeader]+kinds[faultIsolateFollower])
+	if crashes == 0 || kinds[faultIsolateLeader]+kinds[faultIsolateFollower] == 0 {
+		t.Errorf("nemesis injected %d leader kills (%d crashes) and %d partitions; want at least one crash and one partition",
+			kinds[faultKillLeader], crashes, kinds[faultIsolateLeader]+kinds[faultIsolateFollower])
 	}
 }
 

@@ -10,11 +10,11 @@ import (
 // Cache keeps the most recent entries of a raft log in memory, in front of a
 // LogStore, so that the leader replicates and the FSM applies them without reading
 // the file back. Unlike raft.LogCache it holds only entries whose data is at most
-// maxData bytes: the log carries object bodies in chunks of up to 1 MiB, and a ring
-// of 512 such entries kept ~512 MiB of already-durable bodies on each member's heap
-// after a large upload. Larger entries are read from the store, which for this
-// package is a copy out of bbolt's memory map. The cache holds at most
-// entries x maxData bytes of entry data.
+// maxData bytes: the log carries object bodies in chunks of up to 1 MiB, which a
+// ring of recent entries would keep on the heap long after they are durable
+// (docs/benchmarks.md, "Why the member is tuned as it is"). Larger entries are read
+// from the store, which for this package is a copy out of bbolt's memory map. The
+// cache holds at most entries x maxData bytes of entry data.
 type Cache struct {
 	store   raft.LogStore
 	maxData int
