@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/node/internal/raftbolt"
 	"github.com/pangea-s3/pangea/s3api"
@@ -254,7 +255,7 @@ func (c *Cluster) Running(n *Node) bool {
 // highest term wins.
 func (c *Cluster) Leader(ctx context.Context, region string) (*Node, error) {
 	var found *Node
-	err := WaitFor(ctx, func() bool {
+	err := testkit.Poll(ctx, func() error {
 		found = nil
 		var term uint64
 		for _, n := range c.Nodes(region) {
@@ -268,7 +269,10 @@ func (c *Cluster) Leader(ctx context.Context, region string) (*Node, error) {
 				found, term = n, st.Term
 			}
 		}
-		return found != nil
+		if found == nil {
+			return errors.New("no ready leader")
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("nodetest: no leader in %s: %w", region, err)
@@ -375,13 +379,13 @@ func listenAgain(addr string) (net.Listener, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var ln net.Listener
-	var lerr error
-	err := WaitFor(ctx, func() bool {
-		ln, lerr = net.Listen("tcp", addr)
-		return lerr == nil
+	err := testkit.Poll(ctx, func() error {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("nodetest: listen on %s again: %w", addr, errors.Join(err, lerr))
+		return nil, fmt.Errorf("nodetest: listen on %s again: %w", addr, err)
 	}
 	return ln, nil
 }
@@ -436,23 +440,6 @@ func (c *Cluster) Partition(groups ...[]*Node) {
 
 // Heal removes every partition.
 func (c *Cluster) Heal() { c.Net.Heal() }
-
-// WaitFor polls cond every few milliseconds until it returns true (nil) or ctx
-// ends (ctx's error).
-func WaitFor(ctx context.Context, cond func() bool) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
 
 // testLogWriter sends log lines to t.Log until the test's cleanup stops it
 // (goroutines may log after the test returned; t.Log would panic then).

@@ -2,11 +2,13 @@ package nodetest_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/node/nodetest"
 )
@@ -113,20 +115,20 @@ func TestRegion_OnLeadershipFollowsTransferKillAndCrash(t *testing.T) {
 			leader *nodetest.Node
 			term   uint64
 		)
-		err := nodetest.WaitFor(ctx, func() bool {
+		err := testkit.Poll(ctx, func() error {
 			lctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 			defer cancel()
 			l, err := c.Leader(lctx, testRegion)
 			if err != nil || l == not {
-				return false
+				return fmt.Errorf("leader %v: %v", l, err)
 			}
 			ev, ok := log.last(l.ID)
 			st := l.Member.Status()
 			if !ok || !ev.Leader || ev.Term != st.Term || !st.Ready {
-				return false
+				return fmt.Errorf("%s: last event %+v, status term %d ready %v", l.ID, ev, st.Term, st.Ready)
 			}
 			leader, term = l, ev.Term
-			return true
+			return nil
 		})
 		if err != nil {
 			t.Fatalf("%s: no leader told it leads: %v; events %+v", what, err, log.all())
@@ -141,9 +143,11 @@ func TestRegion_OnLeadershipFollowsTransferKillAndCrash(t *testing.T) {
 	waitLost := func(what string, n *nodetest.Node, term uint64) {
 		t.Helper()
 		want := node.LeadershipEvent{Leader: false, Term: term}
-		err := nodetest.WaitFor(ctx, func() bool {
-			ev, _ := log.last(n.ID)
-			return ev == want
+		err := testkit.Poll(ctx, func() error {
+			if ev, _ := log.last(n.ID); ev != want {
+				return fmt.Errorf("last event %+v", ev)
+			}
+			return nil
 		})
 		if err != nil {
 			t.Fatalf("%s: %s's events %+v, want the last to be %+v", what, n.ID, log.events(n.ID), want)
