@@ -12,6 +12,7 @@
 // store), kept for embedding and as the baseline of benchmarks. Both share the
 // prepare/answer code in backend.go.
 //
-// node holds no S3 protocol code and does not import s3api. DESIGN.md explains the
-// write path, the read barrier, unknown outcomes and what a retry means.
+// node holds no S3 protocol code and does not import s3api. DESIGN.md lists the
+// files by job and explains the write path, the read barrier, unknown outcomes and
+// what a retry means, and upgrades (the region format gate).
 package node
