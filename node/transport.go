@@ -69,6 +69,14 @@ func mac(secret []byte, label string, parts ...[]byte) []byte {
 	return h.Sum(nil)
 }
 
+// hungUpError is a handshake the acceptor ended without a verdict: it hung up or
+// did not answer in time (cut over its handshake cap during a flood, overloaded,
+// closing, or not a Pangea cluster address), rather than proving that it does not
+// share our secret. Unwrap leads to ErrHandshake.
+type hungUpError struct{ error }
+
+func (e hungUpError) Unwrap() error { return e.error }
+
 // clientHandshake runs the dialer's half on conn and selects channel ch.
 func clientHandshake(conn net.Conn, secret []byte, ch byte, deadline time.Time) error {
 	conn.SetDeadline(deadline)
@@ -78,11 +86,11 @@ func clientHandshake(conn net.Conn, secret []byte, ch byte, deadline time.Time) 
 	nd := hello[4:]
 	rand.Read(nd)
 	if _, err := conn.Write(hello[:]); err != nil {
-		return fmt.Errorf("%w: %v", ErrHandshake, err)
+		return hungUpError{fmt.Errorf("%w: %v", ErrHandshake, err)}
 	}
 	var reply [nonceLen + macLen]byte
 	if _, err := io.ReadFull(conn, reply[:]); err != nil {
-		return fmt.Errorf("%w: no answer from %s (not a Pangea cluster address?): %v", ErrHandshake, conn.RemoteAddr(), err)
+		return hungUpError{fmt.Errorf("%w: no answer from %s (not a Pangea cluster address?): %v", ErrHandshake, conn.RemoteAddr(), err)}
 	}
 	na := reply[:nonceLen]
 	if !hmac.Equal(reply[nonceLen:], mac(secret, "pangea-acceptor", nd, na)) {
@@ -93,8 +101,12 @@ func clientHandshake(conn net.Conn, secret []byte, ch byte, deadline time.Time) 
 		return fmt.Errorf("%w: %v", ErrHandshake, err)
 	}
 	var ack [1]byte
-	if _, err := io.ReadFull(conn, ack[:]); err != nil || ack[0] != 1 {
-		return fmt.Errorf("%w: refused by %s (wrong cluster secret?)", ErrHandshake, conn.RemoteAddr())
+	if _, err := io.ReadFull(conn, ack[:]); err != nil {
+		// The acceptor proved it knows the secret: it cut us, or is closing.
+		return hungUpError{fmt.Errorf("%w: %s hung up before accepting: %v", ErrHandshake, conn.RemoteAddr(), err)}
+	}
+	if ack[0] != 1 {
+		return fmt.Errorf("%w: refused by %s", ErrHandshake, conn.RemoteAddr())
 	}
 	return nil
 }
@@ -508,7 +520,9 @@ const (
 // fast pile up failures during an outage and delay the member's catch-up after it
 // (docs/benchmarks.md, "A member's return after an outage"). Retrying here keeps
 // raft's failure count low and reconnects within redialMax of the peer's return. A
-// refused handshake (wrong cluster secret) is not retried.
+// handshake the peer hung up on without a verdict (cut over its handshake cap
+// during a flood of garbage connections: clusterMux) is retried the same way; one
+// the peer refused (it does not know our secret) is not.
 func (s *raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	base := s.stop
 	if base == nil {
@@ -519,7 +533,8 @@ func (s *raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.C
 	wait := redialMin
 	for {
 		conn, err := s.dialer.dialChannel(ctx, string(addr), chanRaft)
-		if err == nil || errors.Is(err, ErrHandshake) || ctx.Err() != nil {
+		_, hungUp := errors.AsType[hungUpError](err)
+		if err == nil || (errors.Is(err, ErrHandshake) && !hungUp) || ctx.Err() != nil {
 			return conn, err
 		}
 		if pause(ctx, wait) != nil {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/pangea-s3/pangea/integration/testkit"
 )
 
@@ -623,5 +625,62 @@ func TestClusterMux_AcceptErrorsAreSummarized(t *testing.T) {
 			t.Log(recordString(r))
 		}
 		t.Fatalf("%d failed accepts within the interval: %d lines counting %d, want 2 (the first, the rest at close) counting %d", n, len(lines), sum, n)
+	}
+}
+
+// TestRaftStream_DialRetriesACutHandshake: raft's Dial tries again when the
+// acceptor hangs up without a verdict (cut over its handshake cap during a flood),
+// as for an unreachable peer, but not when the acceptor proves it does not share
+// the secret.
+func TestRaftStream_DialRetriesACutHandshake(t *testing.T) {
+	acceptor := func(t *testing.T, secret string, cut int) (string, *atomic.Int64) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted atomic.Int64
+		var wg sync.WaitGroup
+		t.Cleanup(func() { ln.Close(); wg.Wait() })
+		wg.Go(func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				if accepted.Add(1) <= int64(cut) {
+					c.Close()
+					continue
+				}
+				wg.Go(func() {
+					defer c.Close()
+					if _, err := serverHandshake(c, []byte(secret), time.Now().Add(5*time.Second)); err == nil {
+						io.Copy(io.Discard, c)
+					}
+				})
+			}
+		})
+		return ln.Addr().String(), &accepted
+	}
+	dial := func(addr string) (net.Conn, error) {
+		s := &raftStream{dialer: &clusterDialer{dial: defaultDial, secret: []byte(abuseSecret)}}
+		return s.Dial(raft.ServerAddress(addr), 10*time.Second)
+	}
+
+	addr, accepted := acceptor(t, abuseSecret, 2)
+	conn, err := dial(addr)
+	if err != nil {
+		t.Fatalf("dial through two cut handshakes: %v", err)
+	}
+	conn.Close()
+	if n := accepted.Load(); n != 3 {
+		t.Errorf("%d connections, want 3 (two cut, one through)", n)
+	}
+
+	addr, accepted = acceptor(t, "another-secret", 0)
+	if _, err := dial(addr); !errors.Is(err, ErrHandshake) {
+		t.Fatalf("dial of a member with another secret: %v, want ErrHandshake", err)
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("a member with another secret was dialed %d times, want once", n)
 	}
 }
