@@ -152,27 +152,7 @@ func TestRegionDurability(t *testing.T) {
 	defer cancel()
 	const bucket = "region"
 
-	ports := testkit.NewPorts(t)
-	addrs := ports.Reserve(3)
-	members := make([]*regionMember, 3)
-	var peerList []string
-	for i := range members {
-		members[i] = &regionMember{
-			id:          fmt.Sprintf("n%d", i+1),
-			dataDir:     t.TempDir(),
-			clusterAddr: addrs[i],
-			ports:       ports,
-		}
-		peerList = append(peerList, members[i].id+"="+members[i].clusterAddr)
-	}
-	peers := strings.Join(peerList, ",")
-	// Launch the three before waiting for any: a member alone cannot elect a leader.
-	for _, m := range members {
-		m.launch(t, peers)
-	}
-	for _, m := range members {
-		m.wait(t, peers)
-	}
+	members, peers := startRegion(t)
 
 	if err := regionRetry(testCtx, 30*time.Second, func(ctx context.Context) error {
 		_, err := members[rng.IntN(3)].client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
@@ -364,6 +344,34 @@ func TestRegionDurability(t *testing.T) {
 	for _, m := range members {
 		m.proc.stop(t, os.Interrupt)
 	}
+}
+
+// startRegion launches a region of three `pangea node` processes and waits until
+// each listens; peers is their --peers list, for relaunching one.
+func startRegion(t *testing.T) (members []*regionMember, peers string) {
+	t.Helper()
+	ports := testkit.NewPorts(t)
+	addrs := ports.Reserve(3)
+	members = make([]*regionMember, 3)
+	var peerList []string
+	for i := range members {
+		members[i] = &regionMember{
+			id:          fmt.Sprintf("n%d", i+1),
+			dataDir:     t.TempDir(),
+			clusterAddr: addrs[i],
+			ports:       ports,
+		}
+		peerList = append(peerList, members[i].id+"="+members[i].clusterAddr)
+	}
+	peers = strings.Join(peerList, ",")
+	// Launch the three before waiting for any: a member alone cannot elect a leader.
+	for _, m := range members {
+		m.launch(t, peers)
+	}
+	for _, m := range members {
+		m.wait(t, peers)
+	}
+	return members, peers
 }
 
 // TestRegionErrorAnswers pins the two helpers TestRegionDurability judges answers

@@ -81,13 +81,22 @@ func (m *Member) leaderReadIndex(ctx context.Context) (uint64, error) {
 	return idx, nil
 }
 
+// remoteReadIndex asks the leader at addr for the read index. The round's context
+// bounds it (LeaderWait), and it ends as soon as this member sees another leader
+// (leaderCall): the round then asks that one, rather than wait for a leader that
+// stopped answering without closing its connections.
 func (m *Member) remoteReadIndex(ctx context.Context, addr string) (uint64, error) {
+	ctx, done := m.leaderCall(ctx, addr)
+	defer done()
 	pc, err := m.peers.ready(ctx, addr, m.cfg.Raft.Heartbeat*2)
-	if err != nil {
-		return 0, err
+	var resp *regionpb.ReadIndexResponse
+	if err == nil {
+		resp, err = pc.rpc.ReadIndex(ctx, &regionpb.ReadIndexRequest{})
 	}
-	resp, err := pc.rpc.ReadIndex(ctx, &regionpb.ReadIndexRequest{})
 	if err != nil {
+		if leaderChanged(ctx) {
+			return 0, fmt.Errorf("read index from %s: %w", addr, errLeaderChanged)
+		}
 		return 0, err
 	}
 	if e := resp.GetError(); e != nil {

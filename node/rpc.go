@@ -338,12 +338,16 @@ func (m *Member) RemoveMember(ctx context.Context, id string) (uint64, error) {
 }
 
 // onLeader runs a configuration change locally if this member leads, else on the
-// leader through gRPC, retrying through elections for up to LeaderWait.
+// leader through gRPC, retrying through elections for up to LeaderWait. A call to
+// the leader ends early when this member sees another leader (leaderCall). A
+// change sent and never answered may have been made: if no later attempt
+// answers, the outcome is unknown.
 func (m *Member) onLeader(ctx context.Context, local func() raft.IndexFuture,
 	remote func(context.Context, *peerConn) (*regionpb.MembershipResponse, error)) (uint64, error) {
 	wctx, cancel := context.WithTimeout(ctx, m.cfg.LeaderWait)
 	defer cancel()
 	var last error = ErrNoLeader
+	var unanswered error // a request that may have reached the leader, never answered
 	for {
 		if m.closed.Load() {
 			return 0, unavailable(ErrClosed, nil)
@@ -362,25 +366,53 @@ func (m *Member) onLeader(ctx context.Context, local func() raft.IndexFuture,
 			}
 			last = err
 		} else if id, addr := m.Leader(); addr != "" && id != m.cfg.ID {
-			pc, err := m.peers.ready(wctx, addr, m.cfg.Raft.Heartbeat*2)
-			if err == nil {
-				var resp *regionpb.MembershipResponse
-				resp, err = remote(wctx, pc)
-				if err == nil {
-					if rerr := errorFromPB(resp.GetError()); rerr != nil && !errors.Is(rerr, errNotLeader) {
-						return 0, rerr
-					} else if rerr == nil {
-						return resp.GetIndex(), nil
-					}
-					err = errNotLeader
-				}
+			idx, answered, sent, err := m.remoteChange(wctx, addr, remote)
+			if answered {
+				return idx, err
+			}
+			if sent {
+				unanswered = err
 			}
 			last = err
 		}
 		if err := pause(wctx, 20*time.Millisecond); err != nil {
+			if unanswered != nil {
+				if last != unanswered {
+					unanswered = fmt.Errorf("%w (last attempt: %v)", unanswered, last)
+				}
+				return 0, unknownOutcome(unanswered)
+			}
 			return 0, unavailable(ErrNoLeader, last)
 		}
 	}
+}
+
+// remoteChange makes one attempt at a configuration change through the leader at
+// addr, bounded by ctx and by leaderCall. answered: the leader answered, with err
+// (nil: the change is at index idx). Otherwise err says why there is no answer,
+// and sent whether the request may have reached the leader.
+func (m *Member) remoteChange(ctx context.Context, addr string,
+	remote func(context.Context, *peerConn) (*regionpb.MembershipResponse, error)) (idx uint64, answered, sent bool, err error) {
+	ctx, done := m.leaderCall(ctx, addr)
+	defer done()
+	pc, err := m.peers.ready(ctx, addr, m.cfg.Raft.Heartbeat*2)
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		return 0, false, false, err // nothing sent
+	}
+	resp, err := remote(ctx, pc)
+	if err != nil {
+		return 0, false, true, fmt.Errorf("configuration change sent to leader %s, no answer: %w", addr, err)
+	}
+	switch rerr := errorFromPB(resp.GetError()); {
+	case errors.Is(rerr, errNotLeader):
+		return 0, false, false, errNotLeader
+	case rerr != nil:
+		return 0, true, false, rerr
+	}
+	return resp.GetIndex(), true, false, nil
 }
 
 // Client talks to a region through any member's cluster address: what `pangea

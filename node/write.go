@@ -14,7 +14,9 @@ import (
 
 // Commit implements Committer for the member: on the leader it proposes the
 // commands to the raft log, elsewhere it forwards them to the leader. It waits up
-// to LeaderWait for a leader to exist and answer.
+// to LeaderWait for a leader to exist and answer: a forwarded submission still
+// unanswered then, or when this member sees another leader, has an unknown
+// outcome (see forward).
 //
 // Errors: a RetryableError wrapping ErrNoLeader or ErrClosed (nothing applied), or
 // wrapping ErrUnknownOutcome (the entry may or may not commit); a context error if
@@ -37,7 +39,7 @@ func (m *Member) Commit(ctx context.Context, cmds ...storage.Command) ([]storage
 		if m.closed.Load() {
 			return nil, unavailable(ErrClosed, nil)
 		}
-		res, err := m.commitOnce(ctx, cmds)
+		res, err := m.commitOnce(wctx, cmds)
 		if err == nil {
 			return res, nil
 		}
@@ -147,11 +149,25 @@ func applyError(err error) error {
 	}
 }
 
-// forward sends the commands to the leader at addr.
+// forward sends the commands to the leader at addr. The wait for its answer ends
+// with ctx (Commit bounds it by LeaderWait) or as soon as this member sees another
+// leader (leaderCall): a leader that stops answering without closing its
+// connections (a stopped process, dropped packets) must not hold the request
+// until it resumes. Either way the request may have reached the leader and been
+// applied: the outcome is unknown.
 func (m *Member) forward(ctx context.Context, addr string, cmds []storage.Command) ([]storage.Result, error) {
+	ctx, done := m.leaderCall(ctx, addr)
+	defer done()
 	pc, err := m.peers.ready(ctx, addr, m.cfg.Raft.Heartbeat*2)
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
 	if err != nil {
-		// Nothing was sent: the leader we know of is unreachable (dead or cut off).
+		// Nothing was sent: the leader we know of is unreachable (dead or cut off),
+		// replaced already, or the wait is over.
+		if leaderChanged(ctx) {
+			return nil, errNotLeader
+		}
 		return nil, unavailable(ErrNoLeader, err)
 	}
 	enc, err := marshalCommands(cmds)
@@ -161,6 +177,12 @@ func (m *Member) forward(ctx context.Context, addr string, cmds []storage.Comman
 	resp, err := pc.rpc.Commit(ctx, &regionpb.Submission{Commands: enc})
 	if err != nil {
 		// The request may have reached the leader and been applied.
+		switch {
+		case leaderChanged(ctx):
+			err = fmt.Errorf("no answer before another leader was seen: %w", err)
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			err = fmt.Errorf("no answer in time (LeaderWait %v): %w", m.cfg.LeaderWait, err)
+		}
 		return nil, unknownOutcome(fmt.Errorf("forward to leader %s: %w", addr, err))
 	}
 	if e := resp.GetError(); e != nil {

@@ -63,7 +63,8 @@ type Cluster struct {
 	AccessKey, SecretKey string
 	// Secret is the cluster secret of every region.
 	Secret string
-	// Net carries every cluster connection; Partition and Heal drive it.
+	// Net carries every cluster connection; Partition, Blackhole, Freeze and Heal
+	// drive it.
 	Net *Network
 
 	t    testing.TB
@@ -438,8 +439,28 @@ func (c *Cluster) Partition(groups ...[]*Node) {
 	c.Net.Partition(keys...)
 }
 
-// Heal removes every partition.
+// Blackhole is Partition by dropped packets (Network.Blackhole): connections across
+// groups stay open and carry nothing, new ones hang, until Heal.
+func (c *Cluster) Blackhole(groups ...[]*Node) {
+	keys := make([][]string, len(groups))
+	for i, g := range groups {
+		for _, n := range g {
+			keys[i] = append(keys[i], netKey(n))
+		}
+	}
+	c.Net.Blackhole(keys...)
+}
+
+// Heal removes every partition (Partition and Blackhole).
 func (c *Cluster) Heal() { c.Net.Heal() }
+
+// Freeze makes n look to the other members like a process stopped by SIGSTOP
+// (Network.Freeze): its cluster connections stay open and carry nothing until
+// Thaw. Its S3 endpoint keeps answering.
+func (c *Cluster) Freeze(n *Node) { c.Net.Freeze(netKey(n)) }
+
+// Thaw undoes Freeze: n's connections deliver what was sent meanwhile.
+func (c *Cluster) Thaw(n *Node) { c.Net.Thaw(netKey(n)) }
 
 // testLogWriter sends log lines to t.Log until the test's cleanup stops it
 // (goroutines may log after the test returned; t.Log would panic then).

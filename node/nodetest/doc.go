@@ -4,7 +4,9 @@
 // for conditions by polling with a deadline.
 //
 // It is a regular package (not _test files) so that the tests of other packages
-// (node, integration, later replication and routing) share it. Partitions go
-// through Network, the fault-injecting dialer every member's raft and gRPC
-// connections use; production members dial plain TCP instead.
+// (node, integration, later replication and routing) share it. Partitions (loud:
+// refused and closed connections; silent: dropped packets) and frozen members (as
+// SIGSTOP leaves them) go through Network, the fault-injecting dialer every
+// member's raft and gRPC connections use; production members dial plain TCP
+// instead.
 package nodetest
