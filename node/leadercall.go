@@ -3,12 +3,62 @@ package node
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/hashicorp/raft"
 )
 
 // errLeaderChanged ends a call to a leader once this member sees another one.
 var errLeaderChanged = errors.New("this member sees another leader now")
+
+// leaderWatch tells of leader changes as this member sees them: the channel that
+// changed returns is closed at the next one. One raft observer feeds it for the
+// whole member (watchLeader), so a call pays for no registration of its own.
+type leaderWatch struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (w *leaderWatch) changed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch == nil {
+		w.ch = make(chan struct{})
+	}
+	return w.ch
+}
+
+func (w *leaderWatch) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
+	}
+}
+
+// watchLeader turns raft's leader observations into leaderWatch changes until the
+// member stops. raft updates its leader before it sends the observation, so a look
+// after a change sees it. An observation dropped because the channel is full comes
+// after one still in it, whose change makes every watcher look again.
+func (m *Member) watchLeader() {
+	defer m.wg.Done()
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	m.raft.RegisterObserver(obs)
+	defer m.raft.DeregisterObserver(obs)
+	for {
+		select {
+		case <-ch:
+			m.leaders.fire()
+		case <-m.stopCtx.Done():
+			return
+		}
+	}
+}
 
 // leaderCall returns the context of one call to addr, the leader as this member
 // sees it: ctx (which the caller bounds by LeaderWait), ended early, with the cause
@@ -29,25 +79,16 @@ func (m *Member) leaderCall(ctx context.Context, addr string) (cctx context.Cont
 		_, a := m.Leader()
 		return a != "" && a != addr
 	}
-	ch := make(chan raft.Observation, 1)
-	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	})
-	// Registered before the first look, so that no change falls in between. A
-	// change dropped because ch is full comes after the one in it: the look that
-	// follows receiving that one sees it.
-	m.raft.RegisterObserver(obs)
+	changed := m.leaders.changed() // taken before the first look: no change falls in between
 	if moved() {
-		m.raft.DeregisterObserver(obs)
 		cancel(errLeaderChanged)
 		return cctx, done
 	}
 	go func() {
-		defer m.raft.DeregisterObserver(obs)
 		for {
 			select {
-			case <-ch:
+			case <-changed:
+				changed = m.leaders.changed()
 				if moved() {
 					cancel(errLeaderChanged)
 					return

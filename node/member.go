@@ -48,6 +48,7 @@ type Member struct {
 	book      map[raft.ServerID]raft.ServerAddress
 
 	formatChecks atomic.Uint64 // see FormatChecks
+	leaders      leaderWatch   // leader changes (watchLeader), for calls to the leader
 
 	notifyCh  chan bool
 	readyCh   chan uint64 // prepareLeadership → watchLeadership: the leader generation now ready
@@ -238,11 +239,12 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	m.reads = &readIndexer{fetch: m.fetchReadIndex, base: m.stopCtx, timeout: cfg.LeaderWait}
 	m.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))
 	regionpb.RegisterRegionServer(m.grpcSrv, &regionServer{m: m})
-	m.wg.Add(4)
+	m.wg.Add(5)
 	go func() {
 		defer m.wg.Done()
 		m.grpcSrv.Serve(m.mux.grpc)
 	}()
+	go m.watchLeader()
 	go m.watchLeadership()
 	go m.watchRemoval()
 	go func() {
