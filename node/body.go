@@ -85,14 +85,17 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 		}
 		return int(min(int64(storage.ChunkSize), max(in.Size-read, 0)))
 	}
-	bufp := l.bufs.Get().(*[]byte)
-	n, eof, share, err := l.ingestChunk(r, *bufp, want(0), false, dig)
+	src := l.newIntake(r, dig)
+	bufp, n, eof, share, err := src.chunk(want(0), nil)
 	if err != nil {
 		l.putBuf(bufp, share)
 		return stagedBody{}, err
 	}
 	if eof && n <= inlineMax {
-		data := (*bufp)[:n]
+		var data []byte // nil for an empty body: no buffer either
+		if bufp != nil {
+			data = (*bufp)[:n]
+		}
 		body := stagedBody{size: int64(n), inline: append([]byte(nil), data...)}
 		l.putBuf(bufp, share)
 		if err := finishBody(&body, dig, in.Size); err != nil {
@@ -107,8 +110,17 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 	// The newest chunk is held back until the next read says whether it is the
 	// last: the last one is committed together with the version (or part), which
 	// saves a commit round trip per object (a whole one for bodies of one chunk).
+	// Once the next chunk's first byte is in, the held one goes to the log before
+	// that chunk waits for its share of the budget (see bodyBudget).
 	var held *[]byte
 	heldN, heldShare := 0, 0
+	submitHeld := func() {
+		if held != nil {
+			p.submit(body.chunks, held, heldN, heldShare)
+			body.chunks++
+			held = nil
+		}
+	}
 	for {
 		if n > 0 {
 			body.size += int64(n)
@@ -121,24 +133,17 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 				err = fmt.Errorf("%w: body longer than its declared length %d", storage.ErrInvalidArgument, in.Size)
 				break
 			}
-			if held != nil {
-				p.submit(body.chunks, held, heldN, heldShare)
-				body.chunks++
-			}
-			held, heldN, heldShare, bufp, share = bufp, n, share, nil, 0
+			held, heldN, heldShare, bufp, share = bufp, n, share, nil, 0 // the one before went at its first byte
 		}
 		if eof || p.failed.Load() {
 			break
 		}
-		bufp = l.bufs.Get().(*[]byte)
-		n, eof, share, err = l.ingestChunk(r, *bufp, want(body.size), held != nil, dig)
+		bufp, n, eof, share, err = src.chunk(want(body.size), submitHeld)
 		if err != nil {
 			break
 		}
 	}
-	if bufp != nil {
-		l.putBuf(bufp, share)
-	}
+	l.putBuf(bufp, share)
 	if perr := p.wait(); err == nil {
 		err = perr
 	}
@@ -284,9 +289,25 @@ func (l *backend) release(b stagedBody) {
 	l.activeMu.Unlock()
 }
 
-// putBuf returns a chunk buffer to the pool and its share to the body budget.
+// getBuf returns a buffer for a chunk expected to hold want bytes: a pooled
+// ChunkSize one for chunks of half a chunk or more, otherwise one of want bytes and
+// one more (the read that finds it full can see the body end there). So a
+// chunk's buffer is at most twice its share of the body budget, and thousands of
+// small bodies in progress do not hold a chunk's buffer each.
+func (l *backend) getBuf(want int) *[]byte {
+	if want >= storage.ChunkSize/2 {
+		return l.bufs.Get().(*[]byte)
+	}
+	buf := make([]byte, want+1)
+	return &buf
+}
+
+// putBuf gives a chunk's buffer back (to the pool if it came from there, nil: none)
+// and its share to the body budget.
 func (l *backend) putBuf(bufp *[]byte, share int) {
-	l.bufs.Put(bufp)
+	if bufp != nil && len(*bufp) == storage.ChunkSize {
+		l.bufs.Put(bufp)
+	}
 	l.body.release(share)
 }
 
