@@ -37,6 +37,7 @@ type backend struct {
 	// body bounds the request-body bytes between the socket and the log (ingest.go).
 	body        *bodyBudget
 	reserveWait time.Duration // a chunk whose reads wait longer in all gives its share back
+	pace        UploadPace    // the slowest a body may arrive (pace.go)
 
 	// active holds blobs being staged right now, so the collector never discards
 	// the early chunks of a slow upload that has not committed its version yet.
@@ -53,6 +54,7 @@ func newBackend(region string, logger *slog.Logger, st *storage.Store, c Committ
 		barrier:     barrier,
 		body:        newBodyBudget(defaultBodyBudget()),
 		reserveWait: defaultReserveWait,
+		pace:        UploadPace{}.withDefaults(),
 		active:      make(map[storage.BlobID]struct{}),
 	}
 	b.bufs.New = func() any {

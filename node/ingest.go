@@ -108,22 +108,22 @@ const defaultReserveWait = 250 * time.Millisecond
 // with the bytes that arrive.
 const slowBufMin = 16 << 10
 
-// intake is one request body on its way into chunks: its reader, and the digest
-// of everything read.
+// intake is one request body on its way into chunks: its reader under the upload
+// pace, and the digest of everything read.
 type intake struct {
 	l   *backend
-	r   io.Reader
+	r   *pacer
 	dig *storage.Digester
 }
 
 func (l *backend) newIntake(r io.Reader, dig *storage.Digester) *intake {
-	return &intake{l: l, r: r, dig: dig}
+	return &intake{l: l, r: newPacer(r, l.pace), dig: dig}
 }
 
 // chunk reads the next chunk of the body, up to storage.ChunkSize bytes, with
 // io.ReadFull's semantics: eof reports that the body ended (cleanly) within or
 // right after this chunk; a reader that returns an error other than EOF (a
-// verifying body that found a bad signature or checksum) yields
+// verifying body that found a bad signature or checksum, a client too slow) yields
 // that error. want is how many bytes the chunk is expected to hold (the declared
 // size still to come, or ChunkSize if unknown); arrived, if set, is called once the
 // chunk's first byte is in (the previous chunk is then not the body's last).

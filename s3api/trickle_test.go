@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pangea-s3/pangea/integration/testkit"
+	"github.com/pangea-s3/pangea/node"
 )
 
 // trickler is a client that sends a presigned PUT's headers, declaring size
@@ -189,5 +190,82 @@ func TestServer_TricklingUploadsDoNotBlockOtherPuts(t *testing.T) {
 	must(t, "GET large", err)
 	if got := readAll(t, out.Body); got != string(large) {
 		t.Fatalf("large object: %d bytes back, want %d", len(got), len(large))
+	}
+}
+
+// slowReader yields its data in pieces, one every interval: an SDK upload from a
+// slow link.
+type slowReader struct {
+	data     []byte
+	piece    int
+	interval time.Duration
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	<-time.After(r.interval)
+	n := copy(p[:min(len(p), r.piece)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestServer_UploadBelowMinimumRateIsRequestTimeout: with a minimum upload rate
+// of 10 KiB/s and 300 ms of slack, a presigned PUT that trickles one byte every
+// 10 ms, and one that sends its headers and then nothing, are answered 400
+// RequestTimeout while their clients are still connected, and store nothing;
+// uploads above the minimum, a slow one included, complete.
+func TestServer_UploadBelowMinimumRateIsRequestTimeout(t *testing.T) {
+	l := openLocalWith(t, func(c *node.LocalConfig) {
+		c.Upload = node.UploadPace{MinRate: 10 << 10, Stall: 300 * time.Millisecond}
+	})
+	e := newEnvOver(t, false, testLogger(t), l)
+	e.createBucket("pace")
+	trickling := e.startTrickler("pace", "trickling", 1<<20, 10*time.Millisecond)
+	silent := e.startTrickler("pace", "silent", 1<<20, time.Hour)
+	t.Cleanup(func() {
+		trickling.stop()
+		silent.stop()
+	})
+	for name, tr := range map[string]*trickler{"trickling": trickling, "silent": silent} {
+		r := tr.answer(t, 10*time.Second)
+		if r.status != http.StatusBadRequest || r.code() != "RequestTimeout" {
+			t.Fatalf("%s upload: %d %s", name, r.status, r.body)
+		}
+		if n := tr.sent.Load(); n >= 1<<20 {
+			t.Fatalf("%s upload answered only after its whole body", name)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, key := range []string{"trickling", "silent"} {
+		_, err := e.owner().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("pace"), Key: aws.String(key)})
+		wantCode(t, "HEAD "+key, err, "NotFound")
+	}
+
+	slowData := bytes.Repeat([]byte("w"), 8<<10) // 1 KiB every 50 ms: 20 KiB/s
+	p, err := s3.NewPresignClient(e.owner()).PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("pace"), Key: aws.String("slow-enough")})
+	must(t, "presign PUT", err)
+	req, err := http.NewRequestWithContext(ctx, p.Method, p.URL, &slowReader{data: slowData, piece: 1 << 10, interval: 50 * time.Millisecond})
+	must(t, "new request", err)
+	req.ContentLength = int64(len(slowData))
+	for k, vs := range p.SignedHeader {
+		req.Header[k] = vs
+	}
+	resp, err := e.ts.Client().Do(req)
+	must(t, "presigned PUT at 20 KiB/s", err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("presigned PUT at 20 KiB/s: %d %s", resp.StatusCode, b)
+	}
+	fast := bytes.Repeat([]byte("f"), 3<<20)
+	_, err = e.owner().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("pace"), Key: aws.String("fast"), Body: bytes.NewReader(fast)})
+	must(t, "fast 3 MiB PUT", err)
+	out, err := e.owner().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("pace"), Key: aws.String("slow-enough")})
+	must(t, "GET slow-enough", err)
+	if got := readAll(t, out.Body); got != string(slowData) {
+		t.Fatalf("slow-enough: %d bytes back", len(got))
 	}
 }
