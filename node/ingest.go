@@ -157,7 +157,7 @@ func (in *intake) chunk(want int, arrived func()) (bufp *[]byte, n int, eof bool
 		return &buf, 1, false, 0, nil
 	}
 	share = in.l.body.acquire(want)
-	bufp = in.l.getBuf(want)
+	bufp = in.l.getBuf()
 	buf := *bufp
 	buf[0] = first[0]
 	waited := time.Duration(0)
