@@ -111,9 +111,10 @@ const slowBufMin = 16 << 10
 // intake is one request body on its way into chunks: its reader under the upload
 // pace, and the digest of everything read.
 type intake struct {
-	l   *backend
-	r   *pacer
-	dig *storage.Digester
+	l     *backend
+	r     pacer
+	dig   *storage.Digester
+	first [1]byte // a chunk's first byte, read before it has a buffer
 }
 
 func (l *backend) newIntake(r io.Reader, dig *storage.Digester) *intake {
@@ -125,12 +126,12 @@ func (l *backend) newIntake(r io.Reader, dig *storage.Digester) *intake {
 // right after this chunk; a reader that returns an error other than EOF (a
 // verifying body that found a bad signature or checksum, a client too slow) yields
 // that error. want is how many bytes the chunk is expected to hold (the declared
-// size still to come, or ChunkSize if unknown); arrived, if set, is called once the
-// chunk's first byte is in (the previous chunk is then not the body's last).
+// size still to come, or ChunkSize if unknown); once the chunk's first byte is in,
+// the chunk held back in prev (if any) is submitted: it is not the body's last.
 //
 // The chunk costs nothing until its first byte arrives: no buffer, no share. Then
-// it takes a share of want bytes, in turn (see acquire), and reads on while the
-// client keeps up. Once its reads have waited for the client l.reserveWait in all,
+// it takes a buffer and a share of want bytes, in turn (see acquire), and reads on
+// while the client keeps up. Once its reads have waited for the client l.reserveWait in all,
 // it gives the share back and reads the rest outside the budget, into a buffer that
 // grows with what arrives; when it is complete it takes a share of its size again,
 // in turn, before it is digested and committed. So the budget is held by chunks
@@ -140,26 +141,29 @@ func (l *backend) newIntake(r io.Reader, dig *storage.Digester) *intake {
 // It returns the chunk's buffer (nil if n is 0) and its share, both for the caller
 // to give back (l.putBuf) once the chunk is committed or dropped, whatever the
 // error.
-func (in *intake) chunk(want int, arrived func()) (bufp *[]byte, n int, eof bool, share int, err error) {
-	var first [1]byte
+func (in *intake) chunk(want int, prev *chunkPipeline) (bufp *[]byte, n int, eof bool, share int, err error) {
 	for n == 0 && err == nil {
-		n, err = in.r.Read(first[:])
+		n, err = in.r.Read(in.first[:])
 	}
 	if n == 0 {
 		return nil, 0, isEOF(err), 0, readErr(err)
 	}
-	if arrived != nil {
-		arrived()
+	if prev != nil {
+		prev.submitHeld()
 	}
 	if want == 0 {
 		// A byte past the declared length: the caller refuses the body.
-		buf := []byte{first[0]}
+		buf := []byte{in.first[0]}
 		return &buf, 1, false, 0, nil
 	}
-	share = in.l.body.acquire(want)
+	// The buffer before the turn: a body that waits for its share with one keeps
+	// the live heap as large as the work in progress, so the collector runs no
+	// more often than it must (taken after the share, 1 MiB PUTs cost 9% more CPU
+	// in 50% more collections).
 	bufp = in.l.getBuf()
+	share = in.l.body.acquire(want)
 	buf := *bufp
-	buf[0] = first[0]
+	buf[0] = in.first[0]
 	waited := time.Duration(0)
 	for err == nil && n < len(buf) && (share > 0 || in.l.body == nil) {
 		var m int

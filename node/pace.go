@@ -80,8 +80,8 @@ type pacer struct {
 	behind time.Duration // allowance left: stall at most
 }
 
-func newPacer(r io.Reader, p UploadPace) *pacer {
-	pc := &pacer{r: r}
+func newPacer(r io.Reader, p UploadPace) pacer {
+	pc := pacer{r: r}
 	if p.MinRate > 0 {
 		pc.rate, pc.stall, pc.behind = float64(p.MinRate), p.Stall, p.Stall
 		pc.dl, _ = r.(readDeadliner)

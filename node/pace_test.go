@@ -137,7 +137,7 @@ func TestPacer_DeadlinesAndTheirEnd(t *testing.T) {
 	if body.sets != 1 || body.last.IsZero() || time.Until(body.last) > pace.Stall {
 		t.Fatalf("after a read: %d deadlines set, the last %v", body.sets, body.last)
 	}
-	if _, err := io.Copy(io.Discard, p); err != nil {
+	if _, err := io.Copy(io.Discard, &p); err != nil {
 		t.Fatal(err)
 	}
 	if !body.last.IsZero() {
@@ -156,7 +156,7 @@ func TestPacer_DeadlinesAndTheirEnd(t *testing.T) {
 
 	none := &deadlineReader{Reader: bytes.NewReader(make([]byte, 100))}
 	p = newPacer(none, UploadPace{MinRate: -1})
-	if _, err := io.Copy(io.Discard, p); err != nil || none.sets != 0 {
+	if _, err := io.Copy(io.Discard, &p); err != nil || none.sets != 0 {
 		t.Fatalf("without a minimum: err %v, %d deadlines set", err, none.sets)
 	}
 }

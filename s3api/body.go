@@ -125,7 +125,7 @@ func (rc *reqCtx) body() io.Reader {
 	default:
 		r = rc.r.Body
 	}
-	return deadlineBody{Reader: r, rc: http.NewResponseController(rc.w)}
+	return &deadlineBody{Reader: r, w: rc.w}
 }
 
 // deadlineBody is a request body whose reads can be given a deadline: the
@@ -134,10 +134,12 @@ func (rc *reqCtx) body() io.Reader {
 // clientIOError, answered 400 RequestTimeout.
 type deadlineBody struct {
 	io.Reader
-	rc *http.ResponseController
+	w http.ResponseWriter
 }
 
-func (b deadlineBody) SetReadDeadline(t time.Time) error { return b.rc.SetReadDeadline(t) }
+func (b *deadlineBody) SetReadDeadline(t time.Time) error {
+	return http.NewResponseController(b.w).SetReadDeadline(t)
+}
 
 // readDocument reads a small request document (XML or JSON) of at most limit bytes,
 // verifying Content-MD5 and x-amz-checksum-* when sent. requireDigest makes one of
