@@ -24,6 +24,8 @@ import (
 
 // Server timeouts. There is deliberately no ReadTimeout or WriteTimeout: they bound
 // the whole body, and a 5 GiB upload or download over a slow link must not be cut.
+// An upload body that stalls or crawls is cut by the node's upload pace instead
+// (--upload-min-rate, --upload-stall: node.UploadPace), whatever its length.
 const (
 	readHeaderTimeout = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
