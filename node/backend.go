@@ -35,8 +35,9 @@ type backend struct {
 	// bufs holds ChunkSize read buffers shared by all uploads.
 	bufs sync.Pool
 	// body bounds the request-body bytes between the socket and the log (ingest.go).
-	body     *bodyBudget
-	readIdle time.Duration // a chunk's read waiting longer gives its share back
+	body        *bodyBudget
+	reserveWait time.Duration // a chunk whose reads wait longer in all gives its share back
+	pace        UploadPace    // the slowest a body may arrive (pace.go)
 
 	// active holds blobs being staged right now, so the collector never discards
 	// the early chunks of a slow upload that has not committed its version yet.
@@ -46,14 +47,15 @@ type backend struct {
 
 func newBackend(region string, logger *slog.Logger, st *storage.Store, c Committer, barrier func(context.Context) error) *backend {
 	b := &backend{
-		region:   region,
-		logger:   logger,
-		store:    st,
-		commit:   c,
-		barrier:  barrier,
-		body:     newBodyBudget(defaultBodyBudget()),
-		readIdle: defaultReadIdle,
-		active:   make(map[storage.BlobID]struct{}),
+		region:      region,
+		logger:      logger,
+		store:       st,
+		commit:      c,
+		barrier:     barrier,
+		body:        newBodyBudget(defaultBodyBudget()),
+		reserveWait: defaultReserveWait,
+		pace:        UploadPace{}.withDefaults(),
+		active:      make(map[storage.BlobID]struct{}),
 	}
 	b.bufs.New = func() any {
 		buf := make([]byte, storage.ChunkSize)

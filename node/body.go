@@ -85,14 +85,17 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 		}
 		return int(min(int64(storage.ChunkSize), max(in.Size-read, 0)))
 	}
-	bufp := l.bufs.Get().(*[]byte)
-	n, eof, share, err := l.ingestChunk(r, *bufp, want(0), false, dig)
+	src := l.newIntake(r, dig)
+	bufp, n, eof, share, err := src.chunk(want(0), nil)
 	if err != nil {
 		l.putBuf(bufp, share)
 		return stagedBody{}, err
 	}
 	if eof && n <= inlineMax {
-		data := (*bufp)[:n]
+		var data []byte // nil for an empty body: no buffer either
+		if bufp != nil {
+			data = (*bufp)[:n]
+		}
 		body := stagedBody{size: int64(n), inline: append([]byte(nil), data...)}
 		l.putBuf(bufp, share)
 		if err := finishBody(&body, dig, in.Size); err != nil {
@@ -104,11 +107,11 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 	body := stagedBody{blob: newBlobID(), hasBlob: true}
 	l.markActive(body.blob)
 	p := &chunkPipeline{l: l, ctx: ctx, blob: body.blob, sem: make(chan struct{}, chunksInFlight)}
-	// The newest chunk is held back until the next read says whether it is the
-	// last: the last one is committed together with the version (or part), which
-	// saves a commit round trip per object (a whole one for bodies of one chunk).
-	var held *[]byte
-	heldN, heldShare := 0, 0
+	// The newest chunk is held back (p.held) until the next read says whether it
+	// is the last: the last one is committed together with the version (or part),
+	// which saves a commit round trip per object (a whole one for bodies of one
+	// chunk). Once the next chunk's first byte is in, the held one goes to the log
+	// before that chunk waits for its share of the budget (see bodyBudget).
 	for {
 		if n > 0 {
 			body.size += int64(n)
@@ -121,39 +124,34 @@ func (l *backend) stageBody(ctx context.Context, in storage.BodyInput, uploadAlg
 				err = fmt.Errorf("%w: body longer than its declared length %d", storage.ErrInvalidArgument, in.Size)
 				break
 			}
-			if held != nil {
-				p.submit(body.chunks, held, heldN, heldShare)
-				body.chunks++
-			}
-			held, heldN, heldShare, bufp, share = bufp, n, share, nil, 0
+			p.hold(bufp, n, share) // the one before went at this one's first byte
+			bufp, share = nil, 0
 		}
 		if eof || p.failed.Load() {
 			break
 		}
-		bufp = l.bufs.Get().(*[]byte)
-		n, eof, share, err = l.ingestChunk(r, *bufp, want(body.size), held != nil, dig)
+		bufp, n, eof, share, err = src.chunk(want(body.size), p)
 		if err != nil {
 			break
 		}
 	}
-	if bufp != nil {
-		l.putBuf(bufp, share)
-	}
+	l.putBuf(bufp, share)
 	if perr := p.wait(); err == nil {
 		err = perr
 	}
 	if err == nil {
 		err = finishBody(&body, dig, in.Size)
 	}
-	if err == nil && held != nil {
-		enc, data := storage.EncodeChunk((*held)[:heldN])
-		tail := cmdPutChunk(body.blob, body.chunks, enc, heldN, data, time.Time{})
-		body.tail, body.tailBuf, body.tailShare = tail, held, heldShare
+	body.chunks = p.next
+	if err == nil && p.held != nil {
+		enc, data := storage.EncodeChunk((*p.held)[:p.heldN])
+		tail := cmdPutChunk(body.blob, body.chunks, enc, p.heldN, data, time.Time{})
+		body.tail, body.tailBuf, body.tailShare = tail, p.held, p.heldShare
 		body.chunks++
-		held = nil
+		p.held = nil
 	}
-	if held != nil {
-		l.putBuf(held, heldShare)
+	if p.held != nil {
+		l.putBuf(p.held, p.heldShare)
 	}
 	if err != nil {
 		l.discard(ctx, body)
@@ -210,6 +208,28 @@ type chunkPipeline struct {
 
 	mu  sync.Mutex
 	err error
+
+	// next is the index of the next chunk submitted; held (heldN bytes, heldShare
+	// of the budget) the newest chunk, held back by stageBody. Both belong to the
+	// goroutine that reads the body.
+	next             uint32
+	held             *[]byte
+	heldN, heldShare int
+}
+
+// hold keeps a chunk back: its buffer and share are the pipeline's until
+// submitHeld, or stageBody's once the body has ended.
+func (p *chunkPipeline) hold(bufp *[]byte, n, share int) {
+	p.held, p.heldN, p.heldShare = bufp, n, share
+}
+
+// submitHeld sends the held-back chunk, if any, to the log: it is not the last.
+func (p *chunkPipeline) submitHeld() {
+	if p.held != nil {
+		p.submit(p.next, p.held, p.heldN, p.heldShare)
+		p.next++
+		p.held = nil
+	}
 }
 
 // submit takes ownership of bufp and its share of the body budget (both given back
@@ -284,9 +304,18 @@ func (l *backend) release(b stagedBody) {
 	l.activeMu.Unlock()
 }
 
-// putBuf returns a chunk buffer to the pool and its share to the body budget.
+// getBuf returns a pooled ChunkSize buffer for a chunk. Small bodies take one too:
+// buffers of their own size made the heap so small that the collector ran six
+// times as often, and 16 writers of 4 KiB bodies took 1.5 times as long (GC pacing:
+// with GOGC=400 both were alike).
+func (l *backend) getBuf() *[]byte { return l.bufs.Get().(*[]byte) }
+
+// putBuf gives a chunk's buffer back (to the pool if it came from there; nil:
+// none) and its share to the body budget.
 func (l *backend) putBuf(bufp *[]byte, share int) {
-	l.bufs.Put(bufp)
+	if bufp != nil && len(*bufp) == storage.ChunkSize {
+		l.bufs.Put(bufp)
+	}
 	l.body.release(share)
 }
 

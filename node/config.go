@@ -112,6 +112,11 @@ type MemberConfig struct {
 	// ApplyTimeout bounds the enqueueing of a proposal on the leader. Default 5 s.
 	ApplyTimeout time.Duration
 
+	// Upload is the slowest a request body may arrive: an upload that falls behind
+	// is cut with ErrUploadTooSlow (400 RequestTimeout). Zero fields: the defaults
+	// (see UploadPace).
+	Upload UploadPace
+
 	// OnLeadership, if set, is told when this member becomes a ready leader and when
 	// that leadership ends, for work that runs on the leader only (a replication
 	// shipper, say). The contract:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,17 +21,17 @@ func (b *bodyBudget) state() (used, waiting int) {
 }
 
 // TestBodyBudget_FirstComeFirstServed: a share that does not fit waits; a later
-// one that would fit waits behind it instead of overtaking it; shares taken while
-// holding one never wait; release lets the queue in, in order, as far as it fits.
+// one that would fit waits behind it instead of overtaking it; release lets the
+// queue in, in order, as far as it fits; the budget is never exceeded.
 func TestBodyBudget_FirstComeFirstServed(t *testing.T) {
 	b := newBodyBudget(10)
-	if got := b.acquire(6, false); got != 6 {
+	if got := b.acquire(6); got != 6 {
 		t.Fatalf("first share %d", got)
 	}
 	var wg sync.WaitGroup
 	take := func(n int) {
 		defer wg.Done()
-		b.acquire(n, false)
+		b.acquire(n)
 	}
 	wg.Add(1)
 	go take(6)
@@ -51,20 +52,13 @@ func TestBodyBudget_FirstComeFirstServed(t *testing.T) {
 	if used, _ := b.state(); used != 6 {
 		t.Fatalf("used %d: a later share overtook the queue", used)
 	}
-	if got := b.acquire(7, true); got != 7 { // an upload's next chunk: over the limit, at once
-		t.Fatalf("holding share %d", got)
-	}
-	b.release(7)
-	if used, w := b.state(); used != 6 || w != 2 {
-		t.Fatalf("used %d, %d waiting; want 6 and 2", used, w)
-	}
 	b.release(6) // the 6 gets in, then the 4 (6+4 fits)
 	wg.Wait()
 	if used, w := b.state(); used != 10 || w != 0 {
 		t.Fatalf("used %d, %d waiting after the queue got in; want 10 and 0", used, w)
 	}
 	b.release(10)
-	if got := b.acquire(50, false); got != 10 {
+	if got := b.acquire(50); got != 10 {
 		t.Fatalf("a share larger than the budget took %d, want the whole budget", got)
 	}
 }
@@ -107,7 +101,7 @@ func (g *gatedBody) Read(p []byte) (int, error) {
 func TestBackend_BodyBudgetBoundsUploadsInProgress(t *testing.T) {
 	l := openTest(t, t.TempDir(), nil)
 	l.body = newBodyBudget(2 * storage.ChunkSize)
-	l.readIdle = time.Hour // the parked bodies stand for busy ones: they keep their shares
+	l.reserveWait = time.Hour // the parked bodies stand for busy ones: they keep their shares
 	mustBucket(t, l, "bb")
 	ctx := context.Background()
 
@@ -133,23 +127,28 @@ func TestBackend_BodyBudgetBoundsUploadsInProgress(t *testing.T) {
 			results <- result{v, err}
 		}(i)
 	}
+	// The two with a share go on to their second read, a moment after taking it;
+	// the four queued never do while the two hold the budget.
 	testkit.Eventually(t, 10*time.Second, "two uploads in progress and four queued", func() error {
 		if used, w := l.body.state(); used != 2*size || w != uploads-2 {
 			return fmt.Errorf("%d bytes in use, %d waiting", used, w)
 		}
+		inProgress := 0
+		for _, g := range bodies {
+			select {
+			case <-g.reached:
+				inProgress++
+			default:
+			}
+		}
+		if inProgress > 2 {
+			return testkit.Stop(fmt.Errorf("%d bodies past their first byte, want 2", inProgress))
+		}
+		if inProgress != 2 {
+			return fmt.Errorf("%d bodies past their first byte", inProgress)
+		}
 		return nil
 	})
-	inProgress := 0
-	for _, g := range bodies {
-		select {
-		case <-g.reached:
-			inProgress++
-		default:
-		}
-	}
-	if inProgress != 2 {
-		t.Fatalf("%d bodies past their first byte, want 2", inProgress)
-	}
 	for _, g := range bodies {
 		close(g.release)
 	}
@@ -173,9 +172,10 @@ func TestBackend_BodyBudgetBoundsUploadsInProgress(t *testing.T) {
 	}
 }
 
-// TestBackend_BodyBudgetNoDeadlock: uploads of several chunks each keep their
-// held-back chunk while they read the next; with a budget of one chunk, four such
-// uploads at once all complete (a body that holds a share never waits for more).
+// TestBackend_BodyBudgetNoDeadlock: uploads of several chunks take a share per
+// chunk; with a budget of one chunk, four such uploads at once all complete (a body
+// waits for its next chunk's share holding only chunks already on their way to
+// the log, which give theirs back without it).
 func TestBackend_BodyBudgetNoDeadlock(t *testing.T) {
 	l := openTest(t, t.TempDir(), nil)
 	l.body = newBodyBudget(storage.ChunkSize)
@@ -215,12 +215,12 @@ func TestBackend_BodyBudgetNoDeadlock(t *testing.T) {
 }
 
 // TestBackend_StalledClientGivesItsShareBack: a client that stops sending in the
-// middle of a chunk holds its share only readIdle; meanwhile another upload gets
+// middle of a chunk holds its share only reserveWait; meanwhile another upload gets
 // the whole budget and completes, and the stalled one completes once it resumes.
 func TestBackend_StalledClientGivesItsShareBack(t *testing.T) {
 	l := openTest(t, t.TempDir(), nil)
 	l.body = newBodyBudget(storage.ChunkSize)
-	l.readIdle = 20 * time.Millisecond
+	l.reserveWait = 20 * time.Millisecond
 	mustBucket(t, l, "st")
 	ctx := context.Background()
 
@@ -249,6 +249,111 @@ func TestBackend_StalledClientGivesItsShareBack(t *testing.T) {
 	close(stalled.release)
 	if err := <-stalledDone; err != nil {
 		t.Fatalf("stalled upload after resuming: %v", err)
+	}
+	if used, w := l.body.state(); used != 0 || w != 0 {
+		t.Fatalf("budget not given back: used %d, %d waiting", used, w)
+	}
+}
+
+// tricklingBody sends its first trickle bytes one every interval, then, once
+// release is closed, the rest at once: a client on a crawling link.
+type tricklingBody struct {
+	data     []byte
+	trickle  int
+	interval time.Duration
+	release  chan struct{}
+	sent     atomic.Int64
+	before   func(sent int) // if set, called before each trickled byte
+}
+
+func newTricklingBody(data []byte, trickle int, interval time.Duration) *tricklingBody {
+	return &tricklingBody{data: data, trickle: trickle, interval: interval, release: make(chan struct{})}
+}
+
+func (b *tricklingBody) Read(p []byte) (int, error) {
+	sent := int(b.sent.Load())
+	if sent == len(b.data) {
+		return 0, io.EOF
+	}
+	end := len(b.data)
+	if sent < b.trickle {
+		if b.before != nil {
+			b.before(sent)
+		}
+		select {
+		case <-time.After(b.interval):
+			end = sent + 1
+		case <-b.release:
+		}
+	}
+	n := copy(p, b.data[sent:end])
+	b.sent.Add(int64(n))
+	return n, nil
+}
+
+// TestBackend_TricklingClientGivesItsShareBack: a client that keeps sending, one
+// byte every 2 ms, so that no single read waits long, still gives its share back
+// once its reads have waited reserveWait in all (by its 40th byte each of its reads
+// has waited 2 ms at least, 80 ms in all), and holds none while it goes on
+// trickling: another upload gets the whole budget (one chunk) and completes, then
+// the trickler completes once it speeds up, and the budget is whole again.
+func TestBackend_TricklingClientGivesItsShareBack(t *testing.T) {
+	l := openTest(t, t.TempDir(), nil)
+	l.body = newBodyBudget(storage.ChunkSize)
+	l.reserveWait = 20 * time.Millisecond
+	mustBucket(t, l, "tr")
+	ctx := context.Background()
+
+	const size = storage.ChunkSize - 10
+	slowData := randomBytes(3, size)
+	slow := newTricklingBody(slowData, size, 2*time.Millisecond)
+	const checkAt = 40
+	usedAtCheck := make(chan int, 1)
+	slow.before = func(sent int) {
+		if sent == checkAt {
+			used, _ := l.body.state()
+			usedAtCheck <- used
+		}
+	}
+	type result struct {
+		v   storage.ObjectVersion
+		err error
+	}
+	slowDone := make(chan result, 1)
+	go func() {
+		v, err := l.PutObject(ctx, storage.PutObjectInput{Bucket: "tr", Key: "slow", BodyInput: storage.BodyInput{Body: slow, Size: size}})
+		slowDone <- result{v, err}
+	}()
+	if used := <-usedAtCheck; used != 0 {
+		t.Fatalf("%d bytes of the budget in use when the trickler was about to send byte %d", used, checkAt)
+	}
+	body := randomBytes(7, size)
+	v, err := l.PutObject(ctx, storage.PutObjectInput{Bucket: "tr", Key: "other", BodyInput: storage.BodyInput{Body: bytes.NewReader(body), Size: size}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readAll(t, l, v), body) {
+		t.Fatal("other upload: bytes differ")
+	}
+	sent := slow.sent.Load()
+	testkit.Eventually(t, 10*time.Second, "the trickler to go on trickling", func() error {
+		if n := slow.sent.Load(); n <= sent {
+			return fmt.Errorf("trickler still at %d bytes", n)
+		}
+		return nil
+	})
+	select {
+	case r := <-slowDone:
+		t.Fatalf("trickler done before it sent its body: %+v, %v", r.v, r.err)
+	default:
+	}
+	close(slow.release)
+	r := <-slowDone
+	if r.err != nil {
+		t.Fatalf("trickler once it sped up: %v", r.err)
+	}
+	if !bytes.Equal(readAll(t, l, r.v), slowData) {
+		t.Fatal("trickler's upload: bytes differ")
 	}
 	if used, w := l.body.state(); used != 0 || w != 0 {
 		t.Fatalf("budget not given back: used %d, %d waiting", used, w)

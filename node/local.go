@@ -35,6 +35,10 @@ type LocalConfig struct {
 	GCGrace, GCInterval time.Duration
 	// Batch bounds group-commit batches. Zero values: the defaults.
 	Batch BatchOptions
+	// Upload is the slowest a request body may arrive: an upload that falls behind
+	// is cut with ErrUploadTooSlow (400 RequestTimeout). Zero fields: the defaults
+	// (see UploadPace).
+	Upload UploadPace
 
 	// wrapApplier lets tests observe or hold batches on their way to the store.
 	wrapApplier func(Applier) Applier
@@ -110,6 +114,7 @@ func OpenLocal(cfg LocalConfig) (*Local, error) {
 		gcStop:    make(chan struct{}),
 		gcDone:    make(chan struct{}),
 	}
+	l.pace = cfg.Upload.withDefaults()
 	go gcLoop(l.gcStop, l.gcDone, cfg.GCInterval, l.CollectGarbage, func(err error) {
 		l.logger.Warn("staged blob collection failed", "err", err)
 	})

@@ -154,6 +154,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 		cleanup = append(cleanup, m.fsm.flusher.stop)
 	}
 	m.backend = newBackend(cfg.Region, logger, st, m, m.readBarrier)
+	m.backend.pace = cfg.Upload.withDefaults()
 
 	ln := cfg.Listener
 	if ln == nil {

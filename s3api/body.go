@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/pangea-s3/pangea/storage"
 )
@@ -111,15 +112,33 @@ func digestExpectation(rc *reqCtx) (storage.DigestExpectation, error) {
 	return exp, nil
 }
 
-// body returns the verified request body.
+// body returns the verified request body. Its reads can be given a deadline
+// (SetReadDeadline): the backend gives one to every read of an object's body, to
+// cut a client that stops sending while it sends nothing (node.UploadPace).
 func (rc *reqCtx) body() io.Reader {
-	if rc.auth != nil && rc.auth.Body != nil {
-		return rc.auth.Body
-	}
-	if rc.r.Body == nil {
+	var r io.Reader
+	switch {
+	case rc.auth != nil && rc.auth.Body != nil:
+		r = rc.auth.Body
+	case rc.r.Body == nil || rc.r.Body == http.NoBody:
 		return http.NoBody
+	default:
+		r = rc.r.Body
 	}
-	return rc.r.Body
+	return &deadlineBody{Reader: r, w: rc.w}
+}
+
+// deadlineBody is a request body whose reads can be given a deadline: the
+// connection's read deadline, through http.ResponseController (ErrNotSupported
+// where the writer has none). A read that fails at the deadline is a
+// clientIOError, answered 400 RequestTimeout.
+type deadlineBody struct {
+	io.Reader
+	w http.ResponseWriter
+}
+
+func (b *deadlineBody) SetReadDeadline(t time.Time) error {
+	return http.NewResponseController(b.w).SetReadDeadline(t)
 }
 
 // readDocument reads a small request document (XML or JSON) of at most limit bytes,

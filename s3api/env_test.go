@@ -60,9 +60,16 @@ func newEnv(t *testing.T) *testEnv { return newEnvWith(t, false) }
 func newTLSEnv(t *testing.T) *testEnv { return newEnvWith(t, true) }
 
 // openLocal opens a node.Local in a temporary folder, closed when the test ends.
-func openLocal(t *testing.T) *node.Local {
+func openLocal(t *testing.T) *node.Local { return openLocalWith(t, nil) }
+
+// openLocalWith is openLocal with the configuration changed by mut.
+func openLocalWith(t *testing.T, mut func(*node.LocalConfig)) *node.Local {
 	t.Helper()
-	l, err := node.OpenLocal(node.LocalConfig{Dir: t.TempDir(), Region: "us-east-1", NoSync: true, Logger: testLogger(t)})
+	cfg := node.LocalConfig{Dir: t.TempDir(), Region: "us-east-1", NoSync: true, Logger: testLogger(t)}
+	if mut != nil {
+		mut(&cfg)
+	}
+	l, err := node.OpenLocal(cfg)
 	if err != nil {
 		t.Fatalf("open local: %v", err)
 	}
@@ -75,7 +82,12 @@ func newEnvWith(t *testing.T, tls bool) *testEnv { return newEnvLogging(t, tls, 
 // newEnvLogging is newEnvWith with the server's logger chosen by the test.
 func newEnvLogging(t *testing.T, tls bool, log *slog.Logger) *testEnv {
 	t.Helper()
-	l := openLocal(t)
+	return newEnvOver(t, tls, log, openLocal(t))
+}
+
+// newEnvOver is an environment over the given Local.
+func newEnvOver(t *testing.T, tls bool, log *slog.Logger, l *node.Local) *testEnv {
+	t.Helper()
 	srv := New(Config{
 		Region:      "us-east-1",
 		Credentials: auth.StaticCredentials{ownerAK: ownerSK, otherAK: otherSK},

@@ -47,6 +47,14 @@ type Retryable interface {
 	Retryable() bool
 }
 
+// ClientTimeout is implemented by backend errors that cut a request because its
+// client was too slow: a body that arrived below the backend's minimum upload rate
+// (node.ErrUploadTooSlow). Such an error, when ClientTimeout reports true, is
+// answered as S3 answers a body that stops or crawls: 400 RequestTimeout.
+type ClientTimeout interface {
+	ClientTimeout() bool
+}
+
 // clientIOError is a failure to read the request body or to write the response.
 // Both are the client's doing, never the server's: a framing it broke (net/http
 // reports malformed Transfer-Encoding: chunked only as an error from Body.Read), a
@@ -216,6 +224,10 @@ func translate(err error) (e *Error, internal bool) {
 	var rulesErr *rules.Error
 	if errors.As(err, &rulesErr) {
 		return &Error{Code: rulesErr.Code, Message: rulesErr.Message, Status: statusOf(rulesErr.Code)}, false
+	}
+	var ct ClientTimeout
+	if errors.As(err, &ct) && ct.ClientTimeout() {
+		return errRequestTimeout, false
 	}
 	var cio *clientIOError
 	if errors.As(err, &cio) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pangea-s3/pangea/node"
 )
@@ -38,6 +39,12 @@ type Config struct {
 	// node, but it cannot later grow into a region.
 	Standalone bool
 
+	// UploadMinRate (bytes per second; 0: no minimum) and UploadStall: an upload
+	// that falls further than UploadStall behind UploadMinRate is cut with 400
+	// RequestTimeout (node.UploadPace).
+	UploadMinRate int64
+	UploadStall   time.Duration
+
 	// Lab only: members per region (each with its own S3 endpoint) and regions.
 	NodesPerRegion int
 	Regions        int
@@ -54,6 +61,9 @@ func DefaultConfig() Config {
 		LogLevel:   "info",
 		AccessKey:  "pangea",
 		SecretKey:  "pangea-secret",
+
+		UploadMinRate: node.DefaultUploadMinRate,
+		UploadStall:   node.DefaultUploadStall,
 
 		ID:             "n1",
 		NodesPerRegion: 3,
@@ -110,6 +120,12 @@ func (c Config) Validate() error {
 			return fmt.Errorf("debug address %q: the profiler has no authentication, so it listens on loopback only (127.0.0.1, ::1 or localhost); reach it from elsewhere through an SSH tunnel", c.DebugAddr)
 		}
 	}
+	if c.UploadMinRate < 0 {
+		return fmt.Errorf("upload minimum rate %d: want bytes per second, 0 for no minimum (--upload-min-rate or PANGEA_UPLOAD_MIN_RATE)", c.UploadMinRate)
+	}
+	if c.UploadStall <= 0 {
+		return fmt.Errorf("upload stall %v: want a duration such as 20s (--upload-stall or PANGEA_UPLOAD_STALL)", c.UploadStall)
+	}
 	if c.Standalone && (len(c.Peers) > 0 || c.Join || c.ClusterAddr != "") {
 		return errors.New("--standalone runs without raft: drop --peers, --join and --cluster-addr, or drop --standalone to run a region member")
 	}
@@ -132,6 +148,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("regions %d: the lab runs one region for now (--regions is reserved for multi-region labs)", c.Regions)
 	}
 	return nil
+}
+
+// uploadPace is the node's UploadPace: a minimum rate of 0 means none.
+func (c Config) uploadPace() node.UploadPace {
+	p := node.UploadPace{MinRate: c.UploadMinRate, Stall: c.UploadStall}
+	if p.MinRate == 0 {
+		p.MinRate = -1
+	}
+	return p
 }
 
 // loopbackHost reports whether host names only this machine: "localhost" or a
@@ -217,8 +242,8 @@ func (c Config) redacted(lab bool) string {
 	if c.ClusterSecret != "" {
 		secret = "<redacted>"
 	}
-	common := fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s access_key=%s secret_key=<redacted>",
-		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.AccessKey)
+	common := fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s upload_min_rate=%d upload_stall=%v access_key=%s secret_key=<redacted>",
+		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.UploadMinRate, c.UploadStall, c.AccessKey)
 	if lab {
 		return common + fmt.Sprintf(" nodes_per_region=%d cluster_secret=%s", c.NodesPerRegion, secret)
 	}
@@ -291,6 +316,32 @@ func (e env) boolean(name string, def bool) (bool, error) {
 	return b, nil
 }
 
+// int64 returns the variable as an integer; a malformed value is an error.
+func (e env) int64(name string, def int64) (int64, error) {
+	v := e(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: want a whole number", name, v)
+	}
+	return n, nil
+}
+
+// duration returns the variable as a duration; a malformed value is an error.
+func (e env) duration(name string, def time.Duration) (time.Duration, error) {
+	v := e(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 20s", name, v)
+	}
+	return d, nil
+}
+
 // bindServeFlags registers the flags shared by `node` and `lab` on fs, with
 // defaults from the environment, and returns the config they fill. lab mode
 // omits the flags a lab fixes itself.
@@ -306,6 +357,16 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", e.str("PANGEA_LOG_LEVEL", d.LogLevel), "log `level`: debug, info, warn, error (env PANGEA_LOG_LEVEL)")
 	fs.BoolVar(&c.NoFsync, "no-fsync", noFsync, "do not fsync writes: faster, but a crash can lose acknowledged writes (env PANGEA_NO_FSYNC)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", e.str("PANGEA_DEBUG_ADDR", ""), "serve Go's profiler (/debug/pprof/) on `host:port`, loopback only (env PANGEA_DEBUG_ADDR)")
+	minRate, err := e.int64("PANGEA_UPLOAD_MIN_RATE", d.UploadMinRate)
+	if err != nil {
+		return nil, err
+	}
+	stall, err := e.duration("PANGEA_UPLOAD_STALL", d.UploadStall)
+	if err != nil {
+		return nil, err
+	}
+	fs.Int64Var(&c.UploadMinRate, "upload-min-rate", minRate, "slowest upload in `bytes` per second, 0 for none: one further behind it than --upload-stall is cut with 400 RequestTimeout (env PANGEA_UPLOAD_MIN_RATE)")
+	fs.DurationVar(&c.UploadStall, "upload-stall", stall, "how far an upload may fall behind --upload-min-rate, so how long it may send nothing (env PANGEA_UPLOAD_STALL)")
 	c.ClusterSecret = e.str("PANGEA_CLUSTER_SECRET", "")
 	c.ID, c.NodesPerRegion, c.Regions = d.ID, d.NodesPerRegion, d.Regions
 	if lab {

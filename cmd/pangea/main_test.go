@@ -16,6 +16,7 @@ import (
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
 	"github.com/pangea-s3/pangea/integration/testkit"
+	"github.com/pangea-s3/pangea/node"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reading test.
@@ -296,6 +297,10 @@ func TestRun_UsageAndErrors(t *testing.T) {
 		{args: []string{"node", "--log-level", "loud"}, code: 2, inStderr: "log level"},
 		{args: []string{"node", "--data", ""}, code: 2, inStderr: "data directory"},
 		{args: []string{"node"}, env: map[string]string{"PANGEA_NO_FSYNC": "maybe"}, code: 2, inStderr: "PANGEA_NO_FSYNC"},
+		{args: []string{"node"}, env: map[string]string{"PANGEA_UPLOAD_MIN_RATE": "fast"}, code: 2, inStderr: "PANGEA_UPLOAD_MIN_RATE"},
+		{args: []string{"node"}, env: map[string]string{"PANGEA_UPLOAD_STALL": "20"}, code: 2, inStderr: "PANGEA_UPLOAD_STALL"},
+		{args: []string{"node", "--upload-min-rate", "-1"}, code: 2, inStderr: "upload minimum rate"},
+		{args: []string{"lab", "--upload-stall", "0s"}, code: 2, inStderr: "upload stall"},
 		{args: []string{"bench"}, code: 2, inStderr: "--endpoint"},
 		{args: []string{"bench", "--endpoint", "http://x", "--size", "4XB"}, code: 2, inStderr: "unknown unit"},
 		{args: []string{"bench", "--endpoint", "http://x", "--op", "delete"}, code: 2, inStderr: "unknown op"},
@@ -365,6 +370,47 @@ func TestConfig_Validate(t *testing.T) {
 	}
 	if r := DefaultConfig().Redacted(); strings.Contains(r, "pangea-secret") {
 		t.Errorf("Redacted leaks the secret: %s", r)
+	}
+}
+
+// TestConfig_UploadPace: the minimum upload rate and stall come from the
+// environment, flags win over it, and they reach the node's configuration (a
+// member's, a standalone node's); a rate of 0 means no minimum.
+func TestConfig_UploadPace(t *testing.T) {
+	parse := func(envv map[string]string, args ...string) Config {
+		t.Helper()
+		c, _, errb := testCLI(envv)
+		fs := c.newFlagSet("node", "")
+		cfg, err := bindServeFlags(fs, c.getenv, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, ok := parseFlags(fs, args); !ok {
+			t.Fatalf("%v: exit %d: %s", args, code, errb.String())
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return *cfg
+	}
+	cases := []struct {
+		env  map[string]string
+		args []string
+		want node.UploadPace
+	}{
+		{nil, nil, node.UploadPace{MinRate: node.DefaultUploadMinRate, Stall: node.DefaultUploadStall}},
+		{map[string]string{"PANGEA_UPLOAD_MIN_RATE": "4096", "PANGEA_UPLOAD_STALL": "5s"}, nil, node.UploadPace{MinRate: 4096, Stall: 5 * time.Second}},
+		{map[string]string{"PANGEA_UPLOAD_MIN_RATE": "4096"}, []string{"--upload-min-rate", "100", "--upload-stall", "1m"}, node.UploadPace{MinRate: 100, Stall: time.Minute}},
+		{nil, []string{"--upload-min-rate", "0"}, node.UploadPace{MinRate: -1, Stall: node.DefaultUploadStall}},
+	}
+	for _, tc := range cases {
+		cfg := parse(tc.env, tc.args...)
+		if got := memberConfig(cfg, nil).Upload; got != tc.want {
+			t.Errorf("env %v, args %v: member's pace %+v, want %+v", tc.env, tc.args, got, tc.want)
+		}
+		if got := localConfig(cfg, nil).Upload; got != tc.want {
+			t.Errorf("env %v, args %v: standalone pace %+v, want %+v", tc.env, tc.args, got, tc.want)
+		}
 	}
 }
 

@@ -24,6 +24,8 @@ import (
 
 // Server timeouts. There is deliberately no ReadTimeout or WriteTimeout: they bound
 // the whole body, and a 5 GiB upload or download over a slow link must not be cut.
+// An upload body that stalls or crawls is cut by the node's upload pace instead
+// (--upload-min-rate, --upload-stall: node.UploadPace), whatever its length.
 const (
 	readHeaderTimeout = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
@@ -212,7 +214,7 @@ func (standalone) HaltErr() error            { return nil }
 // startStandalone opens node.Local in the data folder and binds its S3 endpoint.
 func startStandalone(cfg Config, logger *slog.Logger) (*servedMember, error) {
 	open := func() (regionMember, error) {
-		l, err := node.OpenLocal(node.LocalConfig{Dir: cfg.DataDir, Region: cfg.Region, Logger: logger, NoSync: cfg.NoFsync})
+		l, err := node.OpenLocal(localConfig(cfg, logger))
 		if err != nil {
 			return nil, err
 		}
@@ -251,8 +253,13 @@ func memberConfig(cfg Config, logger *slog.Logger) node.MemberConfig {
 	return node.MemberConfig{
 		Dir: cfg.DataDir, Region: cfg.Region, ID: cfg.ID,
 		ClusterAddr: clusterAddr, Peers: cfg.Peers, Join: cfg.Join, Secret: cfg.ClusterSecret,
-		Logger: logger, NoSync: cfg.NoFsync,
+		Logger: logger, NoSync: cfg.NoFsync, Upload: cfg.uploadPace(),
 	}
+}
+
+// localConfig is the node.LocalConfig of `pangea node --standalone`.
+func localConfig(cfg Config, logger *slog.Logger) node.LocalConfig {
+	return node.LocalConfig{Dir: cfg.DataDir, Region: cfg.Region, Logger: logger, NoSync: cfg.NoFsync, Upload: cfg.uploadPace()}
 }
 
 // startMember opens a member and binds its S3 endpoint on s3Addr (not yet serving).
@@ -322,7 +329,7 @@ func startLab(ctx context.Context, cfg Config, logger *slog.Logger) ([]*servedMe
 			Dir: filepath.Join(cfg.DataDir, cfg.Region, peers[i].ID), Region: cfg.Region, ID: peers[i].ID,
 			Listener: lns[i], Peers: peers, Secret: cfg.ClusterSecret,
 			Logger: logger.With("member", peers[i].ID), NoSync: cfg.NoFsync,
-			Raft: node.LabRaftTimeouts(),
+			Raft: node.LabRaftTimeouts(), Upload: cfg.uploadPace(),
 		}
 		lns[i] = nil // owned by the member from here on
 		m, err := startMember(func() (regionMember, error) { return node.OpenMember(mc) }, mc.ID, net.JoinHostPort(host, strconv.Itoa(s3Port)), cfg, logger)
