@@ -34,6 +34,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/pangea-s3/pangea/integration/testkit"
 )
 
 // The soak: `make soak` (SOAK_DURATION, default 5m) runs TestSoak, which exists only
@@ -315,7 +317,7 @@ func TestSoak(t *testing.T) {
 	}
 	setup, cancelSetup := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancelSetup()
-	if err := regionRetry(setup, 60*time.Second, func(ctx context.Context) error {
+	if err := soakRetry(setup, 60*time.Second, &retryTally{}, func(ctx context.Context) error {
 		_, err := s.members[0].client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(soakBucket)})
 		if isAPIError(err, "BucketAlreadyOwnedByYou") {
 			return nil
@@ -325,7 +327,7 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("CreateBucket: %v", err)
 	}
 	for _, m := range s.members {
-		if err := regionRetry(setup, 30*time.Second, func(ctx context.Context) error {
+		if err := soakRetry(setup, 30*time.Second, &retryTally{}, func(ctx context.Context) error {
 			_, err := m.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(soakBucket)})
 			return err
 		}); err != nil {
@@ -501,18 +503,54 @@ func (s *soak) killMember(rng *rand.Rand, peers string) {
 	m.rm.wait(t, peers)
 	listening := time.Since(began)
 	c := newSDKClient(m.rm.endpoint, s.hc, ownerKey, ownerSecret)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := regionRetry(ctx, 90*time.Second, func(ctx context.Context) error {
+	var tally retryTally
+	if err := soakRetry(context.Background(), 2*time.Minute, &tally, func(ctx context.Context) error {
 		_, err := c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(soakBucket)})
 		return err
 	}); err != nil {
-		s.unexpected("restarted %s does not serve reads within 90 s: %v", m.id, err)
+		s.unexpected("restarted %s does not serve reads within 2 min (%v): %v", m.id, tally, err)
 		t.Fatalf("restarted %s does not serve reads: %v", m.id, err)
 	}
 	s.publish(m)
-	s.event("restarted %s: listening after %v, serving reads after %v", m.id,
-		listening.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+	s.event("restarted %s: listening after %v, serving reads after %v (before: %v)", m.id,
+		listening.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), tally)
+}
+
+// retryTally counts what soakRetry retried.
+type retryTally struct{ s503, unanswered int }
+
+func (r retryTally) String() string {
+	return fmt.Sprintf("%d probes answered 503, %d unanswered within %v", r.s503, r.unanswered, soakProbeTimeout)
+}
+
+// soakProbeTimeout bounds each call of soakRetry: longer than the server's
+// LeaderWait (5 s, node/DESIGN.md), so that a member that cannot serve says 503
+// before the client gives up.
+const soakProbeTimeout = 15 * time.Second
+
+// soakRetry calls f until it succeeds or budget (or ctx) ends, each call within
+// soakProbeTimeout. It retries 503 and calls without an answer; any other answer
+// ends it. (Unlike regionRetry, it counts a call cut by its own deadline as
+// unanswered: the SDK reports that as a response error of status 0.)
+func soakRetry(ctx context.Context, budget time.Duration, tally *retryTally, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	return testkit.Poll(ctx, func() error {
+		callCtx, callCancel := context.WithTimeout(ctx, soakProbeTimeout)
+		defer callCancel()
+		err := f(callCtx)
+		switch o, _ := classify(err, true); o {
+		case outOK:
+			return nil
+		case out503:
+			tally.s503++
+			return err
+		case outCut: // no answer
+			tally.unanswered++
+			return err
+		}
+		return testkit.Stop(err)
+	})
 }
 
 // objectSize: mostly small, some medium, one in ten up to 2 MiB.
@@ -1029,7 +1067,7 @@ func (s *soak) verify() *soakVerdict {
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	for _, m := range s.members {
-		if err := regionRetry(ctx, 60*time.Second, func(ctx context.Context) error {
+		if err := soakRetry(ctx, 2*time.Minute, &retryTally{}, func(ctx context.Context) error {
 			_, err := m.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(soakBucket)})
 			return err
 		}); err != nil {
@@ -1058,10 +1096,23 @@ func (s *soak) verify() *soakVerdict {
 		wg.Go(func() {
 			for jb := range jobs {
 				k, m := s.ledger[jb.i], s.members[jb.j]
-				b, err := getBytes(ctx, m.client, soakBucket, k.name)
+				var sum string
+				err := soakRetry(ctx, time.Minute, &retryTally{}, func(ctx context.Context) error {
+					out, err := m.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(soakBucket), Key: aws.String(k.name)})
+					if err != nil {
+						return err
+					}
+					defer out.Body.Close()
+					h := sha256.New()
+					if _, err := io.Copy(h, out.Body); err != nil {
+						return err // no answer: retried
+					}
+					sum = hex.EncodeToString(h.Sum(nil))
+					return nil
+				})
 				switch {
 				case err == nil:
-					got[jb.i][jb.j] = sumHex(b)
+					got[jb.i][jb.j] = sum
 				case isAPIError(err, "NoSuchKey"):
 				default:
 					got[jb.i][jb.j] = "unreadable"
@@ -1109,7 +1160,7 @@ func (s *soak) verify() *soakVerdict {
 	// Every member lists exactly what it holds.
 	for j, m := range s.members {
 		var listed []string
-		if err := regionRetry(ctx, 60*time.Second, func(ctx context.Context) error {
+		if err := soakRetry(ctx, time.Minute, &retryTally{}, func(ctx context.Context) error {
 			var err error
 			listed, err = listAllKeys(ctx, m.client, soakBucket)
 			return err
