@@ -29,6 +29,7 @@ help: ## List the targets
 	@echo
 	@echo "Variables: DATA=$(DATA) ADDR=$(ADDR) FUZZTIME=$(FUZZTIME) FUZZ_PKGS=$(FUZZ_PKGS)"
 	@echo "           TEST_TIMEOUT=$(TEST_TIMEOUT) BENCH_FLAGS=$(BENCH_FLAGS) VERSION=$(VERSION)"
+	@echo "           SOAK_DURATION=$(SOAK_DURATION)"
 
 .PHONY: build
 build: ## Build the static binary bin/pangea (version-stamped)
@@ -78,6 +79,22 @@ bench: build ## Standalone node, one-member region, 3-member lab (load spread ov
 		$(BIN) bench --lab "$$dir" $$spread --size 4KiB,1MiB --op put,get $(BENCH_FLAGS); \
 		kill $$pid; wait $$pid 2>/dev/null || true; rm -rf "$$dir"; trap - EXIT; \
 	done
+
+# The soak (integration/soak_test.go, build tag soak) is never part of make test.
+# SOAK_DURATION: whole h/m/s such as 90s, 5m or 1h30m; go test gets 10 minutes more.
+SOAK_DURATION ?= 5m
+
+.PHONY: soak
+soak: build ## Soak a 3-process region for SOAK_DURATION (5m): mixed, slow and idle clients, leader frozen, member killed; checks every acknowledged write
+	@d='$(SOAK_DURATION)'; rest="$$d"; secs=0; \
+	while [[ $$rest =~ ^([0-9]+)([hms])(.*)$$ ]]; do \
+		case $${BASH_REMATCH[2]} in h) mult=3600;; m) mult=60;; *) mult=1;; esac; \
+		secs=$$((secs + $${BASH_REMATCH[1]} * mult)); rest=$${BASH_REMATCH[3]}; \
+	done; \
+	if [ -n "$$rest" ] || [ $$secs -eq 0 ]; then echo "SOAK_DURATION=$$d: want whole h/m/s, e.g. 90s, 5m, 1h30m"; exit 2; fi; \
+	echo "== soak for $$d (go test -timeout $$((secs + 600))s), binary $(BIN) at $(COMMIT)"; \
+	PANGEA_BIN=$(CURDIR)/$(BIN) PANGEA_SOAK_DURATION=$$d $(GO) test -tags soak -run '^TestSoak$$' -count=1 -v \
+		-timeout $$((secs + 600))s ./integration/
 
 .PHONY: fuzz
 fuzz: ## Run every Fuzz target (in FUZZ_PKGS) for FUZZTIME (default 30s) each
