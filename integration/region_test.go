@@ -520,10 +520,13 @@ func regionRetry(ctx context.Context, budget time.Duration, f func(ctx context.C
 	defer cancel()
 	answered := false
 	err := testkit.Poll(ctx, func() error {
-		callCtx, callCancel := context.WithTimeout(ctx, 5*time.Second)
+		// Longer than a member's LeaderWait (5 s), so that its 503 arrives before
+		// the call is cut; a call cut by this deadline (the SDK reports status 0) is
+		// no answer, and is tried again.
+		callCtx, callCancel := context.WithTimeout(ctx, 8*time.Second)
 		defer callCancel()
 		err := f(callCtx)
-		if asResponseError(err) != nil && !unavailable(err) {
+		if re := asResponseError(err); re != nil && re.HTTPStatusCode() != 0 && !unavailable(err) {
 			answered = true
 			return testkit.Stop(err)
 		}
