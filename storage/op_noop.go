@@ -4,8 +4,8 @@ package storage
 const OpNoop Op = 15
 
 // NoopCmd changes nothing but the applied index. It is the smallest operation of
-// Format2: a region that accepts it has raised its format, so `pangea ctl` and the
-// tests use it to check an upgrade end to end.
+// Format2: a region that accepts it has raised its format, which is how the tests
+// check the format gate end to end.
 type NoopCmd struct{}
 
 func (NoopCmd) Op() Op { return OpNoop }
