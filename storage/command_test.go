@@ -239,7 +239,7 @@ func TestCommand_MarshalRoundTrip(t *testing.T) {
 // TestRegistry_EveryOpRoundTrips round-trips random values of every registered
 // operation, and checks what the registry promises of each.
 func TestRegistry_EveryOpRoundTrips(t *testing.T) {
-	ops := Ops()
+	ops := registeredOps()
 	if len(ops) < 15 {
 		t.Fatalf("registry lists %d operations", len(ops))
 	}
@@ -268,7 +268,7 @@ func FuzzUnmarshalCommand(f *testing.F) {
 		f.Add(b)
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, op := range Ops() {
+	for _, op := range registeredOps() {
 		b, _ := MarshalCommand(randomCommand(r, op))
 		f.Add(b)
 	}
@@ -363,4 +363,15 @@ func FuzzDecodeVersion(f *testing.F) {
 			t.Fatalf("re-encoding changes the version: %v", err)
 		}
 	})
+}
+
+// registeredOps lists the registered operations in code order.
+func registeredOps() []Op {
+	var out []Op
+	for i := range registry {
+		if registry[i].decode != nil {
+			out = append(out, Op(i))
+		}
+	}
+	return out
 }

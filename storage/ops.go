@@ -54,14 +54,3 @@ func specOf(op Op) (opSpec, bool) {
 	}
 	return registry[op], true
 }
-
-// Ops lists the registered operations in code order.
-func Ops() []Op {
-	var out []Op
-	for i := range registry {
-		if registry[i].decode != nil {
-			out = append(out, Op(i))
-		}
-	}
-	return out
-}
