@@ -32,8 +32,9 @@ type backend struct {
 	commit  Committer
 	barrier func(ctx context.Context) error
 
-	// bufs holds ChunkSize read buffers shared by all uploads.
-	bufs sync.Pool
+	// bufs holds the chunk read buffers shared by all uploads, one pool per size
+	// class (body.go, getBuf).
+	bufs bufPools
 	// body bounds the request-body bytes between the socket and the log (ingest.go).
 	body        *bodyBudget
 	reserveWait time.Duration // a chunk whose reads wait longer in all gives its share back
@@ -52,14 +53,10 @@ func newBackend(region string, logger *slog.Logger, st *storage.Store, c Committ
 		store:       st,
 		commit:      c,
 		barrier:     barrier,
-		body:        newBodyBudget(defaultBodyBudget()),
+		body:        newBodyBudget(DefaultBodyBudget()),
 		reserveWait: defaultReserveWait,
 		pace:        UploadPace{}.withDefaults(),
 		active:      make(map[storage.BlobID]struct{}),
-	}
-	b.bufs.New = func() any {
-		buf := make([]byte, storage.ChunkSize)
-		return &buf
 	}
 	return b
 }

@@ -304,17 +304,49 @@ func (l *backend) release(b stagedBody) {
 	l.activeMu.Unlock()
 }
 
-// getBuf returns a pooled ChunkSize buffer for a chunk. Small bodies take one too:
-// buffers of their own size made the heap so small that the collector ran six
-// times as often, and 16 writers of 4 KiB bodies took 1.5 times as long (GC pacing:
-// with GOGC=400 both were alike).
-func (l *backend) getBuf() *[]byte { return l.bufs.Get().(*[]byte) }
+// Chunk buffers come in size classes, powers of two from minBufClass to
+// storage.ChunkSize, one pool each: a chunk's buffer is at most twice its share of
+// the body budget, so the bytes held in buffers stay within twice the budget
+// (node/DESIGN.md, "Memory"). With one pool of ChunkSize buffers, a 4 KiB PUT held
+// 1 MiB while its body came in.
+const (
+	minBufShift = 12 // 4 KiB
+	maxBufShift = 20 // storage.ChunkSize
+)
 
-// putBuf gives a chunk's buffer back (to the pool if it came from there; nil:
+// bufPools is one sync.Pool per buffer size class.
+type bufPools [maxBufShift - minBufShift + 1]sync.Pool
+
+// bufClass returns the index of the smallest class that holds n bytes.
+func bufClass(n int) int {
+	c := 0
+	for c < len(bufPools{})-1 && 1<<(minBufShift+c) < n {
+		c++
+	}
+	return c
+}
+
+// getBuf returns a pooled buffer for a chunk expected to hold want bytes. It is one
+// byte longer than want where the class allows (up to storage.ChunkSize), so that a
+// body which ends where it said it would is seen to end within its last chunk
+// rather than by one more read: a small body then stays inline.
+func (l *backend) getBuf(want int) *[]byte {
+	size := min(want+1, storage.ChunkSize)
+	c := bufClass(size)
+	if v := l.bufs[c].Get(); v != nil {
+		return v.(*[]byte)
+	}
+	buf := make([]byte, 1<<(minBufShift+c))
+	return &buf
+}
+
+// putBuf gives a chunk's buffer back (to its pool if it is of a class size; nil:
 // none) and its share to the body budget.
 func (l *backend) putBuf(bufp *[]byte, share int) {
-	if bufp != nil && len(*bufp) == storage.ChunkSize {
-		l.bufs.Put(bufp)
+	if bufp != nil {
+		if n := len(*bufp); n >= 1<<minBufShift && n <= storage.ChunkSize && n&(n-1) == 0 {
+			l.bufs[bufClass(n)].Put(bufp)
+		}
 	}
 	l.body.release(share)
 }
