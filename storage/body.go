@@ -132,6 +132,7 @@ func (r *bodyReader) readChunk(blob BlobID, idx uint32, want int64) ([]byte, err
 		if int64(len(out)) != want {
 			return fmt.Errorf("%w: blob %x chunk %d decodes to %d bytes, want %d", errCorrupt, blob, idx, len(out), want)
 		}
+		DropMapped(tx, val) // copied out: the chunk need not stay resident
 		return nil
 	})
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
+
+	"github.com/pangea-s3/pangea/storage"
 )
 
 // Layout of the file:
@@ -318,6 +320,9 @@ func (s *Store) GetLog(index uint64, log *raft.Log) error {
 			return fmt.Errorf("raftbolt: entry %d: %w", index, err)
 		}
 		log.Index = index
+		// Copied out: a large entry (a body chunk) need not stay resident in this
+		// process for as long as the log keeps it.
+		storage.DropMapped(tx, entry)
 		return nil
 	})
 }
