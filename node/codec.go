@@ -76,7 +76,8 @@ func decodeSubmission(b []byte) ([]storage.Command, error) {
 		if k <= 0 || l > uint64(len(b)-k) {
 			return nil, fmt.Errorf("%w: log entry command %d truncated", storage.ErrInvalidArgument, i)
 		}
-		c, err := storage.UnmarshalCommand(b[k : k+int(l)])
+		// The entry's bytes are raft's and nobody writes them: commands may share them.
+		c, err := storage.UnmarshalCommandShared(b[k : k+int(l)])
 		if err != nil {
 			return nil, fmt.Errorf("log entry command %d: %w", i, err)
 		}
@@ -109,7 +110,9 @@ func unmarshalCommands(in [][]byte) ([]storage.Command, error) {
 	}
 	out := make([]storage.Command, len(in))
 	for i, b := range in {
-		c, err := storage.UnmarshalCommand(b)
+		// gRPC gave the submission its own bytes (the proto codec copies them out
+		// of its buffers): commands may share them.
+		c, err := storage.UnmarshalCommandShared(b)
 		if err != nil {
 			return nil, fmt.Errorf("command %d: %w", i, err)
 		}

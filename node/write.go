@@ -92,6 +92,11 @@ func (m *Member) propose(ctx context.Context, cmds []storage.Command) ([]storage
 	if err != nil {
 		return nil, fmt.Errorf("encode submission: %w", err)
 	}
+	// From here on the entry holds the commands: nothing below may keep cmds
+	// alive, so that the bytes of a forwarded submission (which its commands
+	// share) can go while the entry is in flight, instead of doubling what a
+	// leader holds of every chunk forwarded to it.
+	want := len(cmds)
 	f := m.raft.Apply(entry, m.cfg.ApplyTimeout)
 	// Once enqueued, the future resolves within the leader lease even if a quorum is
 	// gone (the leader steps down: ErrLeadershipLost), so waiting here is bounded
@@ -102,8 +107,8 @@ func (m *Member) propose(ctx context.Context, cmds []storage.Command) ([]storage
 	}
 	switch r := f.Response().(type) {
 	case []storage.Result:
-		if len(r) != len(cmds) {
-			return nil, unknownOutcome(fmt.Errorf("log entry answered %d results for %d commands", len(r), len(cmds)))
+		if len(r) != want {
+			return nil, unknownOutcome(fmt.Errorf("log entry answered %d results for %d commands", len(r), want))
 		}
 		return r, nil
 	case error:

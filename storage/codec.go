@@ -120,6 +120,8 @@ func (e *encoder) segment(s segment) {
 type decoder struct {
 	b   []byte
 	err error
+	// shared: byte fields alias b instead of copying it (UnmarshalCommandShared).
+	shared bool
 }
 
 func (d *decoder) fail() {
@@ -219,9 +221,15 @@ func (d *decoder) take(n int) []byte {
 	return v
 }
 
-// bytes returns a copy: decoded values outlive the bbolt transaction they came from.
+// bytes returns a copy: decoded values outlive the bbolt transaction they came from
+// (unless the decoder shares its input: then a slice of it, capped so that an
+// append cannot overwrite what follows).
 func (d *decoder) bytes() []byte {
 	n := d.count(1)
+	if d.shared {
+		b := d.take(n)
+		return b[:len(b):len(b)]
+	}
 	return slices.Clone(d.take(n))
 }
 

@@ -137,7 +137,15 @@ func MarshalCommand(c Command) ([]byte, error) {
 // yields an error wrapping ErrUnknownOp; other malformed input an error wrapping
 // ErrInvalidArgument (ErrUnsupportedFormatVersion for an unknown format byte). It
 // never panics. Byte fields are copied: b may be reused afterwards.
-func UnmarshalCommand(b []byte) (Command, error) {
+func UnmarshalCommand(b []byte) (Command, error) { return unmarshalCommand(b, false) }
+
+// UnmarshalCommandShared is UnmarshalCommand whose byte fields (a chunk's data
+// above all) are slices of b rather than copies: the caller must neither modify b
+// nor reuse it while the command lives. It saves a copy of every chunk on its way
+// from a raft entry or a forwarded submission to the store.
+func UnmarshalCommandShared(b []byte) (Command, error) { return unmarshalCommand(b, true) }
+
+func unmarshalCommand(b []byte, shared bool) (Command, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: command too short", ErrInvalidArgument)
 	}
@@ -149,7 +157,7 @@ func UnmarshalCommand(b []byte) (Command, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: op code %d", ErrUnknownOp, b[1])
 	}
-	d := &decoder{b: b[2:]}
+	d := &decoder{b: b[2:], shared: shared}
 	c := s.decode(d)
 	if err := d.done(); err != nil {
 		return nil, fmt.Errorf("%w: %v command: %v", ErrInvalidArgument, op, err)

@@ -188,6 +188,19 @@ func checkRoundTrip(t *testing.T, c Command) {
 	if again, _ := MarshalCommand(got); !bytes.Equal(again, b) || !reflect.DeepEqual(emptyToNil(got), emptyToNil(c)) {
 		t.Fatalf("%v: round trip\n got %#v\nwant %#v", c.Op(), got, c)
 	}
+	// The shared decoding gives the same command; the copying one owns its bytes.
+	shared, err := UnmarshalCommandShared(slices.Clone(b))
+	if err != nil || !reflect.DeepEqual(shared, got) {
+		t.Fatalf("%v: shared decoding differs: %v\n got %#v\nwant %#v", c.Op(), err, shared, got)
+	}
+	scribbled := slices.Clone(b)
+	owned, _ := UnmarshalCommand(scribbled)
+	for i := 2; i < len(scribbled); i++ {
+		scribbled[i] ^= 0xff
+	}
+	if !reflect.DeepEqual(owned, got) {
+		t.Fatalf("%v: a command decoded by UnmarshalCommand changed with its input", c.Op())
+	}
 	// Every strict prefix is rejected (no silent truncation), except, for a
 	// conditional write, the one that stops right before the optional conditions
 	// block: that is the same write without conditions, which is why commands
