@@ -1,0 +1,282 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pangea-s3/pangea/integration/testkit"
+)
+
+// The multi-pool tests run in parallel: they mostly wait for probes and
+// timers, and the package must stay well under 30 s.
+
+func TestPool_JoinThroughOneSeedSeesEveryonesMeta(t *testing.T) {
+	t.Parallel()
+	pools := startCluster(t)
+	for _, o := range pools {
+		peers := o.Peers()
+		if len(peers) != len(pools) {
+			t.Fatalf("%s lists %d peers, want %d", o.cfg.Name, len(peers), len(pools))
+		}
+		for _, w := range pools {
+			got, ok := o.Peer(w.cfg.Name)
+			if !ok {
+				t.Fatalf("%s does not know %s", o.cfg.Name, w.cfg.Name)
+			}
+			c := w.cfg
+			if got.Region != c.Region || got.Location != c.Location || got.Role != c.Role ||
+				got.S3Endpoint != c.S3Endpoint || got.InternalAddr != c.InternalAddr || got.Leader {
+				t.Errorf("%s sees %s as %+v, want the meta of %+v", o.cfg.Name, w.cfg.Name, got.Meta, c)
+			}
+			if got.GossipAddr != w.GossipAddr() {
+				t.Errorf("%s sees %s at %s, want %s", o.cfg.Name, w.cfg.Name, got.GossipAddr, w.GossipAddr())
+			}
+			if !got.Started.Equal(w.Self().Started) {
+				t.Errorf("%s sees %s started at %v, want %v", o.cfg.Name, w.cfg.Name, got.Started, w.Self().Started)
+			}
+			if got.Self != (o == w) {
+				t.Errorf("%s: Self flag of %s is %v", o.cfg.Name, w.cfg.Name, got.Self)
+			}
+		}
+	}
+	regions := Regions(pools[1])
+	if len(regions) != 3 {
+		t.Fatalf("Regions: %d, want 3: %+v", len(regions), regions)
+	}
+	eu := regions[1] // ap-southeast-2, eu-west-1, us-east-1
+	if eu.Name != "eu-west-1" || len(eu.Members) != 1 || len(eu.Edges) != 1 || eu.Healthy != 1 || eu.HasLeader {
+		t.Errorf("eu-west-1 summary: %+v", eu)
+	}
+}
+
+func TestPool_RTTKnownForEveryPeerAfterAFewProbes(t *testing.T) {
+	t.Parallel()
+	pools := startCluster(t)
+	// Each pool probes one peer a second, round robin: every peer within a
+	// round of three probes, give or take the shuffle.
+	testkit.Eventually(t, 15*time.Second, "an RTT to every peer", func() error {
+		for _, o := range pools {
+			for _, w := range pools {
+				if o == w {
+					continue
+				}
+				rtt, ok := o.RTT(w.cfg.Name)
+				if !ok || rtt <= 0 {
+					return fmt.Errorf("%s has no RTT to %s", o.cfg.Name, w.cfg.Name)
+				}
+				if p, _ := o.Peer(w.cfg.Name); p.RTT != rtt {
+					return testkit.Stop(fmt.Errorf("Peer.RTT %v != RTT() %v", p.RTT, rtt))
+				}
+			}
+		}
+		return nil
+	})
+	if _, ok := pools[0].RTT(pools[0].cfg.Name); ok {
+		t.Error("RTT to self is known; want none")
+	}
+	rtt, _ := pools[0].RTT(pools[1].cfg.Name)
+	t.Logf("loopback RTT %s -> %s: %v", pools[0].cfg.Name, pools[1].cfg.Name, rtt)
+}
+
+func TestPool_SetLeaderPropagatesAndRegionLeaderPicksTheLatestClaim(t *testing.T) {
+	t.Parallel()
+	eu1 := startPool(t, testConfig(t, "eu-1", "eu-west-1", "dublin"))
+	seeds := []string{eu1.GossipAddr()}
+	var pools = []*Pool{eu1}
+	for _, name := range []string{"eu-2", "us-1", "us-2"} {
+		region, loc := "eu-west-1", "dublin"
+		if name[:2] == "us" {
+			region, loc = "us-east-1", "virginia"
+		}
+		cfg := testConfig(t, name, region, loc)
+		cfg.Seeds = seeds
+		pools = append(pools, startPool(t, cfg))
+	}
+	waitAllAlive(t, pools, pools)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	changes := pools[3].Changes()
+	if err := eu1.SetLeader(ctx, true); err != nil {
+		t.Fatalf("SetLeader: %v", err)
+	}
+	waitLeader := func(region, want string) {
+		t.Helper()
+		testkit.Eventually(t, 10*time.Second, fmt.Sprintf("everyone to see %s lead %s", want, region), func() error {
+			for _, o := range pools {
+				l, ok := RegionLeader(o, region)
+				got := "none"
+				if ok {
+					got = l.Name
+				}
+				if got != want {
+					return fmt.Errorf("%s sees %s lead %s", o.cfg.Name, got, region)
+				}
+			}
+			return nil
+		})
+	}
+	waitLeader("eu-west-1", "eu-1")
+	select {
+	case <-changes:
+	default:
+		t.Error("Changes was not closed by a leader change")
+	}
+	if p, _ := pools[2].Peer("eu-1"); !p.Leader || p.LeaderSince.IsZero() {
+		t.Errorf("us-1 sees eu-1 as %+v, want leader since a time", p.Meta)
+	}
+
+	// A new leader claims while the old one has not yet stepped down: the
+	// later claim wins.
+	if err := pools[1].SetLeader(ctx, true); err != nil {
+		t.Fatalf("SetLeader: %v", err)
+	}
+	waitLeader("eu-west-1", "eu-2")
+	if err := eu1.SetLeader(ctx, false); err != nil {
+		t.Fatalf("SetLeader: %v", err)
+	}
+	if err := pools[1].SetLeader(ctx, false); err != nil {
+		t.Fatalf("SetLeader: %v", err)
+	}
+	waitLeader("eu-west-1", "none")
+	waitLeader("us-east-1", "none")
+}
+
+func TestPool_ShutdownWithoutLeavingIsSeenDeadWithinSeconds(t *testing.T) {
+	t.Parallel()
+	pools := startCluster(t)
+	victim := pools[2]
+	others := without(pools, 2)
+	changes := others[0].Changes()
+	victim.Close()
+	took := waitHealth(t, others, victim.cfg.Name, HealthDead, 15*time.Second)
+	t.Logf("a pool shut down without leaving was seen dead by all %d others after %v", len(others), took)
+	select {
+	case <-changes:
+	default:
+		t.Error("Changes was not closed by a failure")
+	}
+	if got := len(others[0].Peers()); got != len(pools) {
+		t.Errorf("after the failure %d peers listed, want %d (the dead one kept)", got, len(pools))
+	}
+	for _, r := range Regions(others[0]) {
+		if r.Name == victim.cfg.Region && r.Healthy != 0 {
+			t.Errorf("region %s counts %d healthy members, want 0", r.Name, r.Healthy)
+		}
+	}
+}
+
+func TestPool_LeaveIsSeenAsLeftAtOnce(t *testing.T) {
+	t.Parallel()
+	pools := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := pools[1].Leave(ctx); err != nil {
+		t.Fatalf("Leave: %v", err)
+	}
+	left := time.Since(start)
+	// Leave returns once memberlist has gossiped the departure: the others
+	// know within a gossip round or two, far below failure detection.
+	took := waitHealth(t, without(pools, 1), pools[1].cfg.Name, HealthLeft, 2*time.Second)
+	t.Logf("Leave took %v; everyone saw it left %v later", left, took)
+	if h := pools[1].Self().Health; h != HealthLeft {
+		t.Errorf("the leaver sees itself %v, want left", h)
+	}
+	if err := pools[1].SetLeader(ctx, true); err == nil {
+		t.Error("SetLeader after Leave succeeded; want ErrClosed")
+	}
+}
+
+func TestPool_RestartUnderTheSameNameIsAliveAgain(t *testing.T) {
+	t.Parallel()
+	pools := startCluster(t)
+	old := pools[1]
+	oldAddr, oldStarted := old.GossipAddr(), old.Self().Started
+	old.Close()
+	others := without(pools, 1)
+	waitHealth(t, others, old.cfg.Name, HealthDead, 15*time.Second)
+
+	cfg := old.cfg
+	cfg.BindPort = 0 // a new process, likely on another port
+	cfg.Seeds = []string{pools[3].GossipAddr()}
+	cfg.Logger = testLogger(t)
+	reborn := startPool(t, cfg)
+	took := waitHealth(t, others, cfg.Name, HealthAlive, 15*time.Second)
+	t.Logf("restart at %s (was %s) seen alive after %v", reborn.GossipAddr(), oldAddr, took)
+	for _, o := range others {
+		p, _ := o.Peer(cfg.Name)
+		if p.GossipAddr != reborn.GossipAddr() || p.Started.Equal(oldStarted) {
+			t.Errorf("%s sees the restarted %s at %s started %v; want %s and a new start", o.cfg.Name, cfg.Name, p.GossipAddr, p.Started, reborn.GossipAddr())
+		}
+	}
+	waitAllAlive(t, []*Pool{reborn}, pools[:1])
+}
+
+func TestPool_WrongSecretIsRefused(t *testing.T) {
+	t.Parallel()
+	a := startPool(t, testConfig(t, "eu-1", "eu-west-1", "dublin"))
+	cfgB := testConfig(t, "us-1", "us-east-1", "virginia")
+	cfgB.Seeds = []string{a.GossipAddr()}
+	b := startPool(t, cfgB)
+	good := []*Pool{a, b}
+	waitAllAlive(t, good, good)
+
+	cfgX := testConfig(t, "intruder", "eu-west-1", "dublin")
+	cfgX.Secret = []byte("not the cluster secret")
+	cfgX.Seeds = []string{a.GossipAddr()} // it also keeps trying in the background
+	x := startPool(t, cfgX)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := x.Join(ctx, []string{a.GossipAddr(), b.GossipAddr()}); err == nil {
+		t.Fatal("a process with another secret joined")
+	} else {
+		t.Logf("join refused: %v", err)
+	}
+	// Nor can the cluster be made to join it.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	if err := a.Join(ctx2, []string{x.GossipAddr()}); err == nil {
+		t.Fatal("a member joined a process with another secret")
+	}
+	for _, p := range good {
+		if _, ok := p.Peer("intruder"); ok {
+			t.Errorf("%s lists the intruder", p.cfg.Name)
+		}
+		if n := len(p.Peers()); n != 2 {
+			t.Errorf("%s lists %d peers, want 2", p.cfg.Name, n)
+		}
+	}
+	if n := len(x.Peers()); n != 1 {
+		t.Errorf("the intruder lists %d peers, want itself only", n)
+	}
+}
+
+func TestPool_SilentPoolIsSeenDeadAndHealingRestoresIt(t *testing.T) {
+	t.Parallel()
+	pools := startCluster(t)[:3]
+	mt := newMuteTransport(t)
+	cfg := testConfig(t, "mute-1", "eu-west-1", "dublin")
+	cfg.Transport = mt
+	cfg.Seeds = []string{pools[0].GossipAddr()}
+	quiet := startPool(t, cfg)
+	all := append(pools[:3:3], quiet)
+	waitAllAlive(t, all, all)
+
+	mt.muted.Store(true)
+	took := waitHealth(t, pools, quiet.cfg.Name, HealthDead, 15*time.Second)
+	t.Logf("a pool that stopped answering was seen dead by the others after %v", took)
+	// It sees them fail too: both sides of a cut agree. Alone on its side, it
+	// must probe each of them in turn, and nobody confirms its suspicions.
+	for _, o := range pools {
+		took = waitHealth(t, []*Pool{quiet}, o.cfg.Name, HealthDead, 15*time.Second)
+	}
+	t.Logf("the silent pool saw all %d others dead %v later", len(pools), took)
+
+	mt.muted.Store(false)
+	start := time.Now()
+	waitAllAlive(t, all, all)
+	t.Logf("after healing, everyone was alive again after %v", time.Since(start))
+}
