@@ -34,6 +34,8 @@ type Pool struct {
 	meta     Meta
 	updateMu sync.Mutex
 
+	viv *vivaldi
+
 	mu      sync.Mutex
 	peers   map[string]*peerState // others, by name
 	changed chan struct{}         // closed at the next change
@@ -77,6 +79,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		cfg:     cfg,
 		logger:  logger.With("pool", cfg.Name),
 		meta:    cfg.meta(nowMilli()),
+		viv:     newVivaldi(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))),
 		peers:   map[string]*peerState{},
 		changed: make(chan struct{}),
 		stop:    make(chan struct{}),
@@ -322,6 +325,26 @@ func (p *Pool) RTT(name string) (time.Duration, bool) {
 	return ps.rtt, true
 }
 
+// EstimateRTT estimates the RTT between the processes named a and b (either
+// may be this one) from their network coordinates, including pairs this
+// process never measures. It is false until both coordinates are known: a
+// peer's arrives in the ack of this process's first probe of it. Prefer RTT
+// for a peer of this process: it is measured.
+func (p *Pool) EstimateRTT(a, b string) (time.Duration, bool) {
+	key := func(n string) string {
+		if n == p.cfg.Name {
+			return ""
+		}
+		return n
+	}
+	ca, oka := p.viv.coord(key(a))
+	cb, okb := p.viv.coord(key(b))
+	if !oka || !okb {
+		return 0, false
+	}
+	return ca.DistanceTo(cb), true
+}
+
 // Changes implements Directory.
 func (p *Pool) Changes() <-chan struct{} {
 	p.mu.Lock()
@@ -401,7 +424,9 @@ func (p *Pool) nodeEvent(n *memberlist.Node, alive bool) {
 		}
 	}
 	if restarted {
-		ps.rtt = 0 // a new process, perhaps elsewhere: measure afresh
+		// A new process, perhaps elsewhere: measure afresh.
+		ps.rtt = 0
+		p.viv.forget(n.Name)
 	}
 	if setHealthLocked(ps, h) {
 		p.logger.Info("peer "+h.String(), "peer", n.Name, "addr", addr, "region", ps.meta.Region, "location", ps.meta.Location)
@@ -489,6 +514,7 @@ func (p *Pool) reconnect() {
 		case HealthDead:
 			if now.Sub(ps.since) > p.cfg.Timing.ReconnectTimeout {
 				delete(p.peers, name)
+				p.viv.forget(name)
 				reaped = true
 				continue
 			}
@@ -498,6 +524,7 @@ func (p *Pool) reconnect() {
 		case HealthLeft:
 			if now.Sub(ps.since) > p.cfg.Timing.LeftTimeout {
 				delete(p.peers, name)
+				p.viv.forget(name)
 				reaped = true
 			}
 		}
@@ -577,10 +604,17 @@ func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.p.nodeEvent(n, true) }
 // NotifyLeave implements memberlist.EventDelegate (a failure or a departure).
 func (d *delegate) NotifyLeave(n *memberlist.Node) { d.p.nodeEvent(n, false) }
 
-// AckPayload implements memberlist.PingDelegate.
-func (d *delegate) AckPayload() []byte { return nil }
+// AckPayload implements memberlist.PingDelegate: acks carry our coordinate.
+func (d *delegate) AckPayload() []byte {
+	c, _ := d.p.viv.coord("")
+	return encodeCoord(c)
+}
 
-// NotifyPingComplete implements memberlist.PingDelegate.
+// NotifyPingComplete implements memberlist.PingDelegate. A payload that is not
+// a coordinate (garbage, a future format) only costs the coordinate update.
 func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
 	d.p.pingComplete(other.Name, rtt)
+	if c, err := decodeCoord(payload); err == nil && other.Name != d.p.cfg.Name {
+		d.p.viv.update(other.Name, c, rtt)
+	}
 }

@@ -73,6 +73,18 @@ func TestPool_RTTKnownForEveryPeerAfterAFewProbes(t *testing.T) {
 		}
 		return nil
 	})
+	// The acks of those probes carried coordinates: pools[0] can estimate the
+	// RTT between any two processes, including pairs it never measures.
+	for _, a := range pools {
+		for _, b := range pools {
+			if _, ok := pools[0].EstimateRTT(a.cfg.Name, b.cfg.Name); !ok {
+				t.Errorf("no RTT estimate between %s and %s", a.cfg.Name, b.cfg.Name)
+			}
+		}
+	}
+	if _, ok := pools[0].EstimateRTT(pools[1].cfg.Name, "nobody"); ok {
+		t.Error("an RTT estimate to an unknown process")
+	}
 	if _, ok := pools[0].RTT(pools[0].cfg.Name); ok {
 		t.Error("RTT to self is known; want none")
 	}
