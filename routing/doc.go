@@ -4,8 +4,8 @@
 // edge joins (Pool): each process advertises its region, location, role, S3
 // endpoint, internal address and whether it leads its region; memberlist's
 // probes give every peer's health, a smoothed RTT and a Vivaldi network
-// coordinate. Consumers see it through
-// the narrow Directory interface (who is where, how far, who is healthy).
+// coordinate. Consumers see it through the narrow Directory interface (who is
+// where, how far, who is healthy).
 // Gossip is encrypted and authenticated with a key derived from the cluster
 // secret. DESIGN.md explains the timing choices and failure modes.
 //

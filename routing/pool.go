@@ -42,9 +42,11 @@ type Pool struct {
 	left    bool                  // Leave has begun
 	closed  bool
 
-	stop      chan struct{}
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	// lifeMu serializes Leave and Close: memberlist panics on a leave after
+	// its shutdown.
+	lifeMu sync.Mutex
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // peerState is what the pool knows of another process.
@@ -215,6 +217,8 @@ func (p *Pool) broadcastMeta(ctx context.Context) error {
 // it as left (not failed) and stop trying to reach it, then closes the pool.
 // It waits, within ctx, for the announcements to be gossiped.
 func (p *Pool) Leave(ctx context.Context) error {
+	p.lifeMu.Lock()
+	defer p.lifeMu.Unlock()
 	p.updateMu.Lock()
 	p.mu.Lock()
 	if p.closed {
@@ -242,7 +246,9 @@ func (p *Pool) Leave(ctx context.Context) error {
 	} else {
 		err = fmt.Errorf("routing: leave: %w", err)
 	}
-	p.Close()
+	if cerr := p.closeLocked(); err == nil {
+		err = cerr
+	}
 	p.logger.Info("left gossip pool", "err", err)
 	return err
 }
@@ -250,18 +256,27 @@ func (p *Pool) Leave(ctx context.Context) error {
 // Close stops this process's gossip without announcing it: the others see it
 // fail. Leave is the polite way out. Close is idempotent.
 func (p *Pool) Close() error {
-	var err error
-	p.closeOnce.Do(func() {
-		p.mu.Lock()
-		p.closed = true
+	p.lifeMu.Lock()
+	defer p.lifeMu.Unlock()
+	return p.closeLocked()
+}
+
+// closeLocked closes the pool; call with lifeMu held.
+func (p *Pool) closeLocked() error {
+	p.mu.Lock()
+	if p.closed {
 		p.mu.Unlock()
-		close(p.stop)
-		p.wg.Wait() // no reconnect dial may run after the shutdown
-		if serr := p.ml.Shutdown(); serr != nil {
-			err = fmt.Errorf("routing: shutdown memberlist: %w", serr)
-		}
-		p.notify()
-	})
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	close(p.stop)
+	p.wg.Wait() // no reconnect dial may run after the shutdown
+	var err error
+	if serr := p.ml.Shutdown(); serr != nil {
+		err = fmt.Errorf("routing: shutdown memberlist: %w", serr)
+	}
+	p.notify()
 	return err
 }
 
@@ -271,15 +286,19 @@ func (p *Pool) isClosed() bool {
 	return p.closed
 }
 
-// Self implements Directory.
+// Self implements Directory. A pool closed without leaving reports itself
+// dead, as the others will see it.
 func (p *Pool) Self() Peer {
 	p.metaMu.Lock()
 	m := p.meta
 	p.metaMu.Unlock()
 	p.mu.Lock()
 	health := HealthAlive
-	if p.left {
+	switch {
+	case p.left:
 		health = HealthLeft
+	case p.closed:
+		health = HealthDead // as the others will see it
 	}
 	p.mu.Unlock()
 	return Peer{Name: p.cfg.Name, Meta: m, GossipAddr: p.GossipAddr(), Health: health, Self: true}

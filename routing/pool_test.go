@@ -292,3 +292,34 @@ func TestPool_SilentPoolIsSeenDeadAndHealingRestoresIt(t *testing.T) {
 	waitAllAlive(t, all, all)
 	t.Logf("after healing, everyone was alive again after %v", time.Since(start))
 }
+
+func TestPool_AloneLifecycle(t *testing.T) {
+	t.Parallel()
+	p := startPool(t, testConfig(t, "solo", "eu-west-1", "dublin"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// The first process of a pool may be given its own address as seed.
+	if err := p.Join(ctx, []string{p.GossipAddr()}); err != nil {
+		t.Fatalf("Join with only itself as seed: %v", err)
+	}
+	if peers := p.Peers(); len(peers) != 1 || !peers[0].Self || peers[0].Health != HealthAlive {
+		t.Fatalf("alone, Peers() = %+v", peers)
+	}
+	if err := p.SetLeader(ctx, true); err != nil {
+		t.Fatalf("SetLeader alone: %v", err)
+	}
+	if l, ok := RegionLeader(p, "eu-west-1"); !ok || !l.Self {
+		t.Errorf("RegionLeader alone = %+v, %v; want itself", l, ok)
+	}
+	// Leave and Close at once: memberlist panics on a leave after shutdown.
+	done := make(chan error, 1)
+	go func() { done <- p.Leave(ctx) }()
+	p.Close()
+	<-done
+	if h := p.Self().Health; h != HealthLeft && h != HealthDead {
+		t.Errorf("closed pool sees itself %v", h)
+	}
+	if err := p.Join(ctx, []string{"127.0.0.1:1"}); err == nil {
+		t.Error("Join after Close succeeded")
+	}
+}
