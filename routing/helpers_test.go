@@ -70,6 +70,18 @@ func testConfig(t testing.TB, name, region, location string) Config {
 	return c
 }
 
+// fastTiming is for tests about something other than failure detection's
+// speed on the WAN: loopback RTTs are well under a millisecond, so probing five
+// times faster is safe and keeps the package's tests short.
+func fastTiming() Timing {
+	t := DefaultTiming()
+	t.ProbeInterval = 200 * time.Millisecond
+	t.ProbeTimeout = 100 * time.Millisecond
+	t.GossipInterval = 50 * time.Millisecond
+	t.ReconnectInterval = 500 * time.Millisecond
+	return t
+}
+
 // startPool starts a pool that the test closes at its end.
 func startPool(t testing.TB, cfg Config) *Pool {
 	t.Helper()
@@ -94,12 +106,13 @@ var clusterSpec = []struct {
 
 // startCluster starts the four processes of clusterSpec, the first as the
 // seed of the others, and waits until each sees all four alive.
-func startCluster(t testing.TB) []*Pool {
+func startCluster(t testing.TB, timing Timing) []*Pool {
 	t.Helper()
 	var pools []*Pool
 	for i, s := range clusterSpec {
 		cfg := testConfig(t, s.name, s.region, s.location)
 		cfg.Role = s.role
+		cfg.Timing = timing
 		if i > 0 {
 			cfg.Seeds = []string{pools[0].GossipAddr()}
 		}
@@ -157,10 +170,14 @@ func without(pools []*Pool, i int) []*Pool {
 
 // muteTransport is memberlist's NetTransport with a switch that makes the
 // process stop answering: while muted it drops every packet in and out and
-// refuses every stream, as a hung process or a cut link would.
+// refuses every stream, as a hung process would. With a split, it also drops
+// what crosses the cut (dials across it are refused by the dialer's side; the
+// stand-in for the WAN emulation's partitions).
 type muteTransport struct {
 	*memberlist.NetTransport
 	muted   atomic.Bool
+	split   *netSplit // nil: no partition
+	self    string    // our gossip address, as the split knows it
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	stop    chan struct{}
@@ -190,6 +207,7 @@ func newMuteTransport(t testing.TB) *muteTransport {
 		packets:      make(chan *memberlist.Packet),
 		streams:      make(chan net.Conn),
 		stop:         make(chan struct{}),
+		self:         fmt.Sprintf("127.0.0.1:%d", nt.GetAutoBindPort()),
 	}
 	go m.forwardPackets()
 	go m.forwardStreams()
@@ -200,7 +218,7 @@ func (m *muteTransport) forwardPackets() {
 	for {
 		select {
 		case p := <-m.NetTransport.PacketCh():
-			if m.muted.Load() {
+			if m.muted.Load() || m.cut(p.From.String()) {
 				continue
 			}
 			select {
@@ -244,7 +262,7 @@ func (m *muteTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 }
 
 func (m *muteTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
-	if m.muted.Load() {
+	if m.muted.Load() || m.cut(a.Addr) {
 		return time.Now(), nil // lost on the way
 	}
 	return m.NetTransport.WriteToAddress(b, a)
@@ -255,7 +273,7 @@ func (m *muteTransport) DialTimeout(addr string, timeout time.Duration) (net.Con
 }
 
 func (m *muteTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	if m.muted.Load() {
+	if m.muted.Load() || m.cut(a.Addr) {
 		return nil, errMuted
 	}
 	return m.NetTransport.DialAddressTimeout(a, timeout)
@@ -264,4 +282,38 @@ func (m *muteTransport) DialAddressTimeout(a memberlist.Address, timeout time.Du
 func (m *muteTransport) Shutdown() error {
 	m.once.Do(func() { close(m.stop) })
 	return m.NetTransport.Shutdown()
+}
+
+// cut reports whether the split separates us from addr.
+func (m *muteTransport) cut(addr string) bool {
+	return m.split != nil && m.split.separates(m.self, addr)
+}
+
+// netSplit partitions gossip addresses into sides; while cut, nothing crosses
+// between sides.
+type netSplit struct {
+	mu   sync.Mutex
+	side map[string]int
+	cut  bool
+}
+
+func (s *netSplit) place(addr string, side int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.side == nil {
+		s.side = map[string]int{}
+	}
+	s.side[addr] = side
+}
+
+func (s *netSplit) setCut(cut bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cut = cut
+}
+
+func (s *netSplit) separates(a, b string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cut && s.side[a] != s.side[b]
 }

@@ -10,11 +10,13 @@ import (
 )
 
 // The multi-pool tests run in parallel: they mostly wait for probes and
-// timers, and the package must stay well under 30 s.
+// timers, and the package must stay well under 30 s. Those that measure
+// failure detection use DefaultTiming (the figures DESIGN.md reports); the
+// others fastTiming.
 
 func TestPool_JoinThroughOneSeedSeesEveryonesMeta(t *testing.T) {
 	t.Parallel()
-	pools := startCluster(t)
+	pools := startCluster(t, DefaultTiming())
 	for _, o := range pools {
 		peers := o.Peers()
 		if len(peers) != len(pools) {
@@ -53,9 +55,9 @@ func TestPool_JoinThroughOneSeedSeesEveryonesMeta(t *testing.T) {
 
 func TestPool_RTTKnownForEveryPeerAfterAFewProbes(t *testing.T) {
 	t.Parallel()
-	pools := startCluster(t)
-	// Each pool probes one peer a second, round robin: every peer within a
-	// round of three probes, give or take the shuffle.
+	pools := startCluster(t, fastTiming())
+	// Each pool probes one peer per interval, round robin: every peer within
+	// a round of three probes, give or take the shuffle.
 	testkit.Eventually(t, 15*time.Second, "an RTT to every peer", func() error {
 		for _, o := range pools {
 			for _, w := range pools {
@@ -158,7 +160,7 @@ func TestPool_SetLeaderPropagatesAndRegionLeaderPicksTheLatestClaim(t *testing.T
 
 func TestPool_ShutdownWithoutLeavingIsSeenDeadWithinSeconds(t *testing.T) {
 	t.Parallel()
-	pools := startCluster(t)
+	pools := startCluster(t, DefaultTiming())
 	victim := pools[2]
 	others := without(pools, 2)
 	changes := others[0].Changes()
@@ -182,7 +184,7 @@ func TestPool_ShutdownWithoutLeavingIsSeenDeadWithinSeconds(t *testing.T) {
 
 func TestPool_LeaveIsSeenAsLeftAtOnce(t *testing.T) {
 	t.Parallel()
-	pools := startCluster(t)
+	pools := startCluster(t, DefaultTiming())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -204,7 +206,7 @@ func TestPool_LeaveIsSeenAsLeftAtOnce(t *testing.T) {
 
 func TestPool_RestartUnderTheSameNameIsAliveAgain(t *testing.T) {
 	t.Parallel()
-	pools := startCluster(t)
+	pools := startCluster(t, fastTiming())
 	old := pools[1]
 	oldAddr, oldStarted := old.GossipAddr(), old.Self().Started
 	old.Close()
@@ -240,7 +242,7 @@ func TestPool_WrongSecretIsRefused(t *testing.T) {
 	cfgX.Secret = []byte("not the cluster secret")
 	cfgX.Seeds = []string{a.GossipAddr()} // it also keeps trying in the background
 	x := startPool(t, cfgX)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := x.Join(ctx, []string{a.GossipAddr(), b.GossipAddr()}); err == nil {
 		t.Fatal("a process with another secret joined")
@@ -248,7 +250,7 @@ func TestPool_WrongSecretIsRefused(t *testing.T) {
 		t.Logf("join refused: %v", err)
 	}
 	// Nor can the cluster be made to join it.
-	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel2()
 	if err := a.Join(ctx2, []string{x.GossipAddr()}); err == nil {
 		t.Fatal("a member joined a process with another secret")
@@ -268,7 +270,7 @@ func TestPool_WrongSecretIsRefused(t *testing.T) {
 
 func TestPool_SilentPoolIsSeenDeadAndHealingRestoresIt(t *testing.T) {
 	t.Parallel()
-	pools := startCluster(t)[:3]
+	pools := startCluster(t, DefaultTiming())[:3]
 	mt := newMuteTransport(t)
 	cfg := testConfig(t, "mute-1", "eu-west-1", "dublin")
 	cfg.Transport = mt
@@ -280,12 +282,7 @@ func TestPool_SilentPoolIsSeenDeadAndHealingRestoresIt(t *testing.T) {
 	mt.muted.Store(true)
 	took := waitHealth(t, pools, quiet.cfg.Name, HealthDead, 15*time.Second)
 	t.Logf("a pool that stopped answering was seen dead by the others after %v", took)
-	// It sees them fail too: both sides of a cut agree. Alone on its side, it
-	// must probe each of them in turn, and nobody confirms its suspicions.
-	for _, o := range pools {
-		took = waitHealth(t, []*Pool{quiet}, o.cfg.Name, HealthDead, 15*time.Second)
-	}
-	t.Logf("the silent pool saw all %d others dead %v later", len(pools), took)
+	// (That the silent side sees the others fail too is the partition test's.)
 
 	mt.muted.Store(false)
 	start := time.Now()
@@ -322,4 +319,51 @@ func TestPool_AloneLifecycle(t *testing.T) {
 	if err := p.Join(ctx, []string{"127.0.0.1:1"}); err == nil {
 		t.Error("Join after Close succeeded")
 	}
+}
+
+func TestPool_PartitionSplitsBothWaysAndHealingRestores(t *testing.T) {
+	t.Parallel()
+	split := &netSplit{}
+	specs := []struct {
+		name, region string
+		side         int
+	}{
+		{"eu-1", "eu-west-1", 0}, {"eu-2", "eu-west-1", 0}, {"edge-eu", "eu-west-1", 0},
+		{"us-1", "us-east-1", 1}, {"us-2", "us-east-1", 1}, {"ap-1", "ap-southeast-2", 1},
+	}
+	var pools []*Pool
+	sides := [2][]*Pool{}
+	for i, s := range specs {
+		mt := newMuteTransport(t)
+		mt.split = split
+		split.place(mt.self, s.side)
+		cfg := testConfig(t, s.name, s.region, s.region+"-loc")
+		cfg.Transport = mt
+		if i > 0 {
+			cfg.Seeds = []string{pools[0].GossipAddr()}
+		}
+		p := startPool(t, cfg)
+		if p.GossipAddr() != mt.self {
+			t.Fatalf("pool advertises %s, its transport is bound to %s", p.GossipAddr(), mt.self)
+		}
+		pools = append(pools, p)
+		sides[s.side] = append(sides[s.side], p)
+	}
+	waitAllAlive(t, pools, pools)
+
+	split.setCut(true)
+	start := time.Now()
+	for a := range 2 {
+		for _, far := range sides[1-a] {
+			waitHealth(t, sides[a], far.cfg.Name, HealthDead, 20*time.Second)
+		}
+	}
+	t.Logf("3|3 partition: both sides saw the other dead after %v", time.Since(start))
+	waitAllAlive(t, sides[0], sides[0])
+	waitAllAlive(t, sides[1], sides[1])
+
+	split.setCut(false)
+	start = time.Now()
+	waitAllAlive(t, pools, pools)
+	t.Logf("healed: everyone alive again after %v", time.Since(start))
 }
