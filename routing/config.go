@@ -125,8 +125,11 @@ func DefaultTiming() Timing {
 		// nothing queued cost a wake-up, not a packet.
 		GossipInterval: 250 * time.Millisecond,
 		GossipNodes:    3,
-		// Full state (a dozen metas, < 8 KiB) every 20 s with one peer.
-		PushPullInterval: 20 * time.Second,
+		// Full state (a dozen metas, < 8 KiB) every 10 s with one random
+		// peer. It repairs what gossip lost: an alive message is sent only
+		// RetransmitMult * log10(n) times, so a process that missed a
+		// newcomer's learns of it here, within a couple of intervals.
+		PushPullInterval: 10 * time.Second,
 		StreamTimeout:    5 * time.Second,
 		// A healed partition rejoins within 3 s; a failed peer costs one
 		// dial per 3 s.

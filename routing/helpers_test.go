@@ -126,17 +126,23 @@ func startCluster(t testing.TB, timing Timing) []*Pool {
 // alive.
 func waitAllAlive(t testing.TB, observers, want []*Pool) {
 	t.Helper()
-	testkit.Eventually(t, 15*time.Second, "every pool to see the others alive", func() error {
+	// Usually a second; a lost alive message waits for anti-entropy
+	// (PushPullInterval), hence the deadline.
+	testkit.Eventually(t, 25*time.Second, "every pool to see the others alive", func() error {
+		var missing []string
 		for _, o := range observers {
 			for _, w := range want {
 				p, ok := o.Peer(w.cfg.Name)
-				if !ok {
-					return fmt.Errorf("%s does not know %s", o.cfg.Name, w.cfg.Name)
-				}
-				if p.Health != HealthAlive {
-					return fmt.Errorf("%s sees %s %s", o.cfg.Name, w.cfg.Name, p.Health)
+				switch {
+				case !ok:
+					missing = append(missing, fmt.Sprintf("%s does not know %s", o.cfg.Name, w.cfg.Name))
+				case p.Health != HealthAlive:
+					missing = append(missing, fmt.Sprintf("%s sees %s %s", o.cfg.Name, w.cfg.Name, p.Health))
 				}
 			}
+		}
+		if len(missing) > 0 {
+			return errors.New(strings.Join(missing, "; "))
 		}
 		return nil
 	})
@@ -186,7 +192,9 @@ type muteTransport struct {
 
 var _ memberlist.NodeAwareTransport = (*muteTransport)(nil)
 
-func newMuteTransport(t testing.TB) *muteTransport {
+// newMuteTransport returns a transport on 127.0.0.1, port 0, placed on side of
+// split (nil: no partition).
+func newMuteTransport(t testing.TB, split *netSplit, side int) *muteTransport {
 	t.Helper()
 	var nt *memberlist.NetTransport
 	var err error
@@ -208,6 +216,10 @@ func newMuteTransport(t testing.TB) *muteTransport {
 		streams:      make(chan net.Conn),
 		stop:         make(chan struct{}),
 		self:         fmt.Sprintf("127.0.0.1:%d", nt.GetAutoBindPort()),
+		split:        split,
+	}
+	if split != nil {
+		split.place(m.self, side)
 	}
 	go m.forwardPackets()
 	go m.forwardStreams()

@@ -27,6 +27,10 @@ type Pool struct {
 	cfg    Config
 	logger *slog.Logger
 	ml     *memberlist.Memberlist
+	// gossipAddr is read once at Start: the *Node that memberlist's
+	// LocalNode returns is rewritten, unlocked for its readers, by every
+	// UpdateNode.
+	gossipAddr string
 
 	// metaMu guards meta; updateMu serializes its broadcasts, so that the meta
 	// memberlist reads in NodeMeta is the one being broadcast.
@@ -100,6 +104,8 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("routing: start memberlist: %w", err)
 	}
 	p.ml = ml
+	local := ml.LocalNode()
+	p.gossipAddr = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
 	p.logger.Info("gossip pool started", "gossip_addr", p.GossipAddr(), "region", cfg.Region,
 		"location", cfg.Location, "role", cfg.Role.String(), "seeds", cfg.Seeds)
 	p.wg.Add(1)
@@ -109,10 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 
 // GossipAddr is the address ("ip:port") the others reach this process's
 // gossip at: what another process puts in its seeds.
-func (p *Pool) GossipAddr() string {
-	n := p.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-}
+func (p *Pool) GossipAddr() string { return p.gossipAddr }
 
 // Join contacts seeds ("host:port" gossip addresses; this process's own is
 // skipped) until one answers, retrying until ctx ends. A seed list naming only

@@ -271,7 +271,7 @@ func TestPool_WrongSecretIsRefused(t *testing.T) {
 func TestPool_SilentPoolIsSeenDeadAndHealingRestoresIt(t *testing.T) {
 	t.Parallel()
 	pools := startCluster(t, DefaultTiming())[:3]
-	mt := newMuteTransport(t)
+	mt := newMuteTransport(t, nil, 0)
 	cfg := testConfig(t, "mute-1", "eu-west-1", "dublin")
 	cfg.Transport = mt
 	cfg.Seeds = []string{pools[0].GossipAddr()}
@@ -334,9 +334,7 @@ func TestPool_PartitionSplitsBothWaysAndHealingRestores(t *testing.T) {
 	var pools []*Pool
 	sides := [2][]*Pool{}
 	for i, s := range specs {
-		mt := newMuteTransport(t)
-		mt.split = split
-		split.place(mt.self, s.side)
+		mt := newMuteTransport(t, split, s.side)
 		cfg := testConfig(t, s.name, s.region, s.region+"-loc")
 		cfg.Transport = mt
 		if i > 0 {
