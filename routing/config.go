@@ -213,6 +213,28 @@ func (t *Timing) validate() error {
 	return nil
 }
 
+// LogValue implements slog.LogValuer: the effective config, for the start-up
+// log, with the secret redacted.
+func (c Config) LogValue() slog.Value {
+	t := c.Timing
+	return slog.GroupValue(
+		slog.String("name", c.Name), slog.String("region", c.Region),
+		slog.String("location", c.Location), slog.String("role", c.Role.String()),
+		slog.String("s3_endpoint", c.S3Endpoint), slog.String("internal_addr", c.InternalAddr),
+		slog.String("bind", net.JoinHostPort(c.BindAddr, strconv.Itoa(c.BindPort))),
+		slog.String("advertise", net.JoinHostPort(c.AdvertiseAddr, strconv.Itoa(c.AdvertisePort))),
+		slog.Any("seeds", c.Seeds), slog.Bool("custom_transport", c.Transport != nil),
+		slog.String("secret", "[redacted]"),
+		slog.Duration("probe_interval", t.ProbeInterval), slog.Duration("probe_timeout", t.ProbeTimeout),
+		slog.Int("suspicion_mult", t.SuspicionMult), slog.Int("suspicion_max_timeout_mult", t.SuspicionMaxTimeoutMult),
+		slog.Int("awareness_max_multiplier", t.AwarenessMaxMultiplier),
+		slog.Duration("gossip_interval", t.GossipInterval), slog.Int("gossip_nodes", t.GossipNodes),
+		slog.Duration("push_pull_interval", t.PushPullInterval), slog.Duration("stream_timeout", t.StreamTimeout),
+		slog.Duration("reconnect_interval", t.ReconnectInterval), slog.Duration("reconnect_timeout", t.ReconnectTimeout),
+		slog.Duration("left_timeout", t.LeftTimeout), slog.Float64("rtt_smoothing", t.RTTSmoothing),
+	)
+}
+
 // meta is the Meta c describes, for a process started at started.
 func (c *Config) meta(started time.Time) Meta {
 	return Meta{

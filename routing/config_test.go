@@ -2,6 +2,7 @@ package routing
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,21 @@ func TestRole_StringAndParse(t *testing.T) {
 	}
 	if _, err := ParseRole("leader"); err == nil {
 		t.Error("ParseRole accepted an unknown role")
+	}
+}
+
+func TestConfig_LogValueRedactsTheSecret(t *testing.T) {
+	c := validConfig()
+	c.Secret = []byte("hunter2-cluster-secret")
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("start", "config", c)
+	out := buf.String()
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("secret logged: %s", out)
+	}
+	for _, want := range []string{"config.name=eu-1", "config.secret=[redacted]", "config.probe_timeout=600ms"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q: %s", want, out)
+		}
 	}
 }

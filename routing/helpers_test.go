@@ -182,8 +182,9 @@ func without(pools []*Pool, i int) []*Pool {
 type muteTransport struct {
 	*memberlist.NetTransport
 	muted   atomic.Bool
-	split   *netSplit // nil: no partition
-	self    string    // our gossip address, as the split knows it
+	closing atomic.Bool // Shutdown has begun: drop everything
+	split   *netSplit   // nil: no partition
+	self    string      // our gossip address, as the split knows it
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	stop    chan struct{}
@@ -230,7 +231,7 @@ func (m *muteTransport) forwardPackets() {
 	for {
 		select {
 		case p := <-m.NetTransport.PacketCh():
-			if m.muted.Load() || m.cut(p.From.String()) {
+			if m.muted.Load() || m.closing.Load() || m.cut(p.From.String()) {
 				continue
 			}
 			select {
@@ -248,7 +249,7 @@ func (m *muteTransport) forwardStreams() {
 	for {
 		select {
 		case c := <-m.NetTransport.StreamCh():
-			if m.muted.Load() {
+			if m.muted.Load() || m.closing.Load() {
 				c.Close()
 				continue
 			}
@@ -291,9 +292,14 @@ func (m *muteTransport) DialAddressTimeout(a memberlist.Address, timeout time.Du
 	return m.NetTransport.DialAddressTimeout(a, timeout)
 }
 
+// Shutdown stops the NetTransport while the forwarders still drain it (its
+// listeners block on unbuffered channels, and its Shutdown waits for them),
+// then stops the forwarders.
 func (m *muteTransport) Shutdown() error {
+	m.closing.Store(true)
+	err := m.NetTransport.Shutdown()
 	m.once.Do(func() { close(m.stop) })
-	return m.NetTransport.Shutdown()
+	return err
 }
 
 // cut reports whether the split separates us from addr.

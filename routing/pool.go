@@ -106,8 +106,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	p.ml = ml
 	local := ml.LocalNode()
 	p.gossipAddr = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
-	p.logger.Info("gossip pool started", "gossip_addr", p.GossipAddr(), "region", cfg.Region,
-		"location", cfg.Location, "role", cfg.Role.String(), "seeds", cfg.Seeds)
+	p.logger.Info("gossip pool started", "gossip_addr", p.GossipAddr(), "config", cfg)
 	p.wg.Add(1)
 	go p.maintain()
 	return p, nil
