@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -182,9 +183,10 @@ func without(pools []*Pool, i int) []*Pool {
 type muteTransport struct {
 	*memberlist.NetTransport
 	muted   atomic.Bool
-	closing atomic.Bool // Shutdown has begun: drop everything
-	split   *netSplit   // nil: no partition
-	self    string      // our gossip address, as the split knows it
+	closing atomic.Bool   // Shutdown has begun: drop everything
+	split   *netSplit     // nil: no partition
+	delay   time.Duration // added to every packet sent, and to every dial: half an RTT
+	self    string        // our gossip address, as the split knows it
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	stop    chan struct{}
@@ -278,6 +280,15 @@ func (m *muteTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Tim
 	if m.muted.Load() || m.cut(a.Addr) {
 		return time.Now(), nil // lost on the way
 	}
+	if m.delay > 0 {
+		b = bytes.Clone(b) // memberlist reuses its buffer
+		time.AfterFunc(m.delay, func() {
+			if !m.closing.Load() {
+				m.NetTransport.WriteToAddress(b, a)
+			}
+		})
+		return time.Now(), nil
+	}
 	return m.NetTransport.WriteToAddress(b, a)
 }
 
@@ -289,6 +300,7 @@ func (m *muteTransport) DialAddressTimeout(a memberlist.Address, timeout time.Du
 	if m.muted.Load() || m.cut(a.Addr) {
 		return nil, errMuted
 	}
+	time.Sleep(m.delay) // the emulated link's latency, not a wait for anything
 	return m.NetTransport.DialAddressTimeout(a, timeout)
 }
 

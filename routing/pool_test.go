@@ -365,3 +365,59 @@ func TestPool_PartitionSplitsBothWaysAndHealingRestores(t *testing.T) {
 	waitAllAlive(t, pools, pools)
 	t.Logf("healed: everyone alive again after %v", time.Since(start))
 }
+
+// TestPool_250msLinksMeasuredWithoutFalseSuspicion runs three pools whose every
+// packet takes 125 ms each way, the emulated planet's longest link: probes
+// must succeed (ProbeTimeout is above the RTT), and the RTTs must show it.
+func TestPool_250msLinksMeasuredWithoutFalseSuspicion(t *testing.T) {
+	t.Parallel()
+	const oneWay = 125 * time.Millisecond
+	var pools []*Pool
+	for i, name := range []string{"eu-1", "us-1", "ap-1"} {
+		mt := newMuteTransport(t, nil, 0)
+		mt.delay = oneWay
+		cfg := testConfig(t, name, name+"-region", name+"-loc")
+		cfg.Transport = mt
+		if i > 0 {
+			cfg.Seeds = []string{pools[0].GossipAddr()}
+		}
+		pools = append(pools, startPool(t, cfg))
+	}
+	waitAllAlive(t, pools, pools)
+	// From here until every RTT is known (a few probe rounds), any health
+	// other than alive would be a false suspicion.
+	var bad []string
+	testkit.Eventually(t, 20*time.Second, "an RTT to every peer over 250 ms links", func() error {
+		for _, o := range pools {
+			for _, w := range pools {
+				if o == w {
+					continue
+				}
+				p, _ := o.Peer(w.cfg.Name)
+				if p.Health != HealthAlive {
+					bad = append(bad, fmt.Sprintf("%s saw %s %s", o.cfg.Name, w.cfg.Name, p.Health))
+				}
+				if p.RTT == 0 {
+					return fmt.Errorf("%s has no RTT to %s", o.cfg.Name, w.cfg.Name)
+				}
+			}
+		}
+		return nil
+	})
+	if len(bad) > 0 {
+		t.Errorf("false suspicion over 250 ms links: %v", bad)
+	}
+	for _, o := range pools {
+		for _, w := range pools {
+			if o == w {
+				continue
+			}
+			rtt, _ := o.RTT(w.cfg.Name)
+			if rtt < 2*oneWay || rtt > 2*oneWay+150*time.Millisecond {
+				t.Errorf("%s measures %v to %s, want about %v", o.cfg.Name, rtt, w.cfg.Name, 2*oneWay)
+			}
+		}
+	}
+	rtt, _ := pools[0].RTT("us-1")
+	t.Logf("over 250 ms links: eu-1 measures %v to us-1", rtt)
+}
