@@ -268,28 +268,6 @@ func TestPool_WrongSecretIsRefused(t *testing.T) {
 	}
 }
 
-func TestPool_SilentPoolIsSeenDeadAndHealingRestoresIt(t *testing.T) {
-	t.Parallel()
-	pools := startCluster(t, DefaultTiming())[:3]
-	mt := newMuteTransport(t, nil, 0)
-	cfg := testConfig(t, "mute-1", "eu-west-1", "dublin")
-	cfg.Transport = mt
-	cfg.Seeds = []string{pools[0].GossipAddr()}
-	quiet := startPool(t, cfg)
-	all := append(pools[:3:3], quiet)
-	waitAllAlive(t, all, all)
-
-	mt.muted.Store(true)
-	took := waitHealth(t, pools, quiet.cfg.Name, HealthDead, 15*time.Second)
-	t.Logf("a pool that stopped answering was seen dead by the others after %v", took)
-	// (That the silent side sees the others fail too is the partition test's.)
-
-	mt.muted.Store(false)
-	start := time.Now()
-	waitAllAlive(t, all, all)
-	t.Logf("after healing, everyone was alive again after %v", time.Since(start))
-}
-
 func TestPool_AloneLifecycle(t *testing.T) {
 	t.Parallel()
 	p := startPool(t, testConfig(t, "solo", "eu-west-1", "dublin"))
@@ -366,15 +344,18 @@ func TestPool_PartitionSplitsBothWaysAndHealingRestores(t *testing.T) {
 	t.Logf("healed: everyone alive again after %v", time.Since(start))
 }
 
-// TestPool_250msLinksMeasuredWithoutFalseSuspicion runs three pools whose every
-// packet takes 125 ms each way, the emulated planet's longest link: probes
-// must succeed (ProbeTimeout is above the RTT), and the RTTs must show it.
-func TestPool_250msLinksMeasuredWithoutFalseSuspicion(t *testing.T) {
+// TestPool_250msLinks runs three pools whose every packet takes 125 ms each
+// way, the emulated planet's longest link: probes must succeed (ProbeTimeout
+// is above the RTT), the RTTs must show it, a pool that stops answering must
+// still be seen dead within seconds, and alive again once it answers.
+func TestPool_250msLinks(t *testing.T) {
 	t.Parallel()
 	const oneWay = 125 * time.Millisecond
 	var pools []*Pool
+	var transports []*muteTransport
 	for i, name := range []string{"eu-1", "us-1", "ap-1"} {
 		mt := newMuteTransport(t, nil, 0)
+		transports = append(transports, mt)
 		mt.delay = oneWay
 		cfg := testConfig(t, name, name+"-region", name+"-loc")
 		cfg.Transport = mt
@@ -420,4 +401,13 @@ func TestPool_250msLinksMeasuredWithoutFalseSuspicion(t *testing.T) {
 	}
 	rtt, _ := pools[0].RTT("us-1")
 	t.Logf("over 250 ms links: eu-1 measures %v to us-1", rtt)
+
+	transports[2].muted.Store(true)
+	took := waitHealth(t, pools[:2], "ap-1", HealthDead, 15*time.Second)
+	t.Logf("over 250 ms links, a pool that stopped answering was seen dead after %v", took)
+
+	transports[2].muted.Store(false)
+	start := time.Now()
+	waitAllAlive(t, pools, pools)
+	t.Logf("once it answered again, everyone was alive again after %v", time.Since(start))
 }
