@@ -16,7 +16,8 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// ErrClosed is returned by the calls of a Pool that has been closed.
+// ErrClosed is returned by the calls of a Pool that has been closed (or has
+// left).
 var ErrClosed = errors.New("routing: pool closed")
 
 // Pool is this process's place in the global gossip pool: it advertises the
@@ -183,7 +184,10 @@ func (p *Pool) SetLeader(ctx context.Context, leader bool) error {
 func (p *Pool) UpdateMeta(ctx context.Context, change func(*Meta)) error {
 	p.updateMu.Lock()
 	defer p.updateMu.Unlock()
-	if p.isClosed() {
+	p.mu.Lock()
+	gone := p.closed || p.left
+	p.mu.Unlock()
+	if gone {
 		return ErrClosed
 	}
 	p.metaMu.Lock()
@@ -235,21 +239,18 @@ func (p *Pool) Leave(ctx context.Context) error {
 	p.metaMu.Lock()
 	p.meta.Leaving = true
 	p.metaMu.Unlock()
-	err := p.broadcastMeta(ctx)
+	berr := p.broadcastMeta(ctx)
 	p.updateMu.Unlock()
-	if err == nil {
-		timeout := p.cfg.Timing.StreamTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = max(time.Until(dl), time.Millisecond)
-		}
-		if lerr := p.ml.Leave(timeout); lerr != nil {
-			err = fmt.Errorf("routing: leave: %w", lerr)
-		}
-	} else {
-		err = fmt.Errorf("routing: leave: %w", err)
+	// Announce the departure even if the flag is not fully gossiped: the
+	// others then see a failure, but at once rather than after suspicion.
+	timeout := p.cfg.Timing.StreamTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), time.Millisecond)
 	}
-	if cerr := p.closeLocked(); err == nil {
-		err = cerr
+	lerr := p.ml.Leave(timeout)
+	err := errors.Join(berr, lerr, p.closeLocked())
+	if err != nil {
+		err = fmt.Errorf("routing: leave: %w", err)
 	}
 	p.logger.Info("left gossip pool", "err", err)
 	return err
