@@ -1,7 +1,15 @@
-// Package routing will own how requests find a region: memberlist membership and the
-// gossip of MRAP state, RTT estimation between locations, the Picker that sends an MRAP
-// request to the nearest healthy active region, failover, and the WAN emulation that
-// delays the project's own links so one machine behaves like a planet.
+// Package routing owns how requests find a region.
 //
-// It is empty in the single-node round; it must never store objects.
+// Its global tier is a hashicorp/memberlist gossip pool that every member and
+// edge joins (Pool): each process advertises its region, location, role, S3
+// endpoint, internal address and whether it leads its region; memberlist's
+// probes give every peer's health, a smoothed RTT and a Vivaldi network
+// coordinate. Consumers see it through the narrow Directory interface (who is
+// where, how far, who is healthy).
+// Gossip is encrypted and authenticated with a key derived from the cluster
+// secret. DESIGN.md explains the timing choices and failure modes.
+//
+// The Picker that sends an MRAP request to the nearest healthy active region,
+// the gossip of MRAP state, and the WAN emulation (routing/wan) that delays
+// the project's own links build on it. The package never stores objects.
 package routing
