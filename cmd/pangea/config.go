@@ -45,6 +45,13 @@ type Config struct {
 	UploadMinRate int64
 	UploadStall   time.Duration
 
+	// GCPercent and MemoryLimit set the process's garbage collector (memory.go):
+	// GCPercent as GOGC does; MemoryLimit a soft limit in bytes, 0 for the memory
+	// formula (autoMemoryLimit), -1 for none. GOGC and GOMEMLIMIT in the
+	// environment win over both.
+	GCPercent   int
+	MemoryLimit int64
+
 	// Lab only: members per region (each with its own S3 endpoint) and regions.
 	NodesPerRegion int
 	Regions        int
@@ -64,6 +71,7 @@ func DefaultConfig() Config {
 
 		UploadMinRate: node.DefaultUploadMinRate,
 		UploadStall:   node.DefaultUploadStall,
+		GCPercent:     defaultGCPercent,
 
 		ID:             "n1",
 		NodesPerRegion: 3,
@@ -119,6 +127,12 @@ func (c Config) Validate() error {
 		if !loopbackHost(host) {
 			return fmt.Errorf("debug address %q: the profiler has no authentication, so it listens on loopback only (127.0.0.1, ::1 or localhost); reach it from elsewhere through an SSH tunnel", c.DebugAddr)
 		}
+	}
+	if c.GCPercent < 10 {
+		return fmt.Errorf("gc percent %d: want 10 or more (--gc-percent or PANGEA_GC_PERCENT)", c.GCPercent)
+	}
+	if c.MemoryLimit < -1 {
+		return fmt.Errorf("memory limit %d: want a size, auto or none (--memory-limit or PANGEA_MEMORY_LIMIT)", c.MemoryLimit)
 	}
 	if c.UploadMinRate < 0 {
 		return fmt.Errorf("upload minimum rate %d: want bytes per second, 0 for no minimum (--upload-min-rate or PANGEA_UPLOAD_MIN_RATE)", c.UploadMinRate)
@@ -242,8 +256,12 @@ func (c Config) redacted(lab bool) string {
 	if c.ClusterSecret != "" {
 		secret = "<redacted>"
 	}
-	common := fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s upload_min_rate=%d upload_stall=%v access_key=%s secret_key=<redacted>",
-		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.UploadMinRate, c.UploadStall, c.AccessKey)
+	limit := "auto"
+	if c.MemoryLimit != 0 {
+		limit = formatBytes(c.MemoryLimit)
+	}
+	common := fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s upload_min_rate=%d upload_stall=%v gc_percent=%d memory_limit=%s access_key=%s secret_key=<redacted>",
+		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.UploadMinRate, c.UploadStall, c.GCPercent, limit, c.AccessKey)
 	if lab {
 		return common + fmt.Sprintf(" nodes_per_region=%d cluster_secret=%s", c.NodesPerRegion, secret)
 	}
@@ -367,6 +385,20 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 	}
 	fs.Int64Var(&c.UploadMinRate, "upload-min-rate", minRate, "slowest upload in `bytes` per second, 0 for none: one further behind it than --upload-stall is cut with 400 RequestTimeout (env PANGEA_UPLOAD_MIN_RATE)")
 	fs.DurationVar(&c.UploadStall, "upload-stall", stall, "how far an upload may fall behind --upload-min-rate, so how long it may send nothing (env PANGEA_UPLOAD_STALL)")
+	gcPercent, err := e.int64("PANGEA_GC_PERCENT", int64(d.GCPercent))
+	if err != nil {
+		return nil, err
+	}
+	c.MemoryLimit, err = parseMemoryLimit(e.str("PANGEA_MEMORY_LIMIT", "auto"))
+	if err != nil {
+		return nil, fmt.Errorf("PANGEA_MEMORY_LIMIT=%w", err)
+	}
+	fs.IntVar(&c.GCPercent, "gc-percent", int(gcPercent), "the collector's pace as GOGC: the heap may grow this `percent` over the live heap, up to --memory-limit (env PANGEA_GC_PERCENT; GOGC wins)")
+	fs.Func("memory-limit", "soft memory `limit` of the process: auto (48MiB + 6 body budgets per member), none, or a size such as 512MiB (env PANGEA_MEMORY_LIMIT; GOMEMLIMIT wins)", func(v string) error {
+		n, err := parseMemoryLimit(v)
+		c.MemoryLimit = n
+		return err
+	})
 	c.ClusterSecret = e.str("PANGEA_CLUSTER_SECRET", "")
 	c.ID, c.NodesPerRegion, c.Regions = d.ID, d.NodesPerRegion, d.Regions
 	if lab {

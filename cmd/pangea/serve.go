@@ -84,6 +84,15 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 		}
 	}
 
+	inProcess := 1 // members served by this process
+	if lab {
+		inProcess = cfg.NodesPerRegion
+	}
+	defer memoryPolicy(cfg, inProcess, c.getenv, logger)()
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	defer stopTrim()
+	go newIdleTrimmer().run(trimCtx, trimEvery, logger)
+
 	if cfg.DebugAddr != "" {
 		stop, err := serveDebug(cfg.DebugAddr, logger)
 		if err != nil {

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pangea-s3/pangea/node"
+)
+
+// A process's memory is bounded by design (docs/configuration.md, "Memory"):
+//
+//   - The request bodies a member works on at once are bounded by its body budget
+//     (node.DefaultBodyBudget: four 1 MiB chunks per CPU); an upload waiting for
+//     its turn holds no buffer, and a chunk's buffer is at most twice its share.
+//     What a chunk costs on its way to the disk (its encoded record, the store
+//     transaction's pages, the raft entry) is a small multiple of it, so the live
+//     heap of a loaded member is a few body budgets, whatever the number of
+//     uploads.
+//   - Each connection costs its goroutine's stack and net/http's buffers, a few
+//     tens of KiB (measured in docs/benchmarks.md).
+//   - The collector then decides how far above the live heap the heap may grow.
+//     Go's default (GOGC=100: twice the live heap) made a loaded member collect so
+//     often that 1 MiB PUTs cost 20% more CPU; GOGC=400 (defaultGCPercent) costs
+//     five times the live heap instead, so a soft limit (the memory formula,
+//     autoMemoryLimit) caps it: the collector runs more often only when the heap
+//     nears the limit.
+//   - Once idle, the process gives what it no longer uses back to the system
+//     (idleTrimmer) instead of keeping the heap of its busiest moment until the
+//     runtime's own scavenger gets to it.
+const (
+	defaultGCPercent = 400
+	// memoryBase and memoryPerBudget make the memory formula: memoryBase plus
+	// memoryPerBudget body budgets per member in the process.
+	memoryBase      = 48 << 20
+	memoryPerBudget = 6
+
+	trimEvery = 10 * time.Second
+	// trimIdleRate: a process that allocated less than this many bytes per second
+	// over the last trimEvery is idle.
+	trimIdleRate = 1 << 20
+)
+
+// autoMemoryLimit is the memory formula: the soft memory limit of a process
+// serving members region members with the default body budget.
+func autoMemoryLimit(members int) int64 {
+	return memoryBase + int64(members)*memoryPerBudget*int64(node.DefaultBodyBudget())
+}
+
+// memoryPolicy sets the collector of this process for members members, unless
+// GOGC or GOMEMLIMIT in the environment set them already (the Go runtime read
+// them; they win). It returns a func that restores the previous settings (tests
+// serve many times in one process).
+func memoryPolicy(cfg Config, members int, getenv func(string) string, logger *slog.Logger) (restore func()) {
+	gcPercent, limit := cfg.GCPercent, cfg.MemoryLimit
+	if limit == 0 {
+		limit = autoMemoryLimit(members)
+	}
+	prevGC, prevLimit := -2, int64(-2) // unchanged
+	if v := getenv("GOGC"); v != "" {
+		logger.Info("collector pace from the environment", "GOGC", v)
+	} else {
+		prevGC = debug.SetGCPercent(gcPercent)
+	}
+	if v := getenv("GOMEMLIMIT"); v != "" {
+		logger.Info("memory limit from the environment", "GOMEMLIMIT", v)
+	} else if limit > 0 {
+		prevLimit = debug.SetMemoryLimit(limit)
+	}
+	gc, lim := collectorSettings()
+	logger.Info("memory policy", "gc_percent", gc, "memory_limit", formatBytes(lim),
+		"members", members, "body_budget_per_member", formatBytes(int64(node.DefaultBodyBudget())))
+	return func() {
+		if prevGC != -2 {
+			debug.SetGCPercent(prevGC)
+		}
+		if prevLimit != -2 {
+			debug.SetMemoryLimit(prevLimit)
+		}
+	}
+}
+
+// collectorSettings reads the collector's pace (GOGC) and soft memory limit in
+// effect, without changing them.
+func collectorSettings() (gcPercent int64, limit int64) {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		gcPercent = int64(s[0].Value.Uint64())
+	}
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		limit = int64(min(s[1].Value.Uint64(), 1<<63-1))
+	}
+	return gcPercent, limit
+}
+
+// idleTrimmer gives the heap's unused memory back to the system once the process
+// is idle: after a load, the heap of its busiest moment (and the chunk buffers
+// pooled then) would otherwise stay mapped until the runtime's next forced
+// collection and its slow background scavenger, minutes later. Every trimEvery it
+// looks at how much was allocated since its last look; on the first two idle looks
+// after activity it collects and returns free memory (debug.FreeOSMemory; twice,
+// because the first collection only moves sync.Pool's buffers to its victim
+// cache). A busy process is never trimmed: its collector's pace already bounds it.
+type idleTrimmer struct {
+	allocated func() uint64 // bytes allocated since the process started
+	free      func()        // collect and return free memory to the system
+	idleBytes uint64        // less than this allocated in one look: idle
+
+	last    uint64
+	trimmed int // trims since the last busy look
+}
+
+func newIdleTrimmer() *idleTrimmer {
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	t := &idleTrimmer{
+		allocated: func() uint64 {
+			metrics.Read(sample)
+			if sample[0].Value.Kind() != metrics.KindUint64 {
+				return 0
+			}
+			return sample[0].Value.Uint64()
+		},
+		free:      debug.FreeOSMemory,
+		idleBytes: uint64(trimIdleRate * trimEvery.Seconds()),
+	}
+	t.last = t.allocated()
+	return t
+}
+
+// look is one look: it reports whether it trimmed.
+func (t *idleTrimmer) look() bool {
+	now := t.allocated()
+	busy := now-t.last >= t.idleBytes
+	t.last = now
+	if busy {
+		t.trimmed = 0
+		return false
+	}
+	if t.trimmed >= 2 {
+		return false
+	}
+	t.free()
+	t.trimmed++
+	t.last = t.allocated() // what free allocated is not activity
+	return true
+}
+
+// run looks every interval until ctx ends.
+func (t *idleTrimmer) run(ctx context.Context, every time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if t.look() {
+				logger.Debug("idle: returned free memory to the system")
+			}
+		}
+	}
+}
+
+// parseMemoryLimit parses --memory-limit: auto (0), none (-1) or a size.
+func parseMemoryLimit(v string) (int64, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "auto", "":
+		return 0, nil
+	case "none", "off":
+		return -1, nil
+	}
+	n, err := parseByteSize(v)
+	if err == nil && n < 16<<20 {
+		err = fmt.Errorf("%q: under 16MiB, a process could not hold even its body budget", v)
+	}
+	return n, err
+}
+
+// parseByteSize parses a size such as 256MiB, 1GiB, 512KiB or a number of bytes.
+func parseByteSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q: want a size such as 256MiB, 1GiB or a number of bytes", s)
+	}
+	return n * mult, nil
+}
+
+// formatBytes prints n in the largest binary unit that divides it, or "none" for
+// no limit.
+func formatBytes(n int64) string {
+	switch {
+	case n < 0 || n == 1<<63-1:
+		return "none"
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
+}
