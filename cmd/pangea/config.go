@@ -394,7 +394,7 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 		return nil, fmt.Errorf("PANGEA_MEMORY_LIMIT=%w", err)
 	}
 	fs.IntVar(&c.GCPercent, "gc-percent", int(gcPercent), "the collector's pace as GOGC: the heap may grow this `percent` over the live heap, up to --memory-limit (env PANGEA_GC_PERCENT; GOGC wins)")
-	fs.Func("memory-limit", "soft memory `limit` of the process: auto (48MiB + 6 body budgets per member), none, or a size such as 512MiB (env PANGEA_MEMORY_LIMIT; GOMEMLIMIT wins)", func(v string) error {
+	fs.Func("memory-limit", "soft memory `limit` of the process: auto (48MiB + 8 body budgets per member), none, or a size such as 512MiB (env PANGEA_MEMORY_LIMIT; GOMEMLIMIT wins)", func(v string) error {
 		n, err := parseMemoryLimit(v)
 		c.MemoryLimit = n
 		return err

@@ -38,7 +38,7 @@ const (
 	// memoryBase and memoryPerBudget make the memory formula: memoryBase plus
 	// memoryPerBudget body budgets per member in the process.
 	memoryBase      = 48 << 20
-	memoryPerBudget = 6
+	memoryPerBudget = 8
 
 	trimEvery = 10 * time.Second
 	// trimIdleRate: a process that allocated less than this many bytes per second
