@@ -222,7 +222,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 		}
 		logger.Info("bootstrapped region", "members", len(servers))
 	}
-	cache, err := raftbolt.NewCache(logs, logCacheEntries, logCacheMaxData, logCacheBigBytes())
+	cache, err := raftbolt.NewCache(logs, logCacheEntries, logCacheMaxData)
 	if err != nil {
 		return fail(err)
 	}
@@ -316,15 +316,11 @@ func (m *Member) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 
 // The raft log cache keeps the last logCacheEntries entries of up to
 // logCacheMaxData bytes in memory (4 KiB PUTs, metadata), at most 16 MiB per
-// member, and the newest body chunks up to twice the body budget
-// (logCacheBigBytes): those still being replicated and applied. Older chunks are
-// read back from the log file (raftbolt.Cache).
+// member; body chunks are read back from the log file (raftbolt.Cache).
 const (
 	logCacheEntries = 512
 	logCacheMaxData = 32 << 10
 )
-
-func logCacheBigBytes() int { return 2 * DefaultBodyBudget() }
 
 // Close stops the member abruptly, as a crash would but with the files closed
 // cleanly: no leadership transfer, every cluster connection broken. State on disk

@@ -35,7 +35,7 @@ func entry(index uint64, size int) *raft.Log {
 
 func TestCache_KeepsOnlySmallRecentEntries(t *testing.T) {
 	st := &countingStore{Store: openTest(t, filepath.Join(t.TempDir(), "raft.db"))}
-	c, err := NewCache(st, 4, 100, 0)
+	c, err := NewCache(st, 4, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,60 +96,7 @@ func TestCache_KeepsOnlySmallRecentEntries(t *testing.T) {
 
 func TestCache_RefusesNoCapacity(t *testing.T) {
 	st := openTest(t, filepath.Join(t.TempDir(), "raft.db"))
-	if _, err := NewCache(st, 0, 10, 0); err == nil {
+	if _, err := NewCache(st, 0, 10); err == nil {
 		t.Fatal("NewCache with no entries: no error")
-	}
-}
-
-// TestCache_KeepsTheNewestLargeEntriesThatFit: large entries are cached while they
-// fit in maxBig bytes in all, the oldest evicted first; one larger than maxBig is
-// never cached; a range delete gives their bytes back.
-func TestCache_KeepsTheNewestLargeEntriesThatFit(t *testing.T) {
-	st := &countingStore{Store: openTest(t, filepath.Join(t.TempDir(), "raft.db"))}
-	c, err := NewCache(st, 8, 10, 250)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := func(i uint64) bool {
-		t.Helper()
-		before := st.reads
-		var l raft.Log
-		if err := c.GetLog(i, &l); err != nil {
-			t.Fatalf("GetLog(%d): %v", i, err)
-		}
-		if l.Index != i || len(l.Data) == 0 || l.Data[0] != byte(i) {
-			t.Fatalf("GetLog(%d): entry %d", i, l.Index)
-		}
-		return st.reads == before
-	}
-	check := func(want map[uint64]bool, bytes int) {
-		t.Helper()
-		for i, w := range want {
-			if got := cached(i); got != w {
-				t.Errorf("entry %d cached: %v, want %v", i, got, w)
-			}
-		}
-		if c.bigBytes != bytes {
-			t.Errorf("large entries hold %d bytes, want %d", c.bigBytes, bytes)
-		}
-	}
-	// 100 + 100 fit; the third evicts the first; 300 is over maxBig.
-	for _, l := range []*raft.Log{entry(1, 100), entry(2, 100), entry(3, 5), entry(4, 100), entry(5, 300)} {
-		if err := c.StoreLogs([]*raft.Log{l}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	check(map[uint64]bool{1: false, 2: true, 3: true, 4: true, 5: false}, 200)
-	// Entry 10 takes slot 2 (10 % 8): entry 2 goes, and its bytes with it.
-	if err := c.StoreLogs([]*raft.Log{entry(6, 1), entry(7, 1), entry(8, 1), entry(9, 1), entry(10, 50)}); err != nil {
-		t.Fatal(err)
-	}
-	check(map[uint64]bool{4: true, 10: true}, 150)
-	if err := c.DeleteRange(1, 4); err != nil {
-		t.Fatal(err)
-	}
-	check(map[uint64]bool{10: true}, 50)
-	if len(c.big) != 1 || c.big[0].Index != 10 {
-		t.Fatalf("large entries listed: %d", len(c.big))
 	}
 }
