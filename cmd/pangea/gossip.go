@@ -68,6 +68,8 @@ func startGossip(ctx context.Context, gc gossipConfig, ep *wan.Endpoint) (*routi
 	rc.Secret = []byte(gc.Secret)
 	rc.Seeds = gc.Seeds
 	rc.Logger = gc.Logger
+	// Unused with a Transport, but logged with the config: say where it is bound.
+	rc.BindAddr, rc.BindPort = gc.BindAddr, inner.GetAutoBindPort()
 	// The pool owns the transport from here on and shuts it down on Close; the
 	// wrapper keeps draining inner's channels until inner's Shutdown returns.
 	rc.Transport = ep.MemberlistTransport(inner)

@@ -104,7 +104,7 @@ func startPlanet(ctx context.Context, cfg Config, topo *topology.Topology, logge
 			pool, err := startGossip(ctx, gossipConfig{
 				Name: r.Name + "/" + peer.ID, Region: r.Name, Location: r.Location,
 				S3Endpoint: endpointURL(s3ln.Addr()), ClusterAddr: peer.Addr, Secret: cfg.ClusterSecret,
-				BindAddr: "127.0.0.1", Seeds: seeds, Logger: mlogger,
+				BindAddr: "127.0.0.1", Seeds: seeds, Logger: logger, // the pool names itself in its logs
 			}, ep)
 			if err != nil {
 				s3ln.Close()
@@ -119,7 +119,7 @@ func startPlanet(ctx context.Context, cfg Config, topo *topology.Topology, logge
 			mc := node.MemberConfig{
 				Dir: filepath.Join(cfg.DataDir, r.Name, peer.ID), Region: r.Name, ID: peer.ID,
 				Listener: lns[i], Peers: peers, Secret: cfg.ClusterSecret,
-				Logger: mlogger, NoSync: cfg.NoFsync,
+				Logger: logger, NoSync: cfg.NoFsync, // the member adds its region and ID
 				Raft: node.LabRaftTimeouts(), Upload: cfg.uploadPace(),
 				OnLeadership: pm.announcer.onLeadership,
 			}
