@@ -36,7 +36,7 @@ build: ## Build the static binary bin/pangea (version-stamped)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 
 .PHONY: run
-run: build ## Build, then run `pangea lab` (DATA=./pangea-data ADDR=127.0.0.1:9000)
+run: build ## Build, then run `pangea lab`: 3 regions of 3 members, WAN-emulated (DATA=./pangea-data ADDR=127.0.0.1:9000)
 	$(BIN) lab --data $(DATA) --addr $(ADDR)
 
 .PHONY: fmt-check
@@ -63,8 +63,8 @@ lint: fmt-check vet ## gofmt -l and go vet; staticcheck too when the module prox
 	fi
 
 .PHONY: bench
-bench: build ## Standalone node, one-member region, 3-member lab (load spread over its members): 4KiB and 1MiB PUT/GET
-	@for mode in "node --standalone" "node" "lab"; do \
+bench: build ## Standalone node, one-member region, one-region 3-member lab (load spread over its members): 4KiB and 1MiB PUT/GET
+	@for mode in "node --standalone" "node" "lab --regions 1"; do \
 		dir="$$(mktemp -d)"; \
 		echo "== pangea $$mode"; \
 		$(BIN) $$mode --data "$$dir" --addr 127.0.0.1:0 --log-level warn >"$$dir/server.log" 2>&1 & pid=$$!; \
@@ -75,7 +75,7 @@ bench: build ## Standalone node, one-member region, 3-member lab (load spread ov
 			sleep 0.1; \
 		done; \
 		[ -s "$$dir/lab.json" ] || { cat "$$dir/server.log"; echo "no lab.json after 30s"; exit 1; }; \
-		spread=""; [ "$$mode" = lab ] && spread=--spread; \
+		spread=""; [ "$${mode%% *}" = lab ] && spread=--spread; \
 		$(BIN) bench --lab "$$dir" $$spread --size 4KiB,1MiB --op put,get $(BENCH_FLAGS); \
 		kill $$pid; wait $$pid 2>/dev/null || true; rm -rf "$$dir"; trap - EXIT; \
 	done

@@ -606,6 +606,12 @@ func TestLabCommand(t *testing.T) {
 	if urls := lf.Endpoints.Regions[testRegion]; len(urls) == 0 {
 		t.Errorf("lab.json has no endpoints for %s: %v", testRegion, lf.Endpoints.Regions)
 	}
+	// The default planet: three regions of three members.
+	for _, r := range []string{"us-east-1", "eu-west-1", "ap-southeast-2"} {
+		if n := len(lf.Endpoints.Regions[r]); n != 3 {
+			t.Errorf("lab.json lists %d endpoints for %s, want 3: %v", n, r, lf.Endpoints.Regions)
+		}
+	}
 	info, err := os.Stat(filepath.Join(dataDir, "lab.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -629,6 +635,44 @@ func TestLabCommand(t *testing.T) {
 	// The default credentials are not accepted when others are configured.
 	_, err = newSDKClient(lf.Endpoints.Global, &http.Client{}, ownerKey, ownerSecret).ListBuckets(c, &s3.ListBucketsInput{})
 	wantAPIError(t, err, "InvalidAccessKeyId", http.StatusForbidden)
+	p.stop(t, os.Interrupt)
+}
+
+// TestLabCommand_TwoRegions starts `pangea lab --regions 2 --nodes-per-region 1`
+// and checks that lab.json lists both regions and that every endpoint answers S3
+// for its own region.
+func TestLabCommand_TwoRegions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	dataDir := t.TempDir()
+	p := startPangea(t, dataDir, nil, "lab", "--regions", "2", "--nodes-per-region", "1",
+		"--data", dataDir, "--addr", "127.0.0.1:0", "--no-fsync")
+	lf := p.waitLab(t)
+	if len(lf.Endpoints.Regions) != 2 || len(lf.Endpoints.Regions["us-east-1"]) != 1 || len(lf.Endpoints.Regions["eu-west-1"]) != 1 {
+		t.Fatalf("lab.json endpoints %v, want one member in us-east-1 and one in eu-west-1", lf.Endpoints.Regions)
+	}
+	c := ctx(t)
+	for region, urls := range lf.Endpoints.Regions {
+		for _, u := range urls {
+			client := newSDKClient(u, &http.Client{}, lf.AccessKey, lf.SecretKey, func(o *s3.Options) { o.Region = region })
+			bucket := "lab-" + region
+			in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+			if region != "us-east-1" {
+				in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(region)}
+			}
+			if _, err := client.CreateBucket(c, in); err != nil {
+				t.Fatalf("CreateBucket through %s (%s): %v", u, region, err)
+			}
+			out, err := client.ListBuckets(c, &s3.ListBucketsInput{})
+			if err != nil {
+				t.Fatalf("ListBuckets through %s (%s): %v", u, region, err)
+			}
+			if len(out.Buckets) != 1 || aws.ToString(out.Buckets[0].Name) != bucket {
+				t.Errorf("ListBuckets through %s (%s) = %v, want %s only", u, region, out.Buckets, bucket)
+			}
+		}
+	}
 	p.stop(t, os.Interrupt)
 }
 

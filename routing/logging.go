@@ -5,6 +5,7 @@ import (
 	"context"
 	"log"
 	"log/slog"
+	"net"
 	"strings"
 )
 
@@ -57,6 +58,12 @@ func parseMemberlistLine(line string) (slog.Level, string) {
 		}
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
+	// memberlist shuts its transport down before it stops its probe and gossip
+	// loops, so a pool that closes logs a few sends on its own closed socket:
+	// expected, and only that (a peer's closed socket is never ours to write on).
+	if level == slog.LevelWarn && strings.Contains(line, net.ErrClosed.Error()) {
+		level = slog.LevelDebug
+	}
 	return level, line
 }
 

@@ -16,6 +16,8 @@ func TestMemberlistLog_LevelsAndMessage(t *testing.T) {
 	l.Printf("[WARN] memberlist: Refuting a suspect message (from: %s)", "y")
 	l.Printf("[ERR] memberlist: Push/Pull with %s failed: EOF", "z")
 	l.Printf("no prefix at all")
+	l.Printf("[ERR] memberlist: Failed to send ack: write udp %s->%s: use of closed network connection from=%s", "127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:4")
+	l.Printf("[WARN] memberlist: Failed to send gossip to %s: write udp %s->%s: use of closed network connection", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:2")
 	out := buf.String()
 	for _, want := range []string{
 		`level=DEBUG msg="Stream connection from=127.0.0.1:1" component=memberlist`,
@@ -23,6 +25,9 @@ func TestMemberlistLog_LevelsAndMessage(t *testing.T) {
 		`level=WARN msg="Refuting a suspect message (from: y)"`,
 		`level=WARN msg="Push/Pull with z failed: EOF"`,
 		`level=INFO msg="no prefix at all"`,
+		// Our own socket, closed by Shutdown before memberlist's loops stop.
+		`level=DEBUG msg="Failed to send ack: write udp 127.0.0.1:3->127.0.0.1:4: use of closed network connection from=127.0.0.1:4"`,
+		`level=DEBUG msg="Failed to send gossip to 127.0.0.1:2: write udp 127.0.0.1:3->127.0.0.1:2: use of closed network connection"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pangea-s3/pangea/node"
+	"github.com/pangea-s3/pangea/routing/topology"
 )
 
 // Config is the configuration of `pangea node` and `pangea lab`.
@@ -52,9 +53,14 @@ type Config struct {
 	GCPercent   int
 	MemoryLimit int64
 
-	// Lab only: members per region (each with its own S3 endpoint) and regions.
+	// Lab only: the planet is TopologyFile's, or else Regions regions of the
+	// built-in catalog with NodesPerRegion members each (each member with its own
+	// S3 endpoint). sizeFlags names those of --regions and --nodes-per-region
+	// given on the command line, which a topology file excludes.
 	NodesPerRegion int
 	Regions        int
+	TopologyFile   string
+	sizeFlags      []string
 }
 
 // DefaultConfig returns the defaults: a lab on 127.0.0.1:9000 with data in
@@ -75,7 +81,7 @@ func DefaultConfig() Config {
 
 		ID:             "n1",
 		NodesPerRegion: 3,
-		Regions:        1,
+		Regions:        3,
 	}
 }
 
@@ -158,10 +164,34 @@ func (c Config) Validate() error {
 	if c.NodesPerRegion < 1 || c.NodesPerRegion > 9 {
 		return fmt.Errorf("nodes per region %d: use 1 to 9 (--nodes-per-region)", c.NodesPerRegion)
 	}
-	if c.Regions != 1 {
-		return fmt.Errorf("regions %d: the lab runs one region for now (--regions is reserved for multi-region labs)", c.Regions)
+	if c.Regions < 1 || c.Regions > maxLabRegions {
+		return fmt.Errorf("regions %d: use 1 to %d (--regions; other shapes need --topology FILE)", c.Regions, maxLabRegions)
+	}
+	if c.TopologyFile != "" && len(c.sizeFlags) > 0 {
+		return fmt.Errorf("--%s cannot be combined with --topology: the topology file gives the regions and their members", c.sizeFlags[0])
 	}
 	return nil
+}
+
+// maxLabRegions is the size of topology.Sized's built-in catalog.
+const maxLabRegions = 8
+
+// labTopology is the lab's planet: the topology file's, else the built-in
+// catalog's first Regions regions of NodesPerRegion members (topology.Default
+// with the default flags).
+func (c Config) labTopology() (*topology.Topology, error) {
+	if c.TopologyFile != "" {
+		t, err := topology.Load(c.TopologyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--topology: %w", err)
+		}
+		return t, nil
+	}
+	t, err := topology.Sized(c.Regions, c.NodesPerRegion)
+	if err != nil {
+		return nil, fmt.Errorf("--regions %d --nodes-per-region %d: %w", c.Regions, c.NodesPerRegion, err)
+	}
+	return t, nil
 }
 
 // uploadPace is the node's UploadPace: a minimum rate of 0 means none.
@@ -263,7 +293,10 @@ func (c Config) redacted(lab bool) string {
 	common := fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s upload_min_rate=%d upload_stall=%v gc_percent=%d memory_limit=%s access_key=%s secret_key=<redacted>",
 		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.UploadMinRate, c.UploadStall, c.GCPercent, limit, c.AccessKey)
 	if lab {
-		return common + fmt.Sprintf(" nodes_per_region=%d cluster_secret=%s", c.NodesPerRegion, secret)
+		if c.TopologyFile != "" {
+			return common + fmt.Sprintf(" topology=%s cluster_secret=%s", c.TopologyFile, secret)
+		}
+		return common + fmt.Sprintf(" regions=%d nodes_per_region=%d cluster_secret=%s", c.Regions, c.NodesPerRegion, secret)
 	}
 	if c.Standalone {
 		return common + " standalone=true"
@@ -404,8 +437,9 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 	if lab {
 		c.Region = d.Region
 		c.BaseDomain = d.BaseDomain
-		fs.IntVar(&c.NodesPerRegion, "nodes-per-region", d.NodesPerRegion, "members per region, each with its own S3 endpoint on consecutive ports from --addr")
-		fs.IntVar(&c.Regions, "regions", d.Regions, "number of regions (reserved: the lab runs one region for now)")
+		fs.IntVar(&c.NodesPerRegion, "nodes-per-region", d.NodesPerRegion, "members per region, each with its own S3 endpoint on consecutive ports from --addr (across all regions)")
+		fs.IntVar(&c.Regions, "regions", d.Regions, fmt.Sprintf("number of regions, the first %d of the built-in catalog: us-east-1 (the control region), eu-west-1, ap-southeast-2, ...", maxLabRegions))
+		fs.StringVar(&c.TopologyFile, "topology", e.str("PANGEA_TOPOLOGY", ""), "YAML `file` of the planet: locations, round-trip times, regions and their members (env PANGEA_TOPOLOGY; excludes --regions and --nodes-per-region)")
 	} else {
 		fs.StringVar(&c.Region, "region", e.str("PANGEA_REGION", d.Region), "`region` this node serves (env PANGEA_REGION)")
 		fs.StringVar(&c.BaseDomain, "base-domain", e.str("PANGEA_BASE_DOMAIN", d.BaseDomain), "`domain` for virtual-host-style requests (env PANGEA_BASE_DOMAIN)")

@@ -221,7 +221,7 @@ func TestRun_LabBannerAndEnvironment(t *testing.T) {
 		"PANGEA_SECRET_KEY": "labsecret",
 		"PANGEA_NO_FSYNC":   "true",
 	})
-	lf, stop := startServe(t, c, dir, "lab")
+	lf, stop := startServe(t, c, dir, "lab", "--regions", "1")
 	if lf.AccessKey != "labkey" || lf.SecretKey != "labsecret" {
 		t.Fatalf("env credentials not used: %+v", lf)
 	}

@@ -310,7 +310,7 @@ func TestLab_NodesPerRegion(t *testing.T) {
 		t.Run(fmt.Sprintf("%d", n), func(t *testing.T) {
 			dir := t.TempDir()
 			c, out, errb := testCLI(map[string]string{"PANGEA_NO_FSYNC": "true"})
-			lf, stop := startServe(t, c, dir, "lab", "--nodes-per-region", fmt.Sprint(n), "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
+			lf, stop := startServe(t, c, dir, "lab", "--regions", "1", "--nodes-per-region", fmt.Sprint(n), "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
 			t.Cleanup(func() {
 				if t.Failed() {
 					t.Logf("lab log:\n%s", errb.String())

@@ -19,7 +19,7 @@ import (
 func TestRun_LabStartsThreeMembersEachServingS3(t *testing.T) {
 	dir := t.TempDir()
 	c, out, _ := testCLI(map[string]string{"PANGEA_NO_FSYNC": "true"})
-	lf, stop := startServe(t, c, dir, "lab", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
+	lf, stop := startServe(t, c, dir, "lab", "--regions", "1", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn")
 
 	urls := lf.Endpoints.Regions["us-east-1"]
 	if len(urls) != 3 {
@@ -154,13 +154,13 @@ func TestRun_LabRestartOnNewPortsKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"PANGEA_NO_FSYNC": "true"}
 	c, _, _ := testCLI(env)
-	lf, stop := startServe(t, c, dir, "lab", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	lf, stop := startServe(t, c, dir, "lab", "--regions", "1", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
 	createBucket(t, lf.Endpoints.Global+"/kept-in-lab", lf.AccessKey, lf.SecretKey)
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	c2, _, errb := testCLI(env)
-	lf2, _ := startServe(t, c2, dir, "lab", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
+	lf2, _ := startServe(t, c2, dir, "lab", "--regions", "1", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "error")
 	for _, u := range lf2.Endpoints.Regions["us-east-1"] {
 		if status, body := signedGet(t, u+"/", lf2.AccessKey, lf2.SecretKey); status != http.StatusOK || !strings.Contains(body, "kept-in-lab") {
 			t.Fatalf("after restart, %s: %d %s\nstderr: %s", u, status, body, errb.String())

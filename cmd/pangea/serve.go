@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
 	"github.com/pangea-s3/pangea/node"
+	"github.com/pangea-s3/pangea/routing/topology"
 	"github.com/pangea-s3/pangea/s3api"
 	"github.com/pangea-s3/pangea/s3api/auth"
 )
@@ -37,7 +39,8 @@ func (c *cli) serveCmd(ctx context.Context, args []string, lab bool) int {
 		"First start of a 3-member region: --id n1 --cluster-addr 10.0.0.1:7000 --peers n1=10.0.0.1:7000,n2=...,n3=...\n"+
 		"with PANGEA_CLUSTER_SECRET set on every member. Without --peers: a single-member region."
 	if lab {
-		name, synopsis = "lab", "Run the lab on loopback (for now one region, us-east-1, with --nodes-per-region members)\nand print its endpoints and credentials."
+		name, synopsis = "lab", "Run the lab on loopback: every member of every region of a planet in this process, their links\n"+
+			"delayed as between continents (default: us-east-1, eu-west-1, ap-southeast-2, 3 members each),\nand print its endpoints and credentials."
 	}
 	fs := c.newFlagSet(name, synopsis)
 	cfg, err := bindServeFlags(fs, c.getenv, lab)
@@ -48,22 +51,34 @@ func (c *cli) serveCmd(ctx context.Context, args []string, lab bool) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "regions" || f.Name == "nodes-per-region" {
+			cfg.sizeFlags = append(cfg.sizeFlags, f.Name)
+		}
+	})
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(c.stderr, "pangea %s: %v\n", name, err)
 		return 2
 	}
-	if err := c.serve(ctx, *cfg, lab); err != nil {
+	var topo *topology.Topology
+	if lab {
+		if topo, err = cfg.labTopology(); err != nil {
+			fmt.Fprintf(c.stderr, "pangea %s: %v\n", name, err)
+			return 2
+		}
+	}
+	if err := c.serve(ctx, *cfg, lab, topo); err != nil {
 		fmt.Fprintf(c.stderr, "pangea %s: %v\n", name, err)
 		return 1
 	}
 	return 0
 }
 
-// serve runs a region member (node) or the lab's members until ctx ends, then
+// serve runs a region member (node) or the lab's planet (topo) until ctx ends, then
 // stops gracefully: new connections are refused, requests in flight get
 // shutdownTimeout to finish, a leading member hands leadership over, then every
 // member is closed.
-func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
+func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.Topology) error {
 	level, _ := parseLevel(cfg.LogLevel) // validated
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 	mode := "node"
@@ -76,17 +91,17 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 		}
 	}
 	fmt.Fprintf(c.stdout, "pangea %s: %s\n", mode, cfg.redacted(lab))
+	inProcess := 1 // members served by this process
 	if lab {
-		if n, ok := labProcs(c.getenv("GOMAXPROCS"), runtime.NumCPU(), cfg.NodesPerRegion); ok {
+		inProcess = 0
+		for _, r := range topo.Regions {
+			inProcess += r.Members
+		}
+		if n, ok := labProcs(c.getenv("GOMAXPROCS"), runtime.NumCPU(), inProcess); ok {
 			prev := runtime.GOMAXPROCS(n)
 			defer runtime.GOMAXPROCS(prev)
 			logger.Info("GOMAXPROCS raised for the lab's members", "gomaxprocs", n, "override", "GOMAXPROCS")
 		}
-	}
-
-	inProcess := 1 // members served by this process
-	if lab {
-		inProcess = cfg.NodesPerRegion
 	}
 	defer memoryPolicy(cfg, inProcess, c.getenv, logger)()
 	trimCtx, stopTrim := context.WithCancel(ctx)
@@ -107,10 +122,14 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 	}
 	var (
 		members []*servedMember
+		pl      *planet
 		err     error
 	)
 	if lab {
-		members, err = startLab(ctx, cfg, logger)
+		pl, err = startPlanet(ctx, cfg, topo, logger)
+		if err == nil {
+			members = pl.served()
+		}
 	} else {
 		var m *servedMember
 		if cfg.Standalone {
@@ -128,23 +147,24 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 	for _, m := range members {
 		go func() { served <- m.serve() }()
 	}
-	defer stopMembers(members, logger, !lab)
-
-	urls := make([]string, len(members))
-	clusterAddrs := make([]string, len(members))
-	for i, m := range members {
-		urls[i], clusterAddrs[i] = m.url, m.member.ClusterAddr()
-	}
-	lf := labfile.File{
-		Endpoints: labfile.Endpoints{Global: urls[0], Regions: map[string][]string{cfg.Region: urls}},
-		AccessKey: cfg.AccessKey,
-		SecretKey: cfg.SecretKey,
-	}
-	if !cfg.Standalone { // a standalone node has no cluster address
-		lf.ClusterAddrs = map[string][]string{cfg.Region: clusterAddrs}
-	}
 	if lab {
-		lf.ClusterSecret = cfg.ClusterSecret
+		defer pl.stop()
+	} else {
+		defer stopMembers(members, logger, true)
+	}
+
+	var lf labfile.File
+	if lab {
+		lf = pl.labFile(cfg)
+	} else {
+		lf = labfile.File{
+			Endpoints: labfile.Endpoints{Global: members[0].url, Regions: map[string][]string{cfg.Region: {members[0].url}}},
+			AccessKey: cfg.AccessKey,
+			SecretKey: cfg.SecretKey,
+		}
+		if !cfg.Standalone { // a standalone node has no cluster address
+			lf.ClusterAddrs = map[string][]string{cfg.Region: {members[0].member.ClusterAddr()}}
+		}
 	}
 	if err := labfile.Write(cfg.DataDir, lf); err != nil {
 		return err
@@ -154,15 +174,16 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool) error {
 			logger.Warn("remove lab.json", "err", err)
 		}
 	}()
-	logger.Info("listening", "endpoints", urls, "region", cfg.Region, "lab_json", labfile.Path(cfg.DataDir))
-	if lab {
-		c.printBanner(cfg, urls, clusterAddrs)
-	} else if cfg.Standalone {
+	logger.Info("listening", "endpoints", lf.Endpoints.Regions, "lab_json", labfile.Path(cfg.DataDir))
+	switch {
+	case lab:
+		c.printBanner(cfg, pl, lf)
+	case cfg.Standalone:
 		fmt.Fprintf(c.stdout, "pangea node: serving %s on %s (standalone, no raft; lab.json: %s)\n",
-			cfg.Region, urls[0], labfile.Path(cfg.DataDir))
-	} else {
+			cfg.Region, members[0].url, labfile.Path(cfg.DataDir))
+	default:
 		fmt.Fprintf(c.stdout, "pangea node: serving %s on %s (member %s, cluster address %s; lab.json: %s)\n",
-			cfg.Region, urls[0], cfg.ID, clusterAddrs[0], labfile.Path(cfg.DataDir))
+			cfg.Region, members[0].url, cfg.ID, members[0].member.ClusterAddr(), labfile.Path(cfg.DataDir))
 	}
 
 	// A lab's member that halts stays down (the others go on, as in a real region);
@@ -282,6 +303,22 @@ func startMember(open func() (regionMember, error), id, s3Addr string, cfg Confi
 		m.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another process using the port? pick another with --addr)", s3Addr, err)
 	}
+	return newServedMember(m, id, ln, cfg, logger), nil
+}
+
+// startMemberOn opens a member for the S3 endpoint already bound on ln (not yet
+// serving); ln is closed if the member does not open.
+func startMemberOn(open func() (regionMember, error), id string, ln net.Listener, cfg Config, logger *slog.Logger) (*servedMember, error) {
+	m, err := open()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return newServedMember(m, id, ln, cfg, logger), nil
+}
+
+// newServedMember puts member m behind the S3 API on ln, for cfg.Region.
+func newServedMember(m regionMember, id string, ln net.Listener, cfg Config, logger *slog.Logger) *servedMember {
 	handler := s3api.New(s3api.Config{
 		Region:      cfg.Region,
 		BaseDomain:  cfg.BaseDomain,
@@ -294,77 +331,12 @@ func startMember(open func() (regionMember, error), id, s3Addr string, cfg Confi
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	return &servedMember{member: m, srv: srv, ln: ln, url: endpointURL(ln.Addr())}, nil
+	return &servedMember{member: m, srv: srv, ln: ln, url: endpointURL(ln.Addr())}
 }
 
-// labLeaderWait bounds how long the lab waits for its region to elect a leader
-// before announcing itself (requests would wait for it anyway).
+// labLeaderWait bounds how long the lab waits for its regions to elect a leader
+// before announcing itself (requests would wait for one anyway).
 const labLeaderWait = 10 * time.Second
-
-// startLab starts cfg.NodesPerRegion members of one region in this process, on
-// loopback: S3 endpoints on consecutive ports from cfg.Addr (all ephemeral with
-// port 0), cluster addresses ephemeral (the members find each other by ID, so a
-// restart on new ports keeps working), fast lab raft timeouts, data under
-// <data>/<region>/<id>.
-func startLab(ctx context.Context, cfg Config, logger *slog.Logger) ([]*servedMember, error) {
-	host, portStr, _ := net.SplitHostPort(cfg.Addr) // validated
-	basePort, _ := strconv.Atoi(portStr)
-	n := cfg.NodesPerRegion
-	lns := make([]net.Listener, n)
-	peers := make([]node.Peer, n)
-	closeAll := func() {
-		for _, l := range lns {
-			if l != nil {
-				l.Close()
-			}
-		}
-	}
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("lab: cluster listener: %w", err)
-		}
-		lns[i] = l
-		peers[i] = node.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: l.Addr().String()}
-	}
-	var members []*servedMember
-	for i := range n {
-		s3Port := 0
-		if basePort != 0 {
-			s3Port = basePort + i
-		}
-		mc := node.MemberConfig{
-			Dir: filepath.Join(cfg.DataDir, cfg.Region, peers[i].ID), Region: cfg.Region, ID: peers[i].ID,
-			Listener: lns[i], Peers: peers, Secret: cfg.ClusterSecret,
-			Logger: logger.With("member", peers[i].ID), NoSync: cfg.NoFsync,
-			Raft: node.LabRaftTimeouts(), Upload: cfg.uploadPace(),
-		}
-		lns[i] = nil // owned by the member from here on
-		m, err := startMember(func() (regionMember, error) { return node.OpenMember(mc) }, mc.ID, net.JoinHostPort(host, strconv.Itoa(s3Port)), cfg, logger)
-		if err != nil {
-			closeAll()
-			stopMembers(members, logger, false)
-			return nil, fmt.Errorf("lab member %s: %w", peers[i].ID, err)
-		}
-		members = append(members, m)
-	}
-	wctx, cancel := context.WithTimeout(ctx, labLeaderWait)
-	defer cancel()
-	for {
-		for _, m := range members {
-			if m.member.Ready() {
-				return members, nil
-			}
-		}
-		select {
-		case <-wctx.Done():
-			logger.Warn("lab region has no leader yet; requests wait for one", "waited", labLeaderWait)
-			return members, nil
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
 
 // stopMembers shuts the S3 endpoints down gracefully, hands leadership over if
 // asked (a lone production member whose peers keep serving), and closes the members.
@@ -403,20 +375,42 @@ func endpointURL(a net.Addr) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-func (c *cli) printBanner(cfg Config, urls, clusterAddrs []string) {
+func (c *cli) printBanner(cfg Config, pl *planet, lf labfile.File) {
 	labJSON := labfile.Path(cfg.DataDir)
 	if abs, err := filepath.Abs(labJSON); err == nil {
 		labJSON = abs
 	}
-	url := urls[0]
-	fmt.Fprintf(c.stdout, `
-  Pangea lab is running: region %s with %d members.
-
-    endpoint     %s
-    members      %s
+	var b strings.Builder
+	members := 0
+	for _, r := range pl.regions {
+		members += len(r.members)
+	}
+	fmt.Fprintf(&b, "\n  Pangea lab is running: %d region(s), %d members, in this process.\n\n", len(pl.regions), members)
+	for i, r := range pl.regions {
+		role := ""
+		if i == 0 {
+			role = ", control region"
+		}
+		fmt.Fprintf(&b, "    region %s (at %s%s) with %d members\n", r.Name, r.Location, role, len(r.members))
+		for _, m := range r.members {
+			fmt.Fprintf(&b, "      %-4s %s   cluster %s\n", m.id, m.url, m.member.ClusterAddr())
+		}
+	}
+	if len(pl.topo.Links) > 0 {
+		b.WriteString("\n    emulated round-trip times (raft, gRPC and gossip between locations pay them)\n")
+		for _, l := range pl.topo.Links {
+			fmt.Fprintf(&b, "      %-16s <-> %-16s %v\n", l.Between[0], l.Between[1], l.RTT)
+		}
+	}
+	region0 := pl.regions[0].Name
+	url := lf.Endpoints.Global
+	fmt.Fprintf(&b, `
+    endpoint     %s  (%s n1)
     access key   %s
     secret key   %s
     lab.json     %s
+
+  Buckets live in the region whose endpoint created them (no global namespace yet).
 
   Try it:
 
@@ -430,8 +424,9 @@ func (c *cli) printBanner(cfg Config, urls, clusterAddrs []string) {
 
   Press Ctrl-C to stop.
 
-`, cfg.Region, len(urls), url, strings.Join(urls, " "), cfg.AccessKey, cfg.SecretKey, labJSON,
-		cfg.AccessKey, cfg.SecretKey, cfg.Region, url, url, url, clusterAddrs[0], url, s3api.HealthReadyPath)
+`, url, region0, cfg.AccessKey, cfg.SecretKey, labJSON,
+		cfg.AccessKey, cfg.SecretKey, region0, url, url, url, lf.ClusterAddrs[region0][0], url, s3api.HealthReadyPath)
+	fmt.Fprint(c.stdout, b.String())
 }
 
 // serveDebug serves Go's profiler on addr until the returned stop is called.

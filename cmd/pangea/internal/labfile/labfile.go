@@ -24,6 +24,12 @@ type File struct {
 	ClusterSecret string `json:"cluster_secret,omitempty"`
 	// ClusterAddrs lists each region's members' cluster addresses (for `pangea ctl`).
 	ClusterAddrs map[string][]string `json:"cluster_addrs,omitempty"`
+	// GossipAddrs lists each region's members' gossip (memberlist) addresses, in
+	// the order of ClusterAddrs. Written by `pangea lab`.
+	GossipAddrs map[string][]string `json:"gossip_addrs,omitempty"`
+	// ControlRegion names the region whose raft will hold the global catalog (the
+	// topology's first). Written by `pangea lab`.
+	ControlRegion string `json:"control_region,omitempty"`
 }
 
 // Endpoints lists the global endpoint and the endpoints of each region's nodes.
