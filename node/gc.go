@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,9 +13,15 @@ import (
 // gcBatch is how many DiscardBlob commands the collector submits at once.
 const gcBatch = 256
 
+// residentTrimEvery is how often a member gives back the pages of its store's
+// memory map that it touched (storage.Store.DropResident): its resident memory then
+// holds about what one period of reads and writes touched, not the whole file.
+const residentTrimEvery = 10 * time.Second
+
 // gcLoop calls collect once at start (uploads that died with the previous process)
-// and then every interval, until stop is closed.
-func gcLoop(stop <-chan struct{}, done chan<- struct{}, interval time.Duration, collect func(context.Context) (int, error), onErr func(error)) {
+// and then every interval, and trim (if not nil) every residentTrimEvery, until
+// stop is closed.
+func gcLoop(stop <-chan struct{}, done chan<- struct{}, interval time.Duration, collect func(context.Context) (int, error), trim func() error, onErr func(error)) {
 	defer close(done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -24,14 +31,28 @@ func gcLoop(stop <-chan struct{}, done chan<- struct{}, interval time.Duration, 
 	}()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var trimTick <-chan time.Time
+	if trim != nil {
+		tt := time.NewTicker(residentTrimEvery)
+		defer tt.Stop()
+		trimTick = tt.C
+	}
 	for {
 		if _, err := collect(ctx); err != nil && ctx.Err() == nil {
 			onErr(err)
 		}
-		select {
-		case <-stop:
-			return
-		case <-t.C:
+		for collectDue := false; !collectDue; {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				collectDue = true
+			case <-trimTick:
+				// A closed store (the member stopping) is not worth a word.
+				if err := trim(); err != nil && !errors.Is(err, storage.ErrClosed) {
+					onErr(fmt.Errorf("give back the store's resident pages: %w", err))
+				}
+			}
 		}
 	}
 }

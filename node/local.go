@@ -115,7 +115,7 @@ func OpenLocal(cfg LocalConfig) (*Local, error) {
 		gcDone:    make(chan struct{}),
 	}
 	l.pace = cfg.Upload.withDefaults()
-	go gcLoop(l.gcStop, l.gcDone, cfg.GCInterval, l.CollectGarbage, func(err error) {
+	go gcLoop(l.gcStop, l.gcDone, cfg.GCInterval, l.CollectGarbage, st.DropResident, func(err error) {
 		l.logger.Warn("staged blob collection failed", "err", err)
 	})
 	logger.Info("node opened", "dir", cfg.Dir, "no_sync", cfg.NoSync)

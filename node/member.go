@@ -250,7 +250,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	go m.watchRemoval()
 	go func() {
 		defer m.wg.Done()
-		gcLoop(m.gcStop, m.gcDone, cfg.GCInterval, m.CollectGarbage, func(err error) {
+		gcLoop(m.gcStop, m.gcDone, cfg.GCInterval, m.CollectGarbage, m.store.DropResident, func(err error) {
 			m.logger.Warn("staged blob collection failed", "err", err)
 		})
 	}()

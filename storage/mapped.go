@@ -45,3 +45,19 @@ func DropMapped(tx *bbolt.Tx, b []byte) {
 	}
 	dropPages(b[lo-start : hi-start])
 }
+
+// DropResident gives back every page of the store's memory map that this process
+// has touched (DropMapped for the whole file): what reads and writes of small
+// values leave resident (a leaf rewritten by a commit, a 32 KiB object read back,
+// a listing) would otherwise grow with the data read, to the whole file. Pages in
+// use fault back in from the page cache (a minor fault each); the data is never
+// affected. A member calls it periodically (node), so the store's resident part
+// stays about what one period touches. It holds a read transaction for the call
+// (milliseconds; bbolt cannot remap meanwhile).
+func (s *Store) DropResident() error {
+	return s.view(func(tx *bbolt.Tx) error {
+		info := tx.DB().Info()
+		dropRange(info.Data, uintptr(tx.Size()))
+		return nil
+	})
+}

@@ -3,6 +3,7 @@ package storage
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -82,5 +83,42 @@ func TestDropMapped_LeavesMemoryOutsideTheMapAlone(t *testing.T) {
 	}
 	if n := bytes.Count(heap, []byte{0xA5}); n != len(heap) {
 		t.Fatalf("heap memory changed: %d of %d bytes intact", n, len(heap))
+	}
+}
+
+// TestStore_DropResident: what reads of small values leave resident (too small
+// for DropMapped) goes with DropResident, and the values read afterwards are
+// intact.
+func TestStore_DropResident(t *testing.T) {
+	h := newHarness(t)
+	h.createBucket("b")
+	bodies := make(map[string][]byte)
+	var versions []ObjectVersion
+	for i := range 400 {
+		key := "k" + strconv.Itoa(i)
+		bodies[key] = randomBytes(uint64(i), 24<<10) // a 24 KiB chunk each
+		versions = append(versions, h.put("b", key, bodies[key]))
+	}
+	for _, v := range versions {
+		h.read(v, 0, -1)
+	}
+	path := h.s.db.Path()
+	before := mappedRss(t, path)
+	if err := h.s.DropResident(); err != nil {
+		t.Fatal(err)
+	}
+	after := mappedRss(t, path)
+	t.Logf("store.db resident: %d KiB after reading %d objects of 24 KiB, %d KiB after DropResident", before>>10, len(versions), after>>10)
+	if before < 4<<20 || after > 1<<20 {
+		t.Fatalf("store.db resident %d KiB before DropResident, %d KiB after: want over 4 MiB, then under 1 MiB", before>>10, after>>10)
+	}
+	for _, v := range versions {
+		if !bytes.Equal(h.read(v, 0, -1), bodies[v.Key]) {
+			t.Fatalf("%s differs after DropResident", v.Key)
+		}
+	}
+	h.s.Close()
+	if err := h.s.DropResident(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("DropResident on a closed store: %v, want ErrClosed", err)
 	}
 }

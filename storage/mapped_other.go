@@ -10,3 +10,5 @@ func systemPageSize() int { return os.Getpagesize() }
 // not the one relied on (Linux's): the pages stay resident until the kernel
 // reclaims them.
 func dropPages([]byte) {}
+
+func dropRange(addr, n uintptr) {}
