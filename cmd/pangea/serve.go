@@ -144,12 +144,13 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.To
 		return err
 	}
 	served := make(chan error, len(members))
-	for _, m := range members {
-		go func() { served <- m.serve() }()
-	}
 	if lab {
+		served = pl.errs // the planet serves its members, restarted ones too
 		defer pl.stop()
 	} else {
+		for _, m := range members {
+			go func() { served <- m.serve() }()
+		}
 		defer stopMembers(members, logger, true)
 	}
 

@@ -24,7 +24,9 @@ type APIError struct {
 	Msg    string
 }
 
-func (e *APIError) Error() string { return fmt.Sprintf("admin API: %d %s: %s", e.Status, http.StatusText(e.Status), e.Msg) }
+func (e *APIError) Error() string {
+	return fmt.Sprintf("admin API: %d %s: %s", e.Status, http.StatusText(e.Status), e.Msg)
+}
 
 // Do sends method path with in as JSON (nil: no body) and decodes the response
 // into out (nil: ignored).
