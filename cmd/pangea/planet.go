@@ -201,7 +201,10 @@ func (p *planet) startMember(ctx context.Context, pm *planetMember, s3ln, cluste
 	p.mu.Unlock()
 	go func() {
 		if err := sm.serve(); err != nil {
-			p.errs <- fmt.Errorf("lab member %s: %w", pm.name(), err)
+			select {
+			case p.errs <- fmt.Errorf("lab member %s: %w", pm.name(), err):
+			default: // one error already ends the lab
+			}
 		}
 	}()
 	if len(seeds) > 0 {
