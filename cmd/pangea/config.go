@@ -26,6 +26,9 @@ type Config struct {
 	SecretKey  string
 	// DebugAddr, if set, serves Go's profiler (/debug/pprof/) on HOST:PORT.
 	DebugAddr string
+	// AdminAddr is where the lab serves its admin API (chaos controls and
+	// status, signed with the cluster secret): loopback only; port 0 picks one.
+	AdminAddr string
 
 	// Region membership (node): this member's raft ID, its cluster address (raft and
 	// gRPC, one port), the static peer list of the region's first start (self
@@ -132,6 +135,15 @@ func (c Config) Validate() error {
 		}
 		if !loopbackHost(host) {
 			return fmt.Errorf("debug address %q: the profiler has no authentication, so it listens on loopback only (127.0.0.1, ::1 or localhost); reach it from elsewhere through an SSH tunnel", c.DebugAddr)
+		}
+	}
+	if c.AdminAddr != "" {
+		host, _, err := net.SplitHostPort(c.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("admin address %q: want HOST:PORT such as 127.0.0.1:0 (--admin-addr or PANGEA_ADMIN_ADDR)", c.AdminAddr)
+		}
+		if !loopbackHost(host) {
+			return fmt.Errorf("admin address %q: the lab's admin API listens on loopback only (127.0.0.1, ::1 or localhost)", c.AdminAddr)
 		}
 	}
 	if c.GCPercent < 10 {
@@ -439,6 +451,7 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 		c.BaseDomain = d.BaseDomain
 		fs.IntVar(&c.NodesPerRegion, "nodes-per-region", d.NodesPerRegion, "members per region, each with its own S3 endpoint on consecutive ports from --addr (across all regions)")
 		fs.IntVar(&c.Regions, "regions", d.Regions, fmt.Sprintf("number of regions, the first %d of the built-in catalog: us-east-1 (the control region), eu-west-1, ap-southeast-2, ...", maxLabRegions))
+		fs.StringVar(&c.AdminAddr, "admin-addr", e.str("PANGEA_ADMIN_ADDR", "127.0.0.1:0"), "serve the admin API (chaos controls, status; signed with the cluster secret) on `host:port`, loopback only; port 0 picks one, written to lab.json as \"admin\" (env PANGEA_ADMIN_ADDR)")
 		fs.StringVar(&c.TopologyFile, "topology", e.str("PANGEA_TOPOLOGY", ""), "YAML `file` of the planet: locations, round-trip times, regions and their members (env PANGEA_TOPOLOGY; excludes --regions and --nodes-per-region)")
 	} else {
 		fs.StringVar(&c.Region, "region", e.str("PANGEA_REGION", d.Region), "`region` this node serves (env PANGEA_REGION)")

@@ -20,11 +20,27 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 	fs := c.newFlagSet("ctl", "Inspect and change a region through any member's cluster address:\n\n"+
 		"  pangea ctl [flags] status            the region as the member sees it\n"+
 		"  pangea ctl [flags] add ID ADDR       add a member (started with --join) at cluster address ADDR\n"+
-		"  pangea ctl [flags] remove ID         remove a member")
+		"  pangea ctl [flags] remove ID         remove a member\n\n"+
+		"Inspect and shake a running lab through its admin API (--lab DIR, or --admin URL with the cluster secret):\n\n"+
+		"  pangea ctl --lab DIR status                 regions, members, leaders, health, links and measured RTTs\n"+
+		"  pangea ctl --lab DIR latency A B RTT        set the link between locations A and B: round trip RTT (e.g. 150ms),\n"+
+		"                 [--jitter D] [--loss F] [--bandwidth B]   plus jitter, packet loss in [0,1), bytes/s (0: unlimited)\n"+
+		"  pangea ctl --lab DIR partition A B          cut every link between locations A and B\n"+
+		"  pangea ctl --lab DIR heal A B               restore it\n"+
+		"  pangea ctl --lab DIR region-down R          stop every member of region R, as a crash would\n"+
+		"  pangea ctl --lab DIR region-up R            start them again on their data\n"+
+		"  pangea ctl --lab DIR member-stop R ID       stop one member (e.g. us-east-1 n2)\n"+
+		"  pangea ctl --lab DIR member-start R ID      start it again")
 	e := c.getenv
-	var addr, secret string
+	var addr, secret, labDir, adminURL string
+	var lo linkOpts
 	fs.StringVar(&addr, "cluster-addr", e.str("PANGEA_CLUSTER_ADDR", "127.0.0.1:7000"), "a member's cluster `host:port` (env PANGEA_CLUSTER_ADDR)")
 	fs.StringVar(&secret, "cluster-secret", e.str("PANGEA_CLUSTER_SECRET", ""), "the region's cluster `secret` (env PANGEA_CLUSTER_SECRET)")
+	fs.StringVar(&labDir, "lab", e.str("PANGEA_LAB", ""), "a running lab's data `directory`: its lab.json gives the admin API and the cluster secret (env PANGEA_LAB)")
+	fs.StringVar(&adminURL, "admin", e.str("PANGEA_ADMIN", ""), "the lab's admin API `URL` (lab.json's \"admin\"), with the cluster secret (env PANGEA_ADMIN)")
+	fs.DurationVar(&lo.jitter, "jitter", 0, "latency: random extra one-way `delay` in [0, D)")
+	fs.Float64Var(&lo.loss, "loss", 0, "latency: `fraction` of gossip packets dropped, in [0, 1)")
+	fs.Int64Var(&lo.bandwidth, "bandwidth", 0, "latency: `bytes` per second per direction and connection; 0 unlimited")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -40,7 +56,16 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 		}
 	}
 	if len(rest) == 0 {
-		fmt.Fprintln(c.stderr, "pangea ctl: missing command: status, add ID ADDR or remove ID")
+		fmt.Fprintln(c.stderr, "pangea ctl: missing command: status, add ID ADDR or remove ID; with --lab DIR also latency, partition, heal, region-down, region-up, member-stop, member-start")
+		return 2
+	}
+	secretSet := false
+	fs.Visit(func(f *flag.Flag) { secretSet = secretSet || f.Name == "cluster-secret" })
+	if labDir != "" || adminURL != "" {
+		return c.ctlLab(ctx, rest, labDir, adminURL, secret, secretSet, lo)
+	}
+	if labCommands[rest[0]] {
+		fmt.Fprintf(c.stderr, "pangea ctl: %s acts on a running lab: give --lab DIR (its data directory) or --admin URL\n", rest[0])
 		return 2
 	}
 	if secret == "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,12 +20,23 @@ import (
 
 // planet is the lab: every member of every region of a topology in this process,
 // on loopback, their cluster links and gossip crossing one emulated WAN. Each
-// region is its own raft group; all members share one gossip pool.
+// region is its own raft group; all members share one gossip pool. The planet
+// serves its members' S3 endpoints itself, and the admin API stops and starts
+// members (stopMember, startMember) while it runs.
 type planet struct {
 	topo    *topology.Topology
 	net     *wan.Net
+	cfg     Config
 	regions []*planetRegion // in topology order: the first is the control region
 	logger  *slog.Logger
+	// errs receives a member's S3 serving error (never nil): the lab ends on it.
+	errs chan error
+
+	// ops serialises the operations that stop or start members, and stop.
+	ops sync.Mutex
+	// mu guards every member's running state (servedMember, pool, announcer).
+	mu      sync.Mutex
+	stopped bool
 }
 
 type planetRegion struct {
@@ -32,24 +44,42 @@ type planetRegion struct {
 	members []*planetMember // n1, n2, ...
 }
 
-// planetMember is one region member with its S3 endpoint and its gossip.
+// planetMember is one region member with its S3 endpoint and its gossip. Its
+// addresses are fixed at the first start: a restart binds them again, so lab.json
+// and the region's peer list stay true.
 type planetMember struct {
+	id          string
+	region      *planetRegion
+	ep          *wan.Endpoint
+	peers       []node.Peer // the region's initial configuration
+	clusterAddr string
+	s3Addr      string
+	url         string // of the S3 endpoint
+	gossipAddr  string // of the first start: a restart binds it again if it is free
+
+	// Guarded by planet.mu; nil while the member is stopped.
 	*servedMember
-	id        string
 	pool      *routing.Pool
 	announcer *leaderAnnouncer
 }
+
+func (m *planetMember) name() string { return m.region.Name + "/" + m.id }
 
 // startPlanet starts topo's members: S3 endpoints on consecutive ports from
 // cfg.Addr across all members in topology order (all ephemeral with port 0),
 // cluster and gossip listeners ephemeral on 127.0.0.1 (members find each other by
 // ID, so a restart on new ports keeps working), fast lab raft timeouts, data under
-// <data>/<region>/<id>. It returns once every region has a leader, or after
-// labLeaderWait (requests wait for one anyway).
+// <data>/<region>/<id>, and serves their S3 endpoints. It returns once every
+// region has a leader, or after labLeaderWait (requests wait for one anyway).
 func startPlanet(ctx context.Context, cfg Config, topo *topology.Topology, logger *slog.Logger) (*planet, error) {
 	host, portStr, _ := net.SplitHostPort(cfg.Addr) // validated
 	basePort, _ := strconv.Atoi(portStr)
-	p := &planet{topo: topo, net: wan.New(topo, wan.Options{Logger: logger}), logger: logger}
+	p := &planet{topo: topo, net: wan.New(topo, wan.Options{Logger: logger}), cfg: cfg, logger: logger}
+	n := 0
+	for _, r := range topo.Regions {
+		n += r.Members
+	}
+	p.errs = make(chan error, n)
 	ok := false
 	defer func() {
 		if !ok {
@@ -84,9 +114,6 @@ func startPlanet(ctx context.Context, cfg Config, topo *topology.Topology, logge
 			lns[i] = l
 			peers[i] = node.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: l.Addr().String()}
 		}
-		rcfg := cfg
-		rcfg.Region = r.Name
-		rlogger := logger.With("region", r.Name)
 		for i, peer := range peers {
 			s3Port := 0
 			if basePort != 0 {
@@ -99,43 +126,161 @@ func startPlanet(ctx context.Context, cfg Config, topo *topology.Topology, logge
 				closeLns()
 				return nil, fmt.Errorf("lab member %s/%s: listen on %s: %w (is another process using the port? pick another with --addr)", r.Name, peer.ID, s3Addr, err)
 			}
-			mlogger := rlogger.With("member", peer.ID)
-			// The pool starts before the member, so that no leadership event is lost.
-			pool, err := startGossip(ctx, gossipConfig{
-				Name: r.Name + "/" + peer.ID, Region: r.Name, Location: r.Location,
-				S3Endpoint: endpointURL(s3ln.Addr()), ClusterAddr: peer.Addr, Secret: cfg.ClusterSecret,
-				BindAddr: "127.0.0.1", Seeds: seeds, Logger: logger, // the pool names itself in its logs
-			}, ep)
-			if err != nil {
-				s3ln.Close()
+			pm := &planetMember{id: peer.ID, region: pr, ep: ep, peers: peers, clusterAddr: peer.Addr, s3Addr: s3ln.Addr().String(), url: endpointURL(s3ln.Addr())}
+			pr.members = append(pr.members, pm)
+			ln := lns[i]
+			lns[i] = nil // owned by startMember from here on
+			if err := p.startMember(ctx, pm, s3ln, ln, seeds); err != nil {
 				closeLns()
-				return nil, fmt.Errorf("lab member %s/%s: %w", r.Name, peer.ID, err)
+				return nil, err
 			}
 			if seeds == nil {
-				seeds = []string{pool.GossipAddr()}
+				seeds = []string{pm.gossipAddr}
 			}
-			pm := &planetMember{id: peer.ID, pool: pool, announcer: newLeaderAnnouncer(pool, mlogger)}
-			pr.members = append(pr.members, pm)
-			mc := node.MemberConfig{
-				Dir: filepath.Join(cfg.DataDir, r.Name, peer.ID), Region: r.Name, ID: peer.ID,
-				Listener: lns[i], Peers: peers, Secret: cfg.ClusterSecret,
-				Logger: logger, NoSync: cfg.NoFsync, // the member adds its region and ID
-				Raft: node.LabRaftTimeouts(), Upload: cfg.uploadPace(),
-				OnLeadership: pm.announcer.onLeadership,
-			}
-			wireWAN(&mc, ep, mlogger)
-			lns[i] = nil // owned by the member from here on
-			sm, err := startMemberOn(func() (regionMember, error) { return node.OpenMember(mc) }, peer.ID, s3ln, rcfg, rlogger)
-			if err != nil {
-				closeLns()
-				return nil, fmt.Errorf("lab member %s/%s: %w", r.Name, peer.ID, err)
-			}
-			pm.servedMember = sm
 		}
 	}
 	p.awaitReady(ctx, seeds)
 	ok = true
 	return p, nil
+}
+
+// startMember starts pm on its bound S3 listener s3ln and cluster listener
+// clusterLn (both closed on failure): its gossip pool (on pm.gossipAddr if it
+// has one and it is free), the raft member on its data, and S3 serving. The pool
+// joins seeds in the background (startPlanet joins every pool itself: nil).
+// It is the lab's startup of a member, at first and on a restart.
+func (p *planet) startMember(ctx context.Context, pm *planetMember, s3ln, clusterLn net.Listener, seeds []string) error {
+	r := pm.region
+	cfg := p.cfg
+	rcfg := cfg
+	rcfg.Region = r.Name
+	rlogger := p.logger.With("region", r.Name)
+	mlogger := rlogger.With("member", pm.id)
+	gc := gossipConfig{
+		Name: pm.name(), Region: r.Name, Location: r.Location,
+		S3Endpoint: endpointURL(s3ln.Addr()), ClusterAddr: pm.clusterAddr, Secret: cfg.ClusterSecret,
+		BindAddr: "127.0.0.1", Seeds: seeds, Logger: p.logger, // the pool names itself in its logs
+	}
+	// The pool starts before the member, so that no leadership event is lost.
+	var pool *routing.Pool
+	var err error
+	if pm.gossipAddr != "" {
+		if _, port, perr := net.SplitHostPort(pm.gossipAddr); perr == nil {
+			gc.BindPort, _ = strconv.Atoi(port)
+			pool, err = startGossip(ctx, gc, pm.ep)
+		}
+	}
+	if pool == nil {
+		gc.BindPort = 0 // first start, or the old port is taken
+		pool, err = startGossip(ctx, gc, pm.ep)
+	}
+	if err != nil {
+		s3ln.Close()
+		clusterLn.Close()
+		return fmt.Errorf("lab member %s: %w", pm.name(), err)
+	}
+	announcer := newLeaderAnnouncer(pool, mlogger)
+	mc := node.MemberConfig{
+		Dir: filepath.Join(cfg.DataDir, r.Name, pm.id), Region: r.Name, ID: pm.id,
+		Listener: clusterLn, Peers: pm.peers, Secret: cfg.ClusterSecret,
+		Logger: p.logger, NoSync: cfg.NoFsync, // the member adds its region and ID
+		Raft: node.LabRaftTimeouts(), Upload: cfg.uploadPace(),
+		OnLeadership: announcer.onLeadership,
+	}
+	wireWAN(&mc, pm.ep, mlogger)
+	sm, err := startMemberOn(func() (regionMember, error) { return node.OpenMember(mc) }, pm.id, s3ln, rcfg, rlogger)
+	if err != nil {
+		mc.Listener.Close()
+		announcer.close()
+		_ = pool.Close()
+		return fmt.Errorf("lab member %s: %w", pm.name(), err)
+	}
+	p.mu.Lock()
+	pm.servedMember, pm.pool, pm.announcer = sm, pool, announcer
+	pm.gossipAddr = pool.GossipAddr()
+	p.mu.Unlock()
+	go func() {
+		if err := sm.serve(); err != nil {
+			select {
+			case p.errs <- fmt.Errorf("lab member %s: %w", pm.name(), err):
+			default: // one error already ends the lab
+			}
+		}
+	}()
+	if len(seeds) > 0 {
+		go func() {
+			jctx, cancel := context.WithTimeout(context.Background(), gossipJoinTimeout)
+			defer cancel()
+			// On failure the pool keeps trying its seeds in the background.
+			if err := pool.Join(jctx, seeds); err != nil && !errors.Is(err, routing.ErrClosed) {
+				mlogger.Warn("restarted lab member has not joined the gossip pool yet", "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// restartMember starts a stopped member again on its data, S3 and cluster
+// addresses: it rejoins its raft group and, through the running members' gossip
+// addresses, the pool. Starting a running member does nothing.
+func (p *planet) restartMember(ctx context.Context, pm *planetMember) error {
+	p.mu.Lock()
+	running, stopped := pm.servedMember != nil, p.stopped
+	var seeds []string
+	for _, o := range p.allMembers() {
+		if o != pm && o.servedMember != nil {
+			seeds = append(seeds, o.pool.GossipAddr())
+		}
+	}
+	p.mu.Unlock()
+	if stopped {
+		return errors.New("the lab is stopping")
+	}
+	if running {
+		return nil
+	}
+	s3ln, err := net.Listen("tcp", pm.s3Addr)
+	if err != nil {
+		return fmt.Errorf("lab member %s: S3 listener on %s: %w", pm.name(), pm.s3Addr, err)
+	}
+	cln, err := net.Listen("tcp", pm.clusterAddr)
+	if err != nil {
+		s3ln.Close()
+		return fmt.Errorf("lab member %s: cluster listener on %s: %w", pm.name(), pm.clusterAddr, err)
+	}
+	return p.startMember(ctx, pm, s3ln, cln, seeds)
+}
+
+// stopMember stops a running member abruptly, as a crash of its process would
+// (its files are closed cleanly): its S3 endpoint refuses connections at once,
+// its pool closes without leaving (the others find it dead by probing), its raft
+// stops without handing leadership over. Stopping a stopped member does nothing.
+func (p *planet) stopMember(pm *planetMember) {
+	p.mu.Lock()
+	sm, pool, announcer := pm.servedMember, pm.pool, pm.announcer
+	pm.servedMember, pm.pool, pm.announcer = nil, nil, nil
+	p.mu.Unlock()
+	if sm == nil {
+		return
+	}
+	sm.srv.Close()
+	if err := pool.Close(); err != nil && !errors.Is(err, routing.ErrClosed) {
+		p.logger.Warn("close gossip pool", "member", pm.name(), "err", err)
+	}
+	announcer.close()
+	if err := sm.member.Close(); err != nil {
+		p.logger.Error("close member", "member", pm.name(), "err", err)
+	}
+	p.logger.Info("lab member stopped (admin API)", "member", pm.name())
+}
+
+// allMembers lists every member, running or not, region by region.
+func (p *planet) allMembers() []*planetMember {
+	var ms []*planetMember
+	for _, r := range p.regions {
+		ms = append(ms, r.members...)
+	}
+	return ms
 }
 
 // awaitReady joins every pool to the seeds and waits, within labLeaderWait, for
@@ -179,20 +324,20 @@ func (p *planet) awaitReady(ctx context.Context, seeds []string) {
 	}
 }
 
-// members lists every started member, region by region.
+// members lists every running member, region by region.
 func (p *planet) members() []*planetMember {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var ms []*planetMember
-	for _, r := range p.regions {
-		for _, m := range r.members {
-			if m.servedMember != nil {
-				ms = append(ms, m)
-			}
+	for _, m := range p.allMembers() {
+		if m.servedMember != nil {
+			ms = append(ms, m)
 		}
 	}
 	return ms
 }
 
-// served lists the members' S3 endpoints, for serving.
+// served lists the running members' S3 endpoints.
 func (p *planet) served() []*servedMember {
 	var ms []*servedMember
 	for _, m := range p.members() {
@@ -201,18 +346,31 @@ func (p *planet) served() []*servedMember {
 	return ms
 }
 
-// stop stops the members (S3 endpoints first, then raft), then has every pool
-// leave: a member's last leadership event reaches gossip before its pool goes.
+// stop stops the running members (S3 endpoints first, then raft), then has every
+// pool leave: a member's last leadership event reaches gossip before its pool
+// goes. Members stopped through the admin API stay stopped.
 func (p *planet) stop() {
-	stopMembers(p.served(), p.logger, false)
+	p.ops.Lock()
+	defer p.ops.Unlock()
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	p.stopped = true
+	p.mu.Unlock()
+	running := p.members()
+	var served []*servedMember
+	for _, m := range running {
+		served = append(served, m.servedMember)
+	}
+	stopMembers(served, p.logger, false)
 	var wg sync.WaitGroup
-	for _, r := range p.regions {
-		for _, m := range r.members {
-			wg.Go(func() {
-				m.announcer.close()
-				leaveGossip(m.pool, p.logger)
-			})
-		}
+	for _, m := range running {
+		wg.Go(func() {
+			m.announcer.close()
+			leaveGossip(m.pool, p.logger)
+		})
 	}
 	wg.Wait()
 }
@@ -232,8 +390,8 @@ func (p *planet) labFile(cfg Config) labfile.File {
 	for _, r := range p.regions {
 		for _, m := range r.members {
 			lf.Endpoints.Regions[r.Name] = append(lf.Endpoints.Regions[r.Name], m.url)
-			lf.ClusterAddrs[r.Name] = append(lf.ClusterAddrs[r.Name], m.member.ClusterAddr())
-			lf.GossipAddrs[r.Name] = append(lf.GossipAddrs[r.Name], m.pool.GossipAddr())
+			lf.ClusterAddrs[r.Name] = append(lf.ClusterAddrs[r.Name], m.clusterAddr)
+			lf.GossipAddrs[r.Name] = append(lf.GossipAddrs[r.Name], m.gossipAddr)
 		}
 	}
 	lf.Endpoints.Global = p.regions[0].members[0].url

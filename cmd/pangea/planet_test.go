@@ -46,9 +46,6 @@ func startTestPlanet(t *testing.T, topo *topology.Topology) *planet {
 	if err != nil {
 		t.Fatalf("start planet: %v", err)
 	}
-	for _, m := range pl.served() {
-		go m.serve()
-	}
 	t.Cleanup(pl.stop)
 	return pl
 }

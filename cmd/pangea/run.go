@@ -17,7 +17,8 @@ Usage:
 Commands:
   node      serve one region member (--data DIR --addr HOST:PORT --region REGION --id ID --peers ...)
   lab       run the whole lab on loopback (3 members by default) and print its endpoints and credentials
-  ctl       inspect and change a region: status, add ID ADDR, remove ID
+  ctl       inspect and change a region: status, add ID ADDR, remove ID; with --lab DIR the lab's
+            planet status and chaos controls (latency, partition, heal, region-down, member-stop, ...)
   bench     drive an S3 endpoint with PUT/GET load and print ops/s and latencies
   health    exit 0 if an S3 endpoint serves (ready, or --live), 1 if not
   version   print the version, commit and Go version

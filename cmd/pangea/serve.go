@@ -144,18 +144,29 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.To
 		return err
 	}
 	served := make(chan error, len(members))
-	for _, m := range members {
-		go func() { served <- m.serve() }()
-	}
 	if lab {
+		served = pl.errs // the planet serves its members, restarted ones too
 		defer pl.stop()
 	} else {
+		for _, m := range members {
+			go func() { served <- m.serve() }()
+		}
 		defer stopMembers(members, logger, true)
 	}
 
 	var lf labfile.File
 	if lab {
 		lf = pl.labFile(cfg)
+		addr := cfg.AdminAddr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		admin, err := startAdmin(addr, pl, cfg.ClusterSecret, logger)
+		if err != nil {
+			return err
+		}
+		defer admin.close() // before the planet stops (deferred earlier)
+		lf.Admin = admin.URL()
 	} else {
 		lf = labfile.File{
 			Endpoints: labfile.Endpoints{Global: members[0].url, Regions: map[string][]string{cfg.Region: {members[0].url}}},
@@ -419,13 +430,14 @@ func (c *cli) printBanner(cfg Config, pl *planet, lf labfile.File) {
     aws --endpoint-url %s s3 cp ./some-file s3://my-bucket/
     aws --endpoint-url %s s3 ls s3://my-bucket
 
+  Planet status: pangea ctl --lab %s status   (chaos: latency, partition, heal, region-down, ...)
   Region status: pangea ctl --cluster-addr %s --cluster-secret <cluster_secret from lab.json> status
   Readiness:     curl %s%s  (every member answers it)
 
   Press Ctrl-C to stop.
 
 `, url, region0, cfg.AccessKey, cfg.SecretKey, labJSON,
-		cfg.AccessKey, cfg.SecretKey, region0, url, url, url, lf.ClusterAddrs[region0][0], url, s3api.HealthReadyPath)
+		cfg.AccessKey, cfg.SecretKey, region0, url, url, url, cfg.DataDir, lf.ClusterAddrs[region0][0], url, s3api.HealthReadyPath)
 	fmt.Fprint(c.stdout, b.String())
 }
 

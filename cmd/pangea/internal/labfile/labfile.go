@@ -30,6 +30,10 @@ type File struct {
 	// ControlRegion names the region whose raft will hold the global catalog (the
 	// topology's first). Written by `pangea lab`.
 	ControlRegion string `json:"control_region,omitempty"`
+	// Admin is the base URL of the lab's admin API (chaos controls and status,
+	// requests signed with ClusterSecret: `pangea ctl --lab DIR`). Written by
+	// `pangea lab`.
+	Admin string `json:"admin,omitempty"`
 }
 
 // Endpoints lists the global endpoint and the endpoints of each region's nodes.
