@@ -250,7 +250,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	go m.watchRemoval()
 	go func() {
 		defer m.wg.Done()
-		gcLoop(m.gcStop, m.gcDone, cfg.GCInterval, m.CollectGarbage, m.store.DropResident, func(err error) {
+		gcLoop(m.gcStop, m.gcDone, cfg.GCInterval, m.CollectGarbage, m.dropResident, func(err error) {
 			m.logger.Warn("staged blob collection failed", "err", err)
 		})
 	}()
@@ -321,6 +321,12 @@ const (
 	logCacheEntries = 512
 	logCacheMaxData = 32 << 10
 )
+
+// dropResident gives back the pages of the store's and the raft log's maps that
+// the member touched (gcLoop calls it every residentTrimEvery).
+func (m *Member) dropResident() error {
+	return errors.Join(m.store.DropResident(), m.logStore.DropResident())
+}
 
 // Close stops the member abruptly, as a crash would but with the files closed
 // cleanly: no leadership transfer, every cluster connection broken. State on disk

@@ -56,8 +56,14 @@ func DropMapped(tx *bbolt.Tx, b []byte) {
 // (milliseconds; bbolt cannot remap meanwhile).
 func (s *Store) DropResident() error {
 	return s.view(func(tx *bbolt.Tx) error {
-		info := tx.DB().Info()
-		dropRange(info.Data, uintptr(tx.Size()))
+		DropResidentPages(tx)
 		return nil
 	})
+}
+
+// DropResidentPages gives back every page of tx's database map that this process
+// touched, as Store.DropResident does, for any bbolt file (the raft log's too). tx
+// must be open: it holds the map in place.
+func DropResidentPages(tx *bbolt.Tx) {
+	dropRange(tx.DB().Info().Data, uintptr(tx.Size()))
 }

@@ -292,6 +292,21 @@ func lastIndex(b *bbolt.Bucket) (uint64, error) {
 	return r.last(), nil
 }
 
+// DropResident gives back the pages of the file's memory map that this process
+// touched (opening the file scans it; reads and appends touch more): they stay in
+// the page cache, and the log's resident part stays about what one call's period
+// touched (storage.DropResidentPages).
+func (s *Store) DropResident() error {
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		storage.DropResidentPages(tx)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("raftbolt: %w", err)
+	}
+	return nil
+}
+
 // GetLog reads the entry at index into log, or returns raft.ErrLogNotFound.
 func (s *Store) GetLog(index uint64, log *raft.Log) error {
 	return s.db.View(func(tx *bbolt.Tx) error {
