@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -31,9 +30,12 @@ const (
 
 // wireWAN makes mc's cluster traffic cross the emulated WAN as a process at ep's
 // location: raft and gRPC connections it dials or accepts between locations are
-// delayed by the link (none inside a location). mc.Listener must be set.
-func wireWAN(mc *node.MemberConfig, ep *wan.Endpoint, logger *slog.Logger) {
-	mc.Listener = newWANListener(mc.Listener, ep, logger)
+// delayed by the link (none inside a location). Connections without the WAN
+// preamble (pangea ctl, standing outside the planet) are served undelayed and
+// still face the cluster handshake (wan.Endpoint.ListenMixed). mc.Listener must
+// be set.
+func wireWAN(mc *node.MemberConfig, ep *wan.Endpoint) {
+	mc.Listener = ep.ListenMixed(mc.Listener)
 	mc.Dial = ep.DialTCP
 }
 
@@ -188,118 +190,3 @@ func leaveGossip(pool *routing.Pool, logger *slog.Logger) {
 		logger.Warn("close gossip pool", "err", err)
 	}
 }
-
-// wanListener is Endpoint.Listen for a member's cluster port that also serves
-// connections without the WAN preamble, undelayed: those come from tools standing
-// outside the emulated planet (pangea ctl), which still face the cluster secret
-// handshake. The two are told apart by their first bytes: the preamble starts
-// with "PW", the cluster handshake with "PGA1", and in both the dialer speaks first.
-type wanListener struct {
-	net.Listener
-	ep     *wan.Endpoint
-	logger *slog.Logger
-	ctx    context.Context // ends when the listener closes
-	cancel context.CancelFunc
-	conns  chan net.Conn
-	wg     sync.WaitGroup
-
-	loopDone chan struct{}
-	loopErr  error // set before loopDone closes
-
-	closeOnce sync.Once
-	closeErr  error
-}
-
-// sniffTimeout bounds how long an accepted connection may stay silent.
-const sniffTimeout = 10 * time.Second
-
-func newWANListener(l net.Listener, ep *wan.Endpoint, logger *slog.Logger) *wanListener {
-	ctx, cancel := context.WithCancel(context.Background())
-	wl := &wanListener{Listener: l, ep: ep, logger: logger, ctx: ctx, cancel: cancel,
-		conns: make(chan net.Conn), loopDone: make(chan struct{})}
-	wl.wg.Add(1)
-	go wl.acceptLoop()
-	return wl
-}
-
-func (l *wanListener) acceptLoop() {
-	defer l.wg.Done()
-	defer close(l.loopDone)
-	pause := 5 * time.Millisecond
-	for {
-		raw, err := l.Listener.Accept()
-		if err != nil {
-			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				l.loopErr = err
-				return
-			}
-			// Out of file descriptors and the like: wait and retry, as net/http does.
-			l.logger.Warn("cluster accept failed; retrying", "err", err, "pause", pause)
-			select {
-			case <-time.After(pause):
-			case <-l.ctx.Done():
-				l.loopErr = err
-				return
-			}
-			pause = min(2*pause, time.Second)
-			continue
-		}
-		pause = 5 * time.Millisecond
-		l.wg.Add(1)
-		go l.sniff(raw)
-	}
-}
-
-func (l *wanListener) sniff(raw net.Conn) {
-	defer l.wg.Done()
-	stop := context.AfterFunc(l.ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
-	br := bufio.NewReaderSize(raw, 64)
-	_ = raw.SetReadDeadline(time.Now().Add(sniffTimeout))
-	head, err := br.Peek(2)
-	if !stop() || err != nil {
-		_ = raw.Close()
-		return
-	}
-	_ = raw.SetReadDeadline(time.Time{})
-	var c net.Conn = &peekedConn{Conn: raw, r: br}
-	if string(head) == "PW" {
-		if c, err = l.ep.Server(l.ctx, c); err != nil {
-			l.logger.Debug("dropped cluster connection", "err", err)
-			return
-		}
-	}
-	select {
-	case l.conns <- c:
-	case <-l.ctx.Done():
-		_ = c.Close()
-	}
-}
-
-// Accept returns the next connection, its preamble done if it had one.
-func (l *wanListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.loopDone:
-		return nil, fmt.Errorf("cluster accept: %w", l.loopErr)
-	}
-}
-
-// Close closes the inner listener and the connections not yet accepted, and
-// waits for the goroutines it started.
-func (l *wanListener) Close() error {
-	l.closeOnce.Do(func() {
-		l.cancel()
-		l.closeErr = l.Listener.Close()
-		l.wg.Wait()
-	})
-	return l.closeErr
-}
-
-// peekedConn reads through the buffer that holds the sniffed bytes.
-type peekedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *peekedConn) Read(b []byte) (int, error) { return c.r.Read(b) }

@@ -187,7 +187,7 @@ func (p *planet) startMember(ctx context.Context, pm *planetMember, s3ln, cluste
 		Raft: node.LabRaftTimeouts(), Upload: cfg.uploadPace(),
 		OnLeadership: announcer.onLeadership,
 	}
-	wireWAN(&mc, pm.ep, mlogger)
+	wireWAN(&mc, pm.ep)
 	sm, err := startMemberOn(func() (regionMember, error) { return node.OpenMember(mc) }, pm.id, s3ln, rcfg, rlogger)
 	if err != nil {
 		mc.Listener.Close()

@@ -478,3 +478,63 @@ func FuzzPreamble(f *testing.F) {
 		}
 	})
 }
+
+// TestListenMixed_PassesPlainConnsAndDelaysWANOnes: on a ListenMixed port a
+// connection without the preamble (a tool outside the planet) is accepted as it is,
+// its first bytes intact and undelayed, while one dialed through the WAN from
+// another location pays the link; a silent one does not hold up the others.
+func TestListenMixed_PassesPlainConnsAndDelaysWANOnes(t *testing.T) {
+	n := newNet(t)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := endpoint(t, n, "eu-west-1").ListenMixed(raw)
+	t.Cleanup(func() { _ = l.Close() })
+	addr := l.Addr().String()
+
+	silent, err := net.Dial("tcp", addr) // never writes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	plain, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.Write([]byte("PGA1hello")); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	got := make([]byte, 9)
+	if _, err := io.ReadFull(srv, got); err != nil || string(got) != "PGA1hello" {
+		t.Fatalf("plain connection read %q, %v; want its bytes as sent", got, err)
+	}
+	go echo(srv)
+	if rtt := roundTrip(t, plain); rtt > 30*time.Millisecond {
+		t.Errorf("plain connection round trip %v: it should not be delayed", rtt)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	far, err := endpoint(t, n, "us-east-1").Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	fsrv, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsrv.Close()
+	go echo(fsrv)
+	if rtt := roundTrip(t, far); rtt < 70*time.Millisecond {
+		t.Errorf("WAN connection round trip %v, below the link's 70ms", rtt)
+	}
+}

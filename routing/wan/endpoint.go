@@ -1,6 +1,7 @@
 package wan
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -156,9 +157,25 @@ func (e *Endpoint) link(peer string) Link {
 // Listen wraps l: Accept returns connections whose preamble is done. The
 // preambles run beside the accept loop, so a slow or silent peer does not
 // hold up the others. Closing the returned listener closes l.
-func (e *Endpoint) Listen(l net.Listener) net.Listener {
+func (e *Endpoint) Listen(l net.Listener) net.Listener { return e.listen(l, false) }
+
+// ListenMixed is Listen for a port that also serves connections without the
+// preamble, undelayed: those of tools standing outside the emulated planet (pangea
+// ctl on a member's cluster port). The two are told apart by their first two
+// bytes, the preamble's magic "PW", so the protocol on the port must have the
+// dialer speak first, and must not start with those bytes (the cluster
+// handshake starts with "PGA1"); it must authenticate its peers itself, since a
+// connection without the preamble passes unchecked. One that stays silent for
+// sniffTimeout is dropped.
+func (e *Endpoint) ListenMixed(l net.Listener) net.Listener { return e.listen(l, true) }
+
+// sniffTimeout bounds how long ListenMixed waits for a connection's first bytes.
+const sniffTimeout = 10 * time.Second
+
+func (e *Endpoint) listen(l net.Listener, mixed bool) net.Listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	wl := &listener{
+		mixed:    mixed,
 		Listener: l,
 		ep:       e,
 		ctx:      ctx,
@@ -173,6 +190,7 @@ func (e *Endpoint) Listen(l net.Listener) net.Listener {
 
 type listener struct {
 	net.Listener
+	mixed  bool // connections without the preamble pass through (ListenMixed)
 	ep     *Endpoint
 	ctx    context.Context // ends when the listener closes
 	cancel context.CancelFunc
@@ -219,7 +237,15 @@ func (l *listener) acceptLoop() {
 
 func (l *listener) handshake(raw net.Conn) {
 	defer l.wg.Done()
-	c, err := l.ep.Server(l.ctx, raw)
+	var (
+		c   net.Conn
+		err error
+	)
+	if l.mixed {
+		c, err = l.sniff(raw)
+	} else {
+		c, err = l.ep.Server(l.ctx, raw)
+	}
 	if err != nil {
 		l.ep.logger.Debug("wan: dropped incoming connection", "err", err)
 		return
@@ -230,6 +256,36 @@ func (l *listener) handshake(raw net.Conn) {
 		_ = c.Close()
 	}
 }
+
+// sniff reads raw's first two bytes: the preamble's magic sends it through
+// Server, anything else passes as it is (ListenMixed). raw is closed on error.
+func (l *listener) sniff(raw net.Conn) (net.Conn, error) {
+	stop := context.AfterFunc(l.ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	br := bufio.NewReaderSize(raw, 64)
+	_ = raw.SetReadDeadline(time.Now().Add(sniffTimeout))
+	head, err := br.Peek(2)
+	if !stop() {
+		err = l.ctx.Err()
+	}
+	if err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("wan: first bytes of a connection: %w", err)
+	}
+	_ = raw.SetReadDeadline(time.Time{})
+	c := &peekedConn{Conn: raw, r: br}
+	if head[0] == 'P' && head[1] == 'W' {
+		return l.ep.Server(l.ctx, c)
+	}
+	return c, nil
+}
+
+// peekedConn reads through the buffer that holds the sniffed bytes.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 // Accept returns the next connection whose preamble is done.
 func (l *listener) Accept() (net.Conn, error) {
