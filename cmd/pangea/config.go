@@ -300,7 +300,7 @@ func (c Config) redacted(lab bool) string {
 	}
 	limit := "auto"
 	if c.MemoryLimit != 0 {
-		limit = formatBytes(c.MemoryLimit)
+		limit = formatLimit(c.MemoryLimit)
 	}
 	common := fmt.Sprintf("data=%s addr=%s region=%s base_domain=%s log_level=%s fsync=%s upload_min_rate=%d upload_stall=%v gc_percent=%d memory_limit=%s access_key=%s secret_key=<redacted>",
 		c.DataDir, c.Addr, c.Region, c.BaseDomain, c.LogLevel, fsync, c.UploadMinRate, c.UploadStall, c.GCPercent, limit, c.AccessKey)

@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"runtime/metrics"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pangea-s3/pangea/cmd/pangea/internal/bytesize"
 	"github.com/pangea-s3/pangea/node"
 )
 
@@ -73,8 +73,8 @@ func memoryPolicy(cfg Config, members int, getenv func(string) string, logger *s
 		prevLimit = debug.SetMemoryLimit(limit)
 	}
 	gc, lim := collectorSettings()
-	logger.Info("memory policy", "gc_percent", gc, "memory_limit", formatBytes(lim),
-		"members", members, "body_budget_per_member", formatBytes(int64(node.DefaultBodyBudget())))
+	logger.Info("memory policy", "gc_percent", gc, "memory_limit", formatLimit(lim),
+		"members", members, "body_budget_per_member", bytesize.Format(int64(node.DefaultBodyBudget())))
 	return func() {
 		if prevGC != -2 {
 			debug.SetGCPercent(prevGC)
@@ -167,6 +167,9 @@ func (t *idleTrimmer) run(ctx context.Context, every time.Duration, logger *slog
 	}
 }
 
+// maxMemoryLimit is the largest --memory-limit: 1 PiB, far beyond any machine.
+const maxMemoryLimit = 1 << 50
+
 // parseMemoryLimit parses --memory-limit: auto (0), none (-1) or a size.
 func parseMemoryLimit(v string) (int64, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
@@ -175,45 +178,21 @@ func parseMemoryLimit(v string) (int64, error) {
 	case "none", "off":
 		return -1, nil
 	}
-	n, err := parseByteSize(v)
-	if err == nil && n < 16<<20 {
-		err = fmt.Errorf("%q: under 16MiB, a process could not hold even its body budget", v)
+	n, err := bytesize.Parse(v, maxMemoryLimit)
+	if err != nil {
+		return 0, fmt.Errorf("%w: want auto, none, or a size such as 256MiB or 1GiB", err)
 	}
-	return n, err
+	if n < 16<<20 {
+		return 0, fmt.Errorf("%q: under 16MiB, a process could not hold even its body budget", v)
+	}
+	return n, nil
 }
 
-// parseByteSize parses a size such as 256MiB, 1GiB, 512KiB or a number of bytes.
-func parseByteSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
-	num, mult := strings.TrimSpace(s), int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(num, u.suffix) {
-			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q: want a size such as 256MiB, 1GiB or a number of bytes", s)
-	}
-	return n * mult, nil
-}
-
-// formatBytes prints n in the largest binary unit that divides it, or "none" for
-// no limit.
-func formatBytes(n int64) string {
-	switch {
-	case n < 0 || n == 1<<63-1:
+// formatLimit prints a memory limit as --memory-limit takes it, or "none" for no
+// limit.
+func formatLimit(n int64) string {
+	if n < 0 || n == 1<<63-1 {
 		return "none"
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%dGiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
 	}
-	return fmt.Sprintf("%dB", n)
+	return bytesize.Format(n)
 }

@@ -101,8 +101,8 @@ func TestParseMemoryLimit(t *testing.T) {
 		}
 	}
 	for n, want := range map[int64]string{-1: "none", 1 << 62: "4294967296GiB", 96 << 20: "96MiB", 1536: "1536B", 3 << 10: "3KiB"} {
-		if got := formatBytes(n); got != want {
-			t.Errorf("formatBytes(%d) = %s, want %s", n, got, want)
+		if got := formatLimit(n); got != want {
+			t.Errorf("formatLimit(%d) = %s, want %s", n, got, want)
 		}
 	}
 }
