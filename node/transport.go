@@ -39,6 +39,10 @@ import (
 const (
 	chanRaft byte = 'R'
 	chanGRPC byte = 'G'
+	// chanHTTP carries internal HTTP/1.1: requests forwarded from other
+	// regions and edges (with the principal their entry verified), and the
+	// catalog's calls. Served only once the member serves it (ServeInternal).
+	chanHTTP byte = 'H'
 
 	nonceLen         = 32
 	macLen           = sha256.Size
@@ -168,7 +172,7 @@ func serverHandshake(conn net.Conn, secret []byte, deadline time.Time) (byte, er
 	if !hmac.Equal(proof[:macLen], mac(secret, "pangea-dialer", nd, na[:], []byte{ch})) {
 		return 0, refusal(refusedWrongSecret, "peer does not know the cluster secret")
 	}
-	if ch != chanRaft && ch != chanGRPC {
+	if ch != chanRaft && ch != chanGRPC && ch != chanHTTP {
 		return 0, refusal(refusedUnknownChannel, "unknown channel %q", ch)
 	}
 	if _, err := conn.Write([]byte{1}); err != nil {
@@ -310,7 +314,10 @@ type clusterMux struct {
 	pending list.List // *pendingHandshake, oldest first
 	peak    int       // most handshakes in progress at once (tests)
 
-	raft, grpc *chanListener
+	raft, grpc, http *chanListener
+	// httpServed is set once something accepts on http: until then an HTTP
+	// channel is refused rather than left waiting.
+	httpServed atomic.Bool
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
 }
@@ -331,6 +338,7 @@ func newClusterMuxWith(ln net.Listener, advertise net.Addr, secret []byte, logge
 	m.refusals = newRefusalLog(logger, opts.logInterval)
 	m.raft = newChanListener(advertise)
 	m.grpc = newChanListener(advertise)
+	m.http = newChanListener(advertise)
 	m.wg.Add(1)
 	go m.acceptLoop()
 	return m
@@ -438,8 +446,15 @@ func (m *clusterMux) route(p *pendingHandshake) {
 		return
 	}
 	target := m.raft
-	if ch == chanGRPC {
+	switch ch {
+	case chanGRPC:
 		target = m.grpc
+	case chanHTTP:
+		if !m.httpServed.Load() {
+			m.refuse(conn, refusedUnknownChannel, refusal(refusedUnknownChannel, "internal HTTP is not served by this member"))
+			return
+		}
+		target = m.http
 	}
 	if !target.deliver(conn) {
 		conn.Close()
@@ -454,6 +469,7 @@ func (m *clusterMux) close() {
 		m.ln.Close()
 		m.raft.Close()
 		m.grpc.Close()
+		m.http.Close()
 		m.conns.closeAll()
 	})
 	m.wg.Wait()

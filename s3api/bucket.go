@@ -23,14 +23,30 @@ const accountID = "000000000000"
 // creates the bucket here).
 func (s *Server) dispatch(rc *reqCtx) error {
 	switch rc.op {
-	case opListBuckets, opCreateBucket:
-		if err := s.checkRegion(rc, s.cfg.Region, false); err != nil {
-			return err
+	case opListBuckets:
+		// An edge answers for no region: any signing region will do.
+		if s.cfg.Region != "" {
+			if err := s.checkRegion(rc, s.cfg.Region, false); err != nil {
+				return err
+			}
 		}
-		if rc.op == opListBuckets {
-			return s.listBuckets(rc)
+		return s.listBuckets(rc)
+	case opCreateBucket:
+		if s.cfg.Resolver == nil {
+			// In a planet the bucket's region checks, once chosen.
+			if err := s.checkRegion(rc, s.cfg.Region, false); err != nil {
+				return err
+			}
 		}
 		return s.createBucket(rc)
+	}
+	// The resolve step: a bucket of another region is its region's to serve.
+	t, err := s.resolve(rc)
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		return s.forward(rc, t)
 	}
 	b, err := s.b.Bucket(rc.r.Context(), rc.bucket)
 	if err != nil {
@@ -177,7 +193,13 @@ func (s *Server) listBuckets(rc *reqCtx) error {
 	if in.MaxBuckets == 0 && (has(rc.query, "prefix") || has(rc.query, "bucket-region") || has(rc.query, "continuation-token")) {
 		in.MaxBuckets = maxBucketsPage
 	}
-	list, err := s.b.ListBuckets(rc.r.Context(), in)
+	var list storage.ListBucketsResult
+	var err error
+	if s.cfg.Resolver != nil {
+		list, err = s.cfg.Resolver.ListBuckets(rc.r.Context(), in) // every region's
+	} else {
+		list, err = s.b.ListBuckets(rc.r.Context(), in)
+	}
 	if err != nil {
 		return err
 	}
@@ -262,11 +284,39 @@ func (s *Server) createBucket(rc *reqCtx) error {
 		}
 		lc = strings.TrimSpace(cfg.LocationConstraint)
 	}
-	switch {
-	case lc == "" && s.cfg.Region != "us-east-1":
-		return apiErr("IllegalLocationConstraintException", "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.")
-	case lc != "" && lc != s.cfg.Region:
-		return apiErr("IllegalLocationConstraintException", "The "+lc+" location constraint is incompatible for the region specific endpoint this request was sent to.")
+	if s.cfg.Resolver == nil {
+		switch {
+		case lc == "" && s.cfg.Region != "us-east-1":
+			return apiErr("IllegalLocationConstraintException", "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.")
+		case lc != "" && lc != s.cfg.Region:
+			return apiErr("IllegalLocationConstraintException", "The "+lc+" location constraint is incompatible for the region specific endpoint this request was sent to.")
+		}
+	} else {
+		// In a planet the constraint picks the region, by default the one
+		// that received the request (an edge's resolver picks for it).
+		region := lc
+		if region == "" {
+			region = s.cfg.Region
+		}
+		if rc.internal && region != s.cfg.Region {
+			return apiErr("IllegalLocationConstraintException", "The "+lc+" location constraint is incompatible for the region specific endpoint this request was sent to.")
+		}
+		if !rc.internal {
+			t, err := s.cfg.Resolver.Region(rc.r.Context(), region)
+			if err != nil {
+				return err
+			}
+			if !t.Local {
+				// The owning region reserves the name and creates the bucket.
+				return s.forwardPrepared(rc, &t, nil, body)
+			}
+		}
+		if err := s.checkRegion(rc, s.cfg.Region, false); err != nil {
+			return err
+		}
+		if err := s.cfg.Resolver.ReserveBucket(rc.r.Context(), rc.bucket, s.cfg.Region, rc.principal()); err != nil {
+			return err
+		}
 	}
 	if err := s.b.CreateBucket(rc.r.Context(), rc.bucket, s.cfg.Region, rc.principal()); err != nil {
 		return err
@@ -281,8 +331,21 @@ func (s *Server) deleteBucket(rc *reqCtx, az *authorizer) error {
 	if err := az.check("s3:DeleteBucket", "", nil); err != nil {
 		return err
 	}
+	if res := s.cfg.Resolver; res != nil {
+		// Never delete a bucket whose name could not then be released.
+		if err := res.CatalogReachable(rc.r.Context()); err != nil {
+			return err
+		}
+	}
 	if err := s.b.DeleteBucket(rc.r.Context(), rc.bucket); err != nil {
 		return err
+	}
+	if res := s.cfg.Resolver; res != nil {
+		// The bucket is gone: its answer is success whatever comes of the
+		// release, which the catalog's reconciliation retries if this fails.
+		if err := res.ReleaseBucket(rc.r.Context(), rc.bucket, az.b.Region); err != nil {
+			s.log.Warn("bucket deleted but its name is not released yet", "bucket", rc.bucket, "request_id", rc.id, "err", err)
+		}
 	}
 	rc.w.WriteHeader(http.StatusNoContent)
 	return nil

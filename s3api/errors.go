@@ -207,10 +207,22 @@ func translate(err error) (e *Error, internal bool) {
 	if errors.As(err, &ae) {
 		return ae, false
 	}
+	var fe *forwardError
+	if errors.As(err, &fe) {
+		return fe.s3Error(), false
+	}
+	if errors.Is(err, ErrUnknownRegion) {
+		return apiErr("InvalidLocationConstraint", "The specified location-constraint is not valid"), false
+	}
 	// Checked before the sentinels: a retryable error may wrap anything.
 	var re Retryable
 	if errors.As(err, &re) && re.Retryable() {
-		return apiErr("ServiceUnavailable", msgUnavailable), false
+		e := apiErr("ServiceUnavailable", msgUnavailable)
+		var um interface{ UnavailableMessage() string }
+		if errors.As(err, &um) {
+			e.Message = um.UnavailableMessage() // what is unreachable, to retry
+		}
+		return e, false
 	}
 	var authErr *auth.Error
 	if errors.As(err, &authErr) {

@@ -41,6 +41,17 @@ type Config struct {
 	Now func() time.Time
 	// MaxSkew is the allowed clock skew of signed requests. Zero: 15 minutes.
 	MaxSkew time.Duration
+
+	// Resolver, if set, places buckets in a planet of regions (resolve.go):
+	// requests for another region's buckets are forwarded through Forward, and
+	// CreateBucket/DeleteBucket/ListBuckets go through the global catalog. Nil:
+	// every bucket is served from the Backend. An edge (no Backend) has one and
+	// an empty Region.
+	Resolver Resolver
+	// Forward carries forwarded requests to other processes' internal addresses
+	// ("http://<addr>/..."); it must authenticate this process to them (the
+	// cluster secret: node.InternalTransport).
+	Forward http.RoundTripper
 }
 
 // Server is the S3 front end: an http.Handler over a Backend. It is safe for
@@ -68,7 +79,7 @@ func New(cfg Config, b Backend) *Server {
 	if cfg.BaseDomain == "" {
 		cfg.BaseDomain = DefaultBaseDomain
 	}
-	if cfg.Region == "" {
+	if cfg.Region == "" && cfg.Resolver == nil {
 		cfg.Region = "us-east-1"
 	}
 	if cfg.Now == nil {
@@ -112,6 +123,9 @@ type reqCtx struct {
 	key    string
 	query  url.Values
 	auth   *auth.Result
+	// internal: forwarded by another process of the planet (InternalHandler):
+	// the principal came with it, and it is served here.
+	internal bool
 	// errCode is the S3 error code answered, for the access log.
 	errCode string
 }
@@ -193,10 +207,14 @@ func (s *Server) newRequestID() string {
 
 // ServeHTTP runs the pipeline: route -> authenticate -> dispatch (which authorizes
 // and runs the operation). Every response carries the request ID headers.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r, false) }
+
+// serve is ServeHTTP, or with internal set InternalHandler's pipeline: the
+// principal a forwarded request carries stands for the signature.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, internal bool) {
 	start := time.Now()
 	rw := &respWriter{ResponseWriter: w}
-	rc := &reqCtx{w: rw, r: r, id: s.newRequestID()}
+	rc := &reqCtx{w: rw, r: r, id: s.newRequestID(), internal: internal}
 	h := w.Header()
 	h["X-Amz-Request-Id"] = []string{rc.id}
 	h["X-Amz-Id-2"] = []string{s.hostID}
@@ -228,7 +246,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// sees its failures as the client's (clientIOError), whatever wraps them.
 		r.Body = clientBody{r.Body}
 	}
-	res, err := s.verifier.Verify(r)
+	var res *auth.Result
+	var err error
+	if internal {
+		res, err = internalAuth(r)
+	} else {
+		res, err = s.verifier.Verify(r)
+	}
 	if err != nil {
 		s.writeError(rc, err)
 		return
