@@ -6,7 +6,8 @@
 // hybrid logical clock, the raft FSM that hands committed entries to storage in
 // batches (one transaction per batch), the read barrier that makes reads on any
 // member linearizable, membership changes, and the leader-only collection of
-// staged blobs that were never referenced.
+// staged blobs that were never referenced. Member.Collector (metrics.go) reports its
+// raft state to Prometheus, read at scrape time.
 //
 // Local is the single-node variant without raft (group commit straight into the
 // store), kept for embedding and as the baseline of benchmarks. Both share the

@@ -6,6 +6,8 @@
 // probes give every peer's health, a smoothed RTT and a Vivaldi network
 // coordinate. Consumers see it through the narrow Directory interface (who is
 // where, how far, who is healthy).
+// NewCollector (metrics.go) reports a Directory's view (each peer's health and
+// RTT) to Prometheus.
 // Gossip is encrypted and authenticated with a key derived from the cluster
 // secret. DESIGN.md explains the timing choices and failure modes.
 //

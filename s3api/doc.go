@@ -7,7 +7,9 @@
 // and writing S3-shaped XML responses and headers. errors.go is the single place where
 // any error (storage sentinels, auth, policy and replication-rule errors, context
 // errors, retryable errors such as unknown outcomes, anything else) becomes an S3
-// error response.
+// error response. metrics.go counts and times the requests it answers (Metrics, also
+// the observation point of forwarded requests) and serves a process's metrics at
+// MetricsPath.
 //
 // It does not own signature verification (s3api/auth), policy language evaluation
 // (s3api/policy), replication configuration validation (replication/rules) or storage

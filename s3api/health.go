@@ -46,12 +46,25 @@ func healthOp(key string) (op, bool) {
 		return opHealthLive, true
 	case "health/ready":
 		return opHealthReady, true
+	case "metrics":
+		return opMetrics, true
 	}
 	return opUnknown, false
 }
 
-// health answers a health endpoint (no authentication, no backend call but the check).
+// unauthenticated reports whether o is one of the /_pangea endpoints, answered
+// without authentication.
+func (o op) unauthenticated() bool {
+	return o == opHealthLive || o == opHealthReady || o == opMetrics
+}
+
+// health answers a health endpoint (no authentication, no backend call but the check),
+// or the metrics endpoint.
 func (s *Server) health(rc *reqCtx) {
+	if rc.op == opMetrics {
+		s.metrics(rc)
+		return
+	}
 	var err error
 	if hr, ok := s.b.(HealthReporter); ok {
 		if rc.op == opHealthReady {

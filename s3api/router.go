@@ -57,6 +57,7 @@ const (
 	opListParts
 	opHealthLive  // not S3: GET /_pangea/health/live (health.go)
 	opHealthReady // not S3: GET /_pangea/health/ready
+	opMetrics     // not S3: GET /_pangea/metrics (metrics.go)
 	numOps
 )
 
@@ -106,6 +107,7 @@ var opNames = [numOps]string{
 	opListParts:               "ListParts",
 	opHealthLive:              "HealthLive",
 	opHealthReady:             "HealthReady",
+	opMetrics:                 "Metrics",
 }
 
 func (o op) name() string {

@@ -52,6 +52,11 @@ type Config struct {
 	// ("http://<addr>/..."); it must authenticate this process to them (the
 	// cluster secret: node.InternalTransport).
 	Forward http.RoundTripper
+	// Metrics counts and times every request, labelled with Region. Nil: none.
+	Metrics *Metrics
+	// MetricsHandler answers GET MetricsPath, unauthenticated (metrics.go). Nil:
+	// that path answers NoSuchKey.
+	MetricsHandler http.Handler
 }
 
 // Server is the S3 front end: an http.Handler over a Backend. It is safe for
@@ -231,12 +236,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, internal bool) {
 				s.writeError(rc, apiErr("InternalError", msgInternal))
 			}
 		}
+		s.cfg.Metrics.observeRequest(s.cfg.Region, rc.op, rw.status, time.Since(start))
 		s.accessLog(rc, start)
 	}()
 
 	rt, rerr := route(r, s.baseHost)
 	rc.op, rc.bucket, rc.key, rc.query = rt.op, rt.bucket, rt.key, rt.query
-	if rerr == nil && (rt.op == opHealthLive || rt.op == opHealthReady) {
+	if rerr == nil && rt.op.unauthenticated() {
 		s.health(rc) // unauthenticated by design (health.go)
 		return
 	}

@@ -195,6 +195,7 @@ func (p *planet) startMember(ctx context.Context, pm *planetMember, s3ln, cluste
 		_ = pool.Close()
 		return fmt.Errorf("lab member %s: %w", pm.name(), err)
 	}
+	sm.metrics.reg.MustRegister(routing.NewCollector(pool))
 	p.mu.Lock()
 	pm.servedMember, pm.pool, pm.announcer = sm, pool, announcer
 	pm.gossipAddr = pool.GossipAddr()

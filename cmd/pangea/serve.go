@@ -270,6 +270,8 @@ type servedMember struct {
 	srv    *http.Server
 	ln     net.Listener
 	url    string
+	// metrics is what the endpoint serves at s3api.MetricsPath (metrics.go).
+	metrics *memberMetrics
 }
 
 func (m *servedMember) serve() error {
@@ -330,11 +332,14 @@ func startMemberOn(open func() (regionMember, error), id string, ln net.Listener
 
 // newServedMember puts member m behind the S3 API on ln, for cfg.Region.
 func newServedMember(m regionMember, id string, ln net.Listener, cfg Config, logger *slog.Logger) *servedMember {
+	mm, mlog := newMemberMetrics(m), logger.With("member", id)
 	handler := s3api.New(s3api.Config{
-		Region:      cfg.Region,
-		BaseDomain:  cfg.BaseDomain,
-		Credentials: auth.StaticCredentials{cfg.AccessKey: cfg.SecretKey},
-		Logger:      logger.With("member", id),
+		Region:         cfg.Region,
+		BaseDomain:     cfg.BaseDomain,
+		Credentials:    auth.StaticCredentials{cfg.AccessKey: cfg.SecretKey},
+		Logger:         mlog,
+		Metrics:        mm.s3,
+		MetricsHandler: mm.handler(mlog),
 	}, m)
 	srv := &http.Server{
 		Handler:           handler,
@@ -342,7 +347,7 @@ func newServedMember(m regionMember, id string, ln net.Listener, cfg Config, log
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	return &servedMember{member: m, srv: srv, ln: ln, url: endpointURL(ln.Addr())}
+	return &servedMember{member: m, srv: srv, ln: ln, url: endpointURL(ln.Addr()), metrics: mm}
 }
 
 // labLeaderWait bounds how long the lab waits for its regions to elect a leader
