@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pangea-s3/pangea/s3api/auth"
 )
@@ -100,6 +101,7 @@ func (s *Server) forwardPrepared(rc *reqCtx, t *Target, body *forwardedBody, sma
 	if err := s.canForward(rc, t); err != nil {
 		return err
 	}
+	start := time.Now()
 	var lastErr error
 	for i, addr := range t.Addrs {
 		req, err := s.forwardRequest(rc, addr, body, small)
@@ -120,9 +122,11 @@ func (s *Server) forwardPrepared(rc *reqCtx, t *Target, body *forwardedBody, sma
 			if body != nil && body.err != nil {
 				return body.err // the client's body failed (or failed verification)
 			}
+			s.cfg.Metrics.ObserveForward(t.Region, 0, time.Since(start))
 			return regionUnreachable(t.Region, lastErr)
 		}
 		defer resp.Body.Close()
+		s.cfg.Metrics.ObserveForward(t.Region, resp.StatusCode, time.Since(start))
 		h := rc.w.Header()
 		for k, v := range resp.Header {
 			h[k] = v
