@@ -133,3 +133,16 @@ func (s *Store) CatalogVersion() uint64 {
 	})
 	return v
 }
+
+// CatalogLookup returns the catalog's entry of bucket; ok is false if the name is
+// free.
+func (s *Store) CatalogLookup(bucket string) (e CatalogEntry, ok bool, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		e, ok, err = catalogEntry(tx, bucket)
+		return err
+	})
+	if err != nil {
+		return CatalogEntry{}, false, fmt.Errorf("storage: read catalog: %w", err)
+	}
+	return e, ok, nil
+}

@@ -92,6 +92,12 @@ func TestCatalog_ReserveAndRelease(t *testing.T) {
 	if _, ok := got.Lookup("zeta"); ok {
 		t.Fatal("zeta found after its release")
 	}
+	if e, ok, err := h.s.CatalogLookup("alpha"); err != nil || !ok || e.Owner != "o9" || !e.Created.Equal(t2) {
+		t.Fatalf("CatalogLookup(alpha) = %+v %v %v", e, ok, err)
+	}
+	if _, ok, err := h.s.CatalogLookup("zeta"); err != nil || ok {
+		t.Fatalf("CatalogLookup(zeta) = %v %v after its release", ok, err)
+	}
 }
 
 // TestCatalog_StampsReservationTime: a reservation without a time gets the
