@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/node"
+	"github.com/pangea-s3/pangea/routing"
 	"github.com/pangea-s3/pangea/storage"
 )
+
+var _ routing.CatalogStore = (*node.Member)(nil)
 
 // catalogRegion starts a 3-member control region and waits until its format
 // allows the catalog's operations on every member.
@@ -182,5 +188,77 @@ func TestCatalog_SurvivesRestart(t *testing.T) {
 	}
 	if _, err := leader.Member.ReserveBucket(ctx, "kept", "us-east-1", "bob"); !errors.Is(err, storage.ErrBucketAlreadyExists) {
 		t.Fatalf("reserving a kept name after restart: %v", err)
+	}
+}
+
+// controlDirectory lists the control region's members as the gossip pool would,
+// each at the address of its own catalog handler.
+type controlDirectory struct{ peers []routing.Peer }
+
+func (d controlDirectory) Self() routing.Peer               { return routing.Peer{Name: "edge", Self: true} }
+func (d controlDirectory) Peers() []routing.Peer            { return d.peers }
+func (d controlDirectory) Changes() <-chan struct{}         { return make(chan struct{}) }
+func (d controlDirectory) RTT(string) (time.Duration, bool) { return 0, false }
+func (d controlDirectory) Peer(name string) (routing.Peer, bool) {
+	for _, p := range d.peers {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return routing.Peer{}, false
+}
+
+// TestCatalog_ThroughRoutingClient: routing's client and cache over the real
+// members' catalog handlers: a reservation from one region conflicts with
+// another's across the HTTP hop, and a second process's cache follows through
+// the watch.
+func TestCatalog_ThroughRoutingClient(t *testing.T) {
+	c, _ := catalogRegion(t)
+	ctx := testCtx(t, 60*time.Second)
+	var dir controlDirectory
+	for _, n := range c.Nodes("us-east-1") {
+		srv := httptest.NewServer(routing.CatalogHandler(n.Member, nil))
+		t.Cleanup(srv.Close)
+		dir.peers = append(dir.peers, routing.Peer{
+			Name: n.ID, Health: routing.HealthAlive,
+			Meta: routing.Meta{Region: "us-east-1", Role: routing.RoleMember, InternalAddr: strings.TrimPrefix(srv.URL, "http://")},
+		})
+	}
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	newCat := func() *routing.Catalog {
+		cat := routing.NewCatalog(routing.CatalogConfig{
+			Directory: dir, ControlRegion: "us-east-1", Transport: tr, WatchWait: time.Second,
+		})
+		t.Cleanup(cat.Close)
+		return cat
+	}
+	eu, ap := newCat(), newCat()
+	ap.Start(ctx)
+
+	e, err := eu.Reserve(ctx, "shared-name", "eu-west-1", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ap.Reserve(ctx, "shared-name", "ap-south-1", "bob"); !errors.Is(err, storage.ErrBucketAlreadyExists) {
+		t.Fatalf("second region's reservation: %v, want ErrBucketAlreadyExists", err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the watching cache has the entry", func() error {
+		if got, ok := ap.Lookup("shared-name"); !ok || got.Region != "eu-west-1" || !got.Created.Equal(e.Created) {
+			return fmt.Errorf("lookup: %+v %v", got, ok)
+		}
+		return nil
+	})
+	if err := eu.Release(ctx, "shared-name", "eu-west-1", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the watching cache drops the released entry", func() error {
+		if _, ok := ap.Lookup("shared-name"); ok {
+			return errors.New("still there")
+		}
+		return nil
+	})
+	if _, ok, err := eu.Resolve(ctx, "shared-name"); err != nil || ok {
+		t.Fatalf("Resolve after the release: %v %v", ok, err)
 	}
 }
