@@ -94,3 +94,11 @@ func payloadSize(cmds []storage.Command) int {
 	}
 	return n
 }
+
+func cmdReserveBucket(name, region, owner string) storage.Command {
+	return storage.ReserveBucketCmd{Bucket: name, Region: region, Owner: owner} // At: the leader's clock
+}
+
+func cmdReleaseBucket(name, region string, createdBefore time.Time) storage.Command {
+	return storage.ReleaseBucketCmd{Bucket: name, Region: region, CreatedBefore: createdBefore}
+}

@@ -5,9 +5,13 @@
 // internal gRPC channel, the leader's stamping of version IDs and times from its
 // hybrid logical clock, the raft FSM that hands committed entries to storage in
 // batches (one transaction per batch), the read barrier that makes reads on any
-// member linearizable, membership changes, and the leader-only collection of
-// staged blobs that were never referenced. Member.Collector (metrics.go) reports its
-// raft state to Prometheus, read at scrape time.
+// member linearizable, membership changes, the leader-only collection of staged
+// blobs that were never referenced, and, on a member of the control region, the
+// global bucket catalog (catalog.go: ReserveBucket, ReleaseBucket, a linearizable
+// Catalog, and WatchCatalog woken by the FSM when the catalog changes). It also
+// serves the internal HTTP channel (internal.go: forwarded S3 requests and the
+// catalog's calls, after the cluster-secret handshake). Member.Collector
+// (metrics.go) reports its raft state to Prometheus, read at scrape time.
 //
 // Local is the single-node variant without raft (group commit straight into the
 // store), kept for embedding and as the baseline of benchmarks. Both share the

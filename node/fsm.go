@@ -70,6 +70,8 @@ type fsm struct {
 	restores atomic.Uint64
 	mu       sync.Mutex
 	advance  chan struct{} // closed and replaced whenever applied grows
+	// catalog wakes the watchers of the catalog (catalog.go).
+	catalog catalogWatch
 
 	// beforeApply, if set, runs before each batch (tests hold batches with it).
 	beforeApply func([]*raft.Log)
@@ -140,8 +142,13 @@ func (f *fsm) failed(msg string, err error) {
 	}
 }
 
-// flush commits the store's pending transaction and publishes its index.
+// flush commits the store's pending transaction and publishes its index. The
+// catalog's watchers are told after the commit: the dirty mark is taken before it,
+// so a catalog command it covers is never signalled before reads can see it, and
+// one applied meanwhile keeps the mark for the next flush (which ApplyBatch has
+// scheduled).
 func (f *fsm) flush() error {
+	catalog := f.catalog.dirty.Swap(false)
 	idx, err := f.store.Flush()
 	if err != nil {
 		f.failed("store failed to commit applied entries; this member stops", err)
@@ -149,6 +156,9 @@ func (f *fsm) flush() error {
 	}
 	if idx > 0 {
 		f.setApplied(idx)
+	}
+	if catalog {
+		f.catalog.signal()
 	}
 	return nil
 }
@@ -254,6 +264,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			if rf, ok := c.(storage.SetRegionFormatCmd); ok && results[s.off+j].Err == nil {
 				f.format.Store(uint32(rf.Format))
 			}
+			if storage.ChangesCatalog(c) && results[s.off+j].Err == nil {
+				f.catalog.dirty.Store(true)
+			}
 		}
 	}
 	f.staged = last
@@ -321,6 +334,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.staged = idx
 	f.setApplied(idx)
+	f.catalog.signal() // the snapshot may hold another catalog
 	f.restores.Add(1)
 	f.logger.Info("store restored from a raft snapshot", "applied_index", idx)
 	return nil

@@ -13,5 +13,12 @@
 //
 // The Picker that sends an MRAP request to the nearest healthy active region,
 // the gossip of MRAP state, and the WAN emulation (routing/wan) that delays
-// the project's own links build on it. The package never stores objects.
+// the project's own links build on it.
+//
+// It also carries the global bucket catalog to every process (catalog.go): the
+// control region's members serve it over the authenticated internal channel
+// (CatalogHandler, over a CatalogStore that node.Member implements), and Catalog
+// is each process's client and cached copy, kept fresh by a long-poll of the
+// nearest control member; the data path reads only the cache. The package never
+// stores objects.
 package routing

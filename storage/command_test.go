@@ -55,6 +55,10 @@ func sampleCommands() []Command {
 			WriteConditions: WriteConditions{IfMatch: "e"}},
 		SetRegionFormatCmd{Format: Format2},
 		NoopCmd{},
+		ReserveBucketCmd{Bucket: "b", Region: "us-east-1", Owner: "o", At: ts},
+		ReserveBucketCmd{Bucket: "zero-time", Region: "r"},
+		ReleaseBucketCmd{Bucket: "b", Region: "us-east-1", CreatedBefore: ts},
+		ReleaseBucketCmd{Bucket: "b", Region: "us-east-1"},
 	}
 }
 

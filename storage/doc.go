@@ -5,7 +5,9 @@
 // It owns the domain types (types.go), the S3 versioning rules (null versions,
 // suspended buckets, delete markers, "the latest version is the greatest VersionID"),
 // body chunking with optional S2 compression, the digests clients send (Digester),
-// and snapshot/restore of the whole state.
+// snapshot/restore of the whole state, and the global bucket catalog (catalog.go:
+// bucket name -> owning region, written only in the control region's store by
+// ReserveBucket and ReleaseBucket, read whole with Catalog).
 //
 // Writes are deterministic commands applied by Store.Apply, all of a batch in one
 // bbolt transaction. Everything non-deterministic (version IDs, times, blob and upload

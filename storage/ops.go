@@ -14,8 +14,11 @@ const (
 	// they cannot decode.
 	Format2 Format = 2
 
+	// Format3: ReserveBucket and ReleaseBucket, the global bucket catalog.
+	Format3 Format = 3
+
 	// LatestFormat is the newest format this binary knows.
-	LatestFormat = Format2
+	LatestFormat = Format3
 )
 
 // opSpec registers an operation: its name, the region format that introduced it,
@@ -45,6 +48,8 @@ var registry = [...]opSpec{
 	OpDiscardBlob:      {"DiscardBlob", Format1, decodeAs[DiscardBlobCmd]},
 	OpSetRegionFormat:  {"SetRegionFormat", Format2, decodeAs[SetRegionFormatCmd]},
 	OpNoop:             {"Noop", Format2, decodeAs[NoopCmd]},
+	OpReserveBucket:    {"ReserveBucket", Format3, decodeAs[ReserveBucketCmd]},
+	OpReleaseBucket:    {"ReleaseBucket", Format3, decodeAs[ReleaseBucketCmd]},
 }
 
 // specOf returns the registration of op.

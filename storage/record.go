@@ -27,6 +27,7 @@ var (
 	bktObjects = []byte("objects")
 	bktChunks  = []byte("chunks")
 	bktStaged  = []byte("staged")
+	bktCatalog = []byte("catalog")
 
 	keyFormat = []byte("format")
 )

@@ -148,7 +148,7 @@ func initSchema(tx *bbolt.Tx) error {
 			return err
 		}
 	}
-	for _, name := range [][]byte{bktBuckets, bktObjects, bktChunks, bktStaged} {
+	for _, name := range [][]byte{bktBuckets, bktObjects, bktChunks, bktStaged, bktCatalog} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}

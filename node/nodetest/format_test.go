@@ -70,7 +70,7 @@ func TestRegion_FormatGate(t *testing.T) {
 	}
 	testkit.Eventually(t, 15*time.Second, "every member applied the raised format", func() error {
 		for _, n := range nodes {
-			if f := n.Member.RegionFormat(); f != storage.Format2 {
+			if f := n.Member.RegionFormat(); f != storage.LatestFormat {
 				return fmt.Errorf("%s is at format %d", n.ID, f)
 			}
 		}
@@ -134,7 +134,7 @@ func TestRegion_OldBinaryHaltsAtANewEntry(t *testing.T) {
 			return errors.New("n3 leads")
 		}
 		for _, n := range nodes {
-			if f := n.Member.RegionFormat(); f != storage.Format2 {
+			if f := n.Member.RegionFormat(); f != storage.LatestFormat {
 				return fmt.Errorf("%s is at format %d", n.ID, f)
 			}
 		}
@@ -196,7 +196,7 @@ func TestRegion_OldBinaryHaltsAtANewEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 15*time.Second, "n3, upgraded, replays the log and has every write", func() error {
-		if n3.Member.RegionFormat() != storage.Format2 {
+		if n3.Member.RegionFormat() != storage.LatestFormat {
 			return errors.New("format not raised yet")
 		}
 		_, err := n3.Member.Bucket(ctx, "after-raise")
