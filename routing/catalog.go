@@ -66,6 +66,11 @@ func (e *CatalogUnavailableError) Retryable() bool { return true }
 // UnknownOutcome reports whether the write may have happened.
 func (e *CatalogUnavailableError) UnknownOutcome() bool { return e.Unknown }
 
+// UnavailableMessage is what a client is told (s3api's 503).
+func (e *CatalogUnavailableError) UnavailableMessage() string {
+	return "The control region, which keeps the global bucket catalog, cannot be reached from here now. Creating and deleting buckets needs it; reads and writes of existing buckets go on. Please retry."
+}
+
 // Wire format of the catalog endpoints: JSON bodies, errors as catalogWireError
 // with the status that goes with their code.
 

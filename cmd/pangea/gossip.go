@@ -53,6 +53,8 @@ type gossipConfig struct {
 	BindPort int
 	Seeds    []string
 	Logger   *slog.Logger
+	// Edge: the process is an edge (stores nothing), not a region member.
+	Edge bool
 }
 
 // startGossip starts the member's gossip pool with its UDP/TCP transport wrapped
@@ -66,6 +68,9 @@ func startGossip(ctx context.Context, gc gossipConfig, ep *wan.Endpoint) (*routi
 	rc := routing.DefaultConfig()
 	rc.Name, rc.Region, rc.Location = gc.Name, gc.Region, gc.Location
 	rc.Role = routing.RoleMember
+	if gc.Edge {
+		rc.Role = routing.RoleEdge
+	}
 	rc.S3Endpoint, rc.InternalAddr = gc.S3Endpoint, gc.ClusterAddr
 	rc.Secret = []byte(gc.Secret)
 	rc.Seeds = gc.Seeds

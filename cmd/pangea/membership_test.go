@@ -320,8 +320,8 @@ func TestLab_NodesPerRegion(t *testing.T) {
 			if len(lf.Endpoints.Regions) != 1 || len(urls) != n {
 				t.Fatalf("lab.json lists %v, want %d endpoints for us-east-1 only", lf.Endpoints.Regions, n)
 			}
-			if lf.Endpoints.Global != urls[0] {
-				t.Errorf("global endpoint %q, want the first member's %q", lf.Endpoints.Global, urls[0])
+			if len(lf.Edges) != 1 || lf.Endpoints.Global != lf.Edges[0].URL {
+				t.Errorf("global endpoint %q, want the one edge's of %+v", lf.Endpoints.Global, lf.Edges)
 			}
 			if distinct := slices.Compact(slices.Sorted(slices.Values(urls))); len(distinct) != n {
 				t.Errorf("lab.json endpoints are not distinct: %v", urls)

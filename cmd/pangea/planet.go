@@ -28,6 +28,7 @@ type planet struct {
 	net     *wan.Net
 	cfg     Config
 	regions []*planetRegion // in topology order: the first is the control region
+	edges   []*edgeProc     // in topology order: the first is the global endpoint
 	logger  *slog.Logger
 	// errs receives a member's S3 serving error (never nil): the lab ends on it.
 	errs chan error
@@ -87,7 +88,9 @@ func startPlanet(ctx context.Context, cfg Config, topo *topology.Topology, logge
 		}
 	}()
 	var seeds []string // the first member's gossip address
-	next := 0          // index of the next member across the planet, for its S3 port
+	// S3 ports: the edges' first (the first edge is the global endpoint), then
+	// every member's, region by region.
+	next := len(topo.Edges)
 	for _, r := range topo.Regions {
 		pr := &planetRegion{Region: r}
 		p.regions = append(p.regions, pr)
@@ -139,9 +142,43 @@ func startPlanet(ctx context.Context, cfg Config, topo *topology.Topology, logge
 			}
 		}
 	}
+	for i, e := range topo.Edges {
+		if err := p.startEdge(ctx, e, host, basePort, i, seeds); err != nil {
+			return nil, err
+		}
+	}
 	p.awaitReady(ctx, seeds)
 	ok = true
 	return p, nil
+}
+
+// startEdge starts the i-th edge of the topology, its S3 endpoint on port
+// basePort+i (ephemeral with 0).
+func (p *planet) startEdge(ctx context.Context, e topology.Edge, host string, basePort, i int, seeds []string) error {
+	ep, err := p.net.Endpoint(e.Location)
+	if err != nil {
+		return fmt.Errorf("lab edge %s: %w", e.Name, err)
+	}
+	port := 0
+	if basePort != 0 {
+		port = basePort + i
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("lab edge %s: listen on %s: %w (is another process using the port? pick another with --addr)", e.Name, addr, err)
+	}
+	ep2, err := startEdge(ctx, edgeSpec{
+		Name: e.Name, Location: e.Location, Topo: p.topo, EP: ep, Ln: ln,
+		BindAddr: "127.0.0.1", Seeds: seeds, Cfg: p.cfg, Logger: p.logger,
+	}, p.errs)
+	if err != nil {
+		return fmt.Errorf("lab %w", err)
+	}
+	p.mu.Lock()
+	p.edges = append(p.edges, ep2)
+	p.mu.Unlock()
+	return nil
 }
 
 // startMember starts pm on its bound S3 listener s3ln and cluster listener
@@ -188,13 +225,21 @@ func (p *planet) startMember(ctx context.Context, pm *planetMember, s3ln, cluste
 		OnLeadership: announcer.onLeadership,
 	}
 	wireWAN(&mc, pm.ep)
-	sm, err := startMemberOn(func() (regionMember, error) { return node.OpenMember(mc) }, pm.id, s3ln, rcfg, rlogger)
+	member, err := node.OpenMember(mc)
 	if err != nil {
+		s3ln.Close()
 		mc.Listener.Close()
 		announcer.close()
 		_ = pool.Close()
 		return fmt.Errorf("lab member %s: %w", pm.name(), err)
 	}
+	control := r.Name == p.topo.ControlRegion().Name
+	front := startFront(ctx, frontConfig{
+		Pool: pool, Topo: p.topo, Region: r.Name, Secret: cfg.ClusterSecret, Dial: pm.ep.DialTCP,
+		Member: member, Control: control, Logger: mlogger,
+	})
+	sm := newServedMember(member, pm.id, s3ln, rcfg, rlogger, front)
+	member.ServeInternal(internalHandler(sm.s3, member, control, mlogger))
 	sm.metrics.reg.MustRegister(routing.NewCollector(pool))
 	p.mu.Lock()
 	pm.servedMember, pm.pool, pm.announcer = sm, pool, announcer
@@ -269,6 +314,7 @@ func (p *planet) stopMember(pm *planetMember) {
 		p.logger.Warn("close gossip pool", "member", pm.name(), "err", err)
 	}
 	announcer.close()
+	sm.front.close()
 	if err := sm.member.Close(); err != nil {
 		p.logger.Error("close member", "member", pm.name(), "err", err)
 	}
@@ -365,6 +411,16 @@ func (p *planet) stop() {
 	for _, m := range running {
 		served = append(served, m.servedMember)
 	}
+	p.mu.Lock()
+	edges := p.edges
+	p.mu.Unlock()
+	ectx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	var ewg sync.WaitGroup
+	for _, e := range edges {
+		ewg.Go(func() { e.stop(ectx) })
+	}
+	ewg.Wait()
+	cancel()
 	stopMembers(served, p.logger, false)
 	var wg sync.WaitGroup
 	for _, m := range running {
@@ -396,5 +452,13 @@ func (p *planet) labFile(cfg Config) labfile.File {
 		}
 	}
 	lf.Endpoints.Global = p.regions[0].members[0].url
+	p.mu.Lock()
+	for _, e := range p.edges {
+		lf.Edges = append(lf.Edges, labfile.Edge{Name: e.name, Location: e.location, URL: e.url})
+	}
+	p.mu.Unlock()
+	if len(lf.Edges) > 0 {
+		lf.Endpoints.Global = lf.Edges[0].URL // the edge at the first location
+	}
 	return lf
 }

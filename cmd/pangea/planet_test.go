@@ -156,8 +156,13 @@ func TestPlanet_GossipAndRTT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Buckets) != 1 || aws.ToString(out.Buckets[0].Name) != "bucket-east" {
-		t.Errorf("east lists %d buckets, want its own only (no global namespace yet)", len(out.Buckets))
+	// One namespace: every region's buckets, each with its region.
+	var got []string
+	for _, b := range out.Buckets {
+		got = append(got, aws.ToString(b.Name)+"@"+aws.ToString(b.BucketRegion))
+	}
+	if strings.Join(got, " ") != "bucket-east@east bucket-west@west" {
+		t.Errorf("east lists %v, want both regions' buckets", got)
 	}
 }
 

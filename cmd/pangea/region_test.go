@@ -25,8 +25,8 @@ func TestRun_LabStartsThreeMembersEachServingS3(t *testing.T) {
 	if len(urls) != 3 {
 		t.Fatalf("lab.json lists %d endpoints for us-east-1, want 3: %v", len(urls), lf.Endpoints.Regions)
 	}
-	if lf.Endpoints.Global != urls[0] {
-		t.Errorf("global endpoint %q, want the first member's %q", lf.Endpoints.Global, urls[0])
+	if len(lf.Edges) != 1 || lf.Endpoints.Global != lf.Edges[0].URL || lf.Edges[0].Location != "us-east-1" {
+		t.Errorf("global endpoint %q, want the us-east-1 edge's of %+v", lf.Endpoints.Global, lf.Edges)
 	}
 	if lf.ClusterSecret == "" || len(lf.ClusterAddrs["us-east-1"]) != 3 {
 		t.Errorf("lab.json lacks the cluster secret or addresses: %+v", lf)

@@ -272,6 +272,10 @@ type servedMember struct {
 	url    string
 	// metrics is what the endpoint serves at s3api.MetricsPath (metrics.go).
 	metrics *memberMetrics
+	// s3 is the S3 front end; front, in a planet, its catalog and resolver
+	// (closed with the member), nil outside one.
+	s3    *s3api.Server
+	front *planetFront
 }
 
 func (m *servedMember) serve() error {
@@ -316,7 +320,7 @@ func startMember(open func() (regionMember, error), id, s3Addr string, cfg Confi
 		m.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another process using the port? pick another with --addr)", s3Addr, err)
 	}
-	return newServedMember(m, id, ln, cfg, logger), nil
+	return newServedMember(m, id, ln, cfg, logger, nil), nil
 }
 
 // startMemberOn opens a member for the S3 endpoint already bound on ln (not yet
@@ -327,27 +331,31 @@ func startMemberOn(open func() (regionMember, error), id string, ln net.Listener
 		ln.Close()
 		return nil, err
 	}
-	return newServedMember(m, id, ln, cfg, logger), nil
+	return newServedMember(m, id, ln, cfg, logger, nil), nil
 }
 
 // newServedMember puts member m behind the S3 API on ln, for cfg.Region.
-func newServedMember(m regionMember, id string, ln net.Listener, cfg Config, logger *slog.Logger) *servedMember {
+func newServedMember(m regionMember, id string, ln net.Listener, cfg Config, logger *slog.Logger, front *planetFront) *servedMember {
 	mm, mlog := newMemberMetrics(m), logger.With("member", id)
-	handler := s3api.New(s3api.Config{
+	sc := s3api.Config{
 		Region:         cfg.Region,
 		BaseDomain:     cfg.BaseDomain,
 		Credentials:    auth.StaticCredentials{cfg.AccessKey: cfg.SecretKey},
 		Logger:         mlog,
 		Metrics:        mm.s3,
 		MetricsHandler: mm.handler(mlog),
-	}, m)
+	}
+	if front != nil {
+		front.configure(&sc)
+	}
+	handler := s3api.New(sc, m)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	return &servedMember{member: m, srv: srv, ln: ln, url: endpointURL(ln.Addr()), metrics: mm}
+	return &servedMember{member: m, srv: srv, ln: ln, url: endpointURL(ln.Addr()), metrics: mm, s3: handler, front: front}
 }
 
 // labLeaderWait bounds how long the lab waits for its regions to elect a leader
@@ -370,6 +378,9 @@ func stopMembers(members []*servedMember, logger *slog.Logger, transfer bool) {
 			if err := m.member.TransferLeadership(); err != nil {
 				logger.Warn("leadership transfer", "err", err)
 			}
+		}
+		if m.front != nil {
+			m.front.close()
 		}
 		if err := m.member.Close(); err != nil {
 			logger.Error("close member", "err", err)

@@ -34,6 +34,17 @@ type File struct {
 	// requests signed with ClusterSecret: `pangea ctl --lab DIR`). Written by
 	// `pangea lab`.
 	Admin string `json:"admin,omitempty"`
+	// Edges lists the edges, the S3 endpoints at each location that store
+	// nothing and send each request to the bucket's region. Endpoints.Global is
+	// the first. Written by `pangea lab`.
+	Edges []Edge `json:"edges,omitempty"`
+}
+
+// Edge is one edge of the lab.
+type Edge struct {
+	Name     string `json:"name"`
+	Location string `json:"location"`
+	URL      string `json:"url"`
 }
 
 // Endpoints lists the global endpoint and the endpoints of each region's nodes.

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/pangea-s3/pangea/node"
+	"github.com/pangea-s3/pangea/routing"
+	"github.com/pangea-s3/pangea/routing/topology"
+	"github.com/pangea-s3/pangea/s3api"
+	"github.com/pangea-s3/pangea/storage"
+)
+
+// forwardHeaderTimeout bounds the wait for a forwarded request's answer once it
+// is sent: a region cut off mid-request gives a 503 after it, not a hang.
+const forwardHeaderTimeout = 10 * time.Second
+
+// planetFront is what a process of the planet (member or edge) adds to its S3
+// front end: a cached copy of the bucket catalog, the resolver that places
+// buckets with it and the gossip pool, and the internal transports over which
+// it forwards requests and calls the control region (both through the cluster
+// secret handshake, over dial: the emulated WAN in the lab).
+type planetFront struct {
+	cat      *routing.Catalog
+	res      *routing.Resolver
+	fwd      *http.Transport
+	catTrans *http.Transport
+}
+
+// frontConfig says who the process is.
+type frontConfig struct {
+	Pool   routing.Directory
+	Topo   *topology.Topology
+	Region string // "" for an edge
+	Secret string
+	Dial   node.Dialer
+	// Member is the process's region member (nil for an edge); Control says it
+	// is a member of the control region, which serves the catalog from it.
+	Member  *node.Member
+	Control bool
+	Logger  *slog.Logger
+}
+
+func startFront(ctx context.Context, fc frontConfig) *planetFront {
+	f := &planetFront{
+		fwd:      node.InternalTransport(fc.Secret, fc.Dial, forwardHeaderTimeout),
+		catTrans: node.InternalTransport(fc.Secret, fc.Dial, 0), // long polls
+	}
+	cc := routing.CatalogConfig{
+		Directory: fc.Pool, ControlRegion: fc.Topo.ControlRegion().Name,
+		Transport: f.catTrans, Logger: fc.Logger,
+	}
+	var local routing.LocalBuckets
+	if fc.Member != nil {
+		local = fc.Member
+		if fc.Control {
+			cc.Local = fc.Member
+		}
+	}
+	f.cat = routing.NewCatalog(cc)
+	f.cat.Start(ctx)
+	regions := make([]string, len(fc.Topo.Regions))
+	for i, r := range fc.Topo.Regions {
+		regions[i] = r.Name
+	}
+	f.res = routing.NewResolver(fc.Pool, f.cat, fc.Region, regions, local)
+	return f
+}
+
+// configure makes an S3 front end resolve and forward through f.
+func (f *planetFront) configure(c *s3api.Config) {
+	c.Resolver = frontResolver{f.res}
+	c.Forward = f.fwd
+}
+
+// internalHandler is what a member serves on its internal channel: the
+// catalog's calls (control region members only) and forwarded S3 requests.
+func internalHandler(s3 *s3api.Server, m *node.Member, control bool, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	if control {
+		mux.Handle(routing.CatalogPath, routing.CatalogHandler(m, logger))
+	}
+	mux.Handle("/", s3.InternalHandler())
+	return mux
+}
+
+func (f *planetFront) close() {
+	f.cat.Close()
+	f.fwd.CloseIdleConnections()
+	f.catTrans.CloseIdleConnections()
+}
+
+// frontResolver adapts routing.Resolver to s3api.Resolver.
+type frontResolver struct{ r *routing.Resolver }
+
+func target(p routing.Placement, err error) (s3api.Target, error) {
+	if errors.Is(err, routing.ErrUnknownRegion) {
+		return s3api.Target{}, errors.Join(err, s3api.ErrUnknownRegion)
+	}
+	return s3api.Target{Local: p.Local, Region: p.Region, Addrs: p.Addrs}, err
+}
+
+func (a frontResolver) Resolve(ctx context.Context, bucket string) (s3api.Target, error) {
+	return target(a.r.Resolve(ctx, bucket))
+}
+
+func (a frontResolver) Region(ctx context.Context, region string) (s3api.Target, error) {
+	return target(a.r.Region(ctx, region))
+}
+
+func (a frontResolver) ReserveBucket(ctx context.Context, name, region, owner string) error {
+	return a.r.ReserveBucket(ctx, name, region, owner)
+}
+
+func (a frontResolver) CatalogReachable(ctx context.Context) error { return a.r.CatalogReachable(ctx) }
+
+func (a frontResolver) ReleaseBucket(ctx context.Context, name, region string) error {
+	return a.r.ReleaseBucket(ctx, name, region)
+}
+
+func (a frontResolver) ListBuckets(ctx context.Context, in storage.ListBucketsInput) (storage.ListBucketsResult, error) {
+	return a.r.ListBuckets(ctx, in)
+}
