@@ -55,9 +55,11 @@ type fakeResolver struct {
 
 type unavailable struct{}
 
-func (unavailable) Error() string              { return "control region unreachable" }
-func (unavailable) Retryable() bool            { return true }
-func (unavailable) UnavailableMessage() string { return "The control region cannot be reached. Please retry." }
+func (unavailable) Error() string   { return "control region unreachable" }
+func (unavailable) Retryable() bool { return true }
+func (unavailable) UnavailableMessage() string {
+	return "The control region cannot be reached. Please retry."
+}
 
 func (r fakeResolver) target(region string) Target {
 	if region == r.region {
@@ -237,7 +239,6 @@ func TestForward_BucketOfAnotherRegionThroughEdgeAndMember(t *testing.T) {
 		t.Fatalf("only %d requests reached an internal handler", n)
 	}
 }
-
 
 func TestForward_NameOwnedByOneRegion(t *testing.T) {
 	p := newFakePlanet(t)
