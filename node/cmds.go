@@ -86,6 +86,14 @@ func cmdAbortUpload(bucket, key, uploadID string) storage.Command {
 	return storage.AbortUploadCmd{Bucket: bucket, Key: key, UploadID: uploadID}
 }
 
+func cmdReserveBucket(name, region, owner string) storage.Command {
+	return storage.ReserveBucketCmd{Bucket: name, Region: region, Owner: owner} // At: the leader's clock
+}
+
+func cmdReleaseBucket(name, region string, createdBefore time.Time) storage.Command {
+	return storage.ReleaseBucketCmd{Bucket: name, Region: region, CreatedBefore: createdBefore}
+}
+
 // payloadSize approximates the bytes a command carries, for batch bounds.
 func payloadSize(cmds []storage.Command) int {
 	n := 0
@@ -93,12 +101,4 @@ func payloadSize(cmds []storage.Command) int {
 		n += 128 + c.PayloadSize()
 	}
 	return n
-}
-
-func cmdReserveBucket(name, region, owner string) storage.Command {
-	return storage.ReserveBucketCmd{Bucket: name, Region: region, Owner: owner} // At: the leader's clock
-}
-
-func cmdReleaseBucket(name, region string, createdBefore time.Time) storage.Command {
-	return storage.ReleaseBucketCmd{Bucket: name, Region: region, CreatedBefore: createdBefore}
 }

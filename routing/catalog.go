@@ -2,6 +2,7 @@ package routing
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -536,7 +537,7 @@ func (c *Catalog) controlMembers(write bool) []Peer {
 			}
 			return 1
 		}
-		return int(min(max(rtt(a)-rtt(b), -1), 1))
+		return cmp.Compare(rtt(a), rtt(b))
 	})
 	return out
 }
