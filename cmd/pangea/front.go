@@ -28,7 +28,13 @@ type planetFront struct {
 	res      *routing.Resolver
 	fwd      *http.Transport
 	catTrans *http.Transport
+	stop     context.CancelFunc
+	done     chan struct{} // closed when the reconciler has stopped
 }
+
+// reconcileInterval is how often a region's leader reconciles the catalog with
+// its store (routing.Reconcile).
+const reconcileInterval = 30 * time.Second
 
 // frontConfig says who the process is.
 type frontConfig struct {
@@ -67,7 +73,41 @@ func startFront(ctx context.Context, fc frontConfig) *planetFront {
 		regions[i] = r.Name
 	}
 	f.res = routing.NewResolver(fc.Pool, f.cat, fc.Region, regions, local)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.stop, f.done = cancel, make(chan struct{})
+	go func() {
+		defer close(f.done)
+		if fc.Member != nil {
+			f.reconcile(rctx, fc.Member, fc.Region, fc.Logger)
+		}
+	}()
 	return f
+}
+
+// reconcile runs routing.Reconcile every reconcileInterval while m leads its
+// region, until ctx ends.
+func (f *planetFront) reconcile(ctx context.Context, m *node.Member, region string, logger *slog.Logger) {
+	t := time.NewTicker(reconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !m.Ready() {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, reconcileInterval)
+		reserved, released, err := routing.Reconcile(cctx, f.cat, region, m, routing.ReconcileGrace, time.Now())
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("catalog reconciliation incomplete; retrying at the next round", "reserved", reserved, "released", released, "err", err)
+		case reserved+released > 0:
+			logger.Info("catalog reconciled with the region's buckets", "reserved", reserved, "released", released)
+		}
+	}
 }
 
 // configure makes an S3 front end resolve and forward through f.
@@ -88,6 +128,8 @@ func internalHandler(s3 *s3api.Server, m *node.Member, control bool, logger *slo
 }
 
 func (f *planetFront) close() {
+	f.stop()
+	<-f.done
 	f.cat.Close()
 	f.fwd.CloseIdleConnections()
 	f.catTrans.CloseIdleConnections()
