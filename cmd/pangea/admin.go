@@ -231,7 +231,7 @@ func (p *planet) apply(ctx context.Context, op adminapi.Op) (string, error) {
 func (p *planet) status() adminapi.Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := adminapi.Status{ControlRegion: p.topo.ControlRegion().Name, Catalog: "no global catalog yet"}
+	st := adminapi.Status{ControlRegion: p.topo.ControlRegion().Name, Catalog: "no member runs: no catalog copy to show"}
 	var viewer *routing.Pool
 	var pools []*routing.Pool
 	for _, m := range p.allMembers() {
@@ -240,8 +240,23 @@ func (p *planet) status() adminapi.Status {
 			if viewer == nil {
 				viewer = m.pool
 				st.Viewer = m.name()
+				snap := m.front.cat.Snapshot()
+				st.CatalogBuckets, st.CatalogVersion = len(snap.Entries), snap.Version
+				st.Catalog = fmt.Sprintf("catalog: %d buckets, version %d", len(snap.Entries), snap.Version)
+				if !m.front.cat.Fresh() {
+					st.Catalog += " (stale: the control region does not answer)"
+				}
 			}
 		}
+	}
+	for _, e := range p.edges {
+		es := adminapi.Edge{Name: e.name, Location: e.location, S3: e.url, Health: "unknown"}
+		if viewer != nil {
+			if peer, ok := viewer.Peer(e.name); ok {
+				es.Health = peer.Health.String()
+			}
+		}
+		st.Edges = append(st.Edges, es)
 	}
 	for _, r := range p.regions {
 		rs := adminapi.Region{Name: r.Name, Location: r.Location, Down: true}

@@ -175,7 +175,7 @@ func TestAdmin_Chaos(t *testing.T) {
 	if code := c.run(t.Context(), []string{"ctl", "--admin", admin.URL(), "status"}); code != 0 {
 		t.Fatalf("ctl status: exit %d: %s", code, errb.String())
 	}
-	for _, want := range []string{"no global catalog yet", "LEADER", "rb", "loc-b", "alive", "(20ms)"} {
+	for _, want := range []string{"catalog: 1 buckets, version 1", "LEADER", "rb", "loc-b", "alive", "(20ms)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("ctl status lacks %q:\n%s", want, out.String())
 		}

@@ -163,6 +163,9 @@ func printPlanetStatus(w io.Writer, st adminapi.Status) {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", region, r.Location, m.ID, raft, m.Health, m.S3, m.Cluster, m.Gossip)
 		}
 	}
+	for _, e := range st.Edges {
+		fmt.Fprintf(tw, "(edge)\t%s\t%s\t-\t%s\t%s\t-\t-\n", e.Location, e.Name, e.Health, e.S3)
+	}
 	tw.Flush()
 
 	var locs []string

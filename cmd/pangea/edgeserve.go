@@ -72,10 +72,14 @@ func startEdge(ctx context.Context, es edgeSpec, errs chan<- error) (*edgeProc, 
 		return nil, fmt.Errorf("edge %s: %w", es.Name, err)
 	}
 	front := startFront(ctx, frontConfig{Pool: pool, Topo: es.Topo, Secret: es.Cfg.ClusterSecret, Dial: es.EP.DialTCP, Logger: logger})
+	mm := newMemberMetrics(nil)
+	mm.reg.MustRegister(routing.NewCollector(pool))
 	sc := s3api.Config{
-		BaseDomain:  es.Cfg.BaseDomain,
-		Credentials: auth.StaticCredentials{es.Cfg.AccessKey: es.Cfg.SecretKey},
-		Logger:      logger,
+		BaseDomain:     es.Cfg.BaseDomain,
+		Credentials:    auth.StaticCredentials{es.Cfg.AccessKey: es.Cfg.SecretKey},
+		Logger:         logger,
+		Metrics:        mm.s3,
+		MetricsHandler: mm.handler(logger),
 	}
 	front.configure(&sc)
 	e := &edgeProc{

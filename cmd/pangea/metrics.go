@@ -22,7 +22,7 @@ type memberMetrics struct {
 
 // newMemberMetrics registers the Go runtime's and the process's collectors (per OS
 // process: a lab's members all report the same), the S3 request metrics, and m's
-// raft state when m is a raft member (not a standalone node).
+// raft state when m is a raft member (not a standalone node; nil for an edge).
 func newMemberMetrics(m regionMember) *memberMetrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -232,13 +232,25 @@ type Status struct {
 	// the first running member's (every member when none is named).
 	Viewer        string `json:"viewer"`
 	ControlRegion string `json:"control_region"`
-	// Catalog describes the global catalog; until it exists, the words "no
-	// global catalog yet".
-	Catalog string   `json:"catalog"`
-	Regions []Region `json:"regions"`
+	// Catalog describes the global bucket catalog in words (size, version, as
+	// the viewer's copy holds it); CatalogBuckets and CatalogVersion in numbers.
+	Catalog        string   `json:"catalog"`
+	CatalogBuckets int      `json:"catalog_buckets"`
+	CatalogVersion uint64   `json:"catalog_version"`
+	Regions        []Region `json:"regions"`
+	// Edges lists the edges with their health as the viewer sees it.
+	Edges []Edge `json:"edges,omitempty"`
 	// Links lists every pair of locations, the same location included (its
 	// RTT is measured, never emulated).
 	Links []LinkStatus `json:"links"`
+}
+
+// Edge is one edge of the planet.
+type Edge struct {
+	Name     string `json:"name"`
+	Location string `json:"location"`
+	S3       string `json:"s3"`
+	Health   string `json:"health"`
 }
 
 // Region is one region of the planet.
