@@ -679,6 +679,7 @@ func (c *Catalog) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	backoff := 100 * time.Millisecond
 	failures := 0
+	followed := false // once: a process starting before its pool has joined is not failing
 	for ctx.Err() == nil {
 		c.mu.RLock()
 		after := c.version
@@ -692,17 +693,20 @@ func (c *Catalog) run(ctx context.Context, done chan struct{}) {
 			c.mu.Lock()
 			c.failing = true
 			c.mu.Unlock()
-			if failures == 1 || failures%30 == 0 {
+			switch {
+			case !followed && failures < 30:
+				c.logger.Debug("not following the bucket catalog yet", "failures", failures, "err", err)
+			case failures == 1 || failures%30 == 0:
 				c.logger.Warn("cannot follow the bucket catalog; the cached copy may be stale", "failures", failures, "err", err)
 			}
 			c.pause(ctx, backoff)
 			backoff = min(backoff*2, c.cfg.MaxBackoff)
 			continue
 		}
-		if failures > 0 {
+		if failures > 0 && followed {
 			c.logger.Info("following the bucket catalog again", "failures", failures, "version", snap.Version)
 		}
-		failures, backoff = 0, 100*time.Millisecond
+		failures, backoff, followed = 0, 100*time.Millisecond, true
 		if changed {
 			c.install(snap)
 		}
