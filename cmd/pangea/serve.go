@@ -423,21 +423,34 @@ func (c *cli) printBanner(cfg Config, pl *planet, lf labfile.File) {
 			fmt.Fprintf(&b, "      %-4s %s   cluster %s\n", m.id, m.url, m.member.ClusterAddr())
 		}
 	}
+	if len(lf.Edges) > 0 {
+		b.WriteString("\n    edges (store nothing; send each request to its bucket's region)\n")
+		for _, e := range lf.Edges {
+			fmt.Fprintf(&b, "      %-20s %s   at %s\n", e.Name, e.URL, e.Location)
+		}
+	}
 	if len(pl.topo.Links) > 0 {
-		b.WriteString("\n    emulated round-trip times (raft, gRPC and gossip between locations pay them)\n")
+		b.WriteString("\n    emulated round-trip times (raft, gRPC, gossip and forwarded requests between locations pay them)\n")
 		for _, l := range pl.topo.Links {
 			fmt.Fprintf(&b, "      %-16s <-> %-16s %v\n", l.Between[0], l.Between[1], l.RTT)
 		}
 	}
 	region0 := pl.regions[0].Name
 	url := lf.Endpoints.Global
+	where := region0 + " n1"
+	if len(lf.Edges) > 0 {
+		where = "the edge at " + lf.Edges[0].Location
+	}
 	fmt.Fprintf(&b, `
-    endpoint     %s  (%s n1)
+    endpoint     %s  (%s)
     access key   %s
     secret key   %s
     lab.json     %s
 
-  Buckets live in the region whose endpoint created them (no global namespace yet).
+  One bucket namespace: a bucket lives in one region (its LocationConstraint, by
+  default the region of the endpoint that created it, the control region through
+  an edge), and every endpoint serves every bucket, forwarding to its region.
+  Sign requests for the bucket's region.
 
   Try it:
 
@@ -452,7 +465,7 @@ func (c *cli) printBanner(cfg Config, pl *planet, lf labfile.File) {
 
   Press Ctrl-C to stop.
 
-`, url, region0, cfg.AccessKey, cfg.SecretKey, labJSON,
+`, url, where, cfg.AccessKey, cfg.SecretKey, labJSON,
 		cfg.AccessKey, cfg.SecretKey, region0, url, url, url, cfg.DataDir, lf.ClusterAddrs[region0][0], url, s3api.HealthReadyPath)
 	fmt.Fprint(c.stdout, b.String())
 }
