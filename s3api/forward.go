@@ -102,18 +102,26 @@ func (s *Server) forwardPrepared(rc *reqCtx, t *Target, body *forwardedBody, sma
 		return err
 	}
 	start := time.Now()
+	addrs := s.unreachable.usable(t.Addrs, start)
+	if len(addrs) == 0 {
+		s.cfg.Metrics.ObserveForward(t.Region, 0, 0)
+		return regionUnreachable(t.Region, errors.New("every member of the region failed a forward in the last seconds"))
+	}
 	var lastErr error
-	for i, addr := range t.Addrs {
+	for i, addr := range addrs {
 		req, err := s.forwardRequest(rc, addr, body, small)
 		if err != nil {
 			return err
 		}
 		resp, err := s.cfg.Forward.RoundTrip(req)
+		if err != nil && rc.r.Context().Err() == nil && (body == nil || body.err == nil) {
+			s.unreachable.mark(addr, time.Now())
+		}
 		if err != nil {
 			lastErr = err
 			var ns notSent
 			retry := body == nil || body.n == 0
-			if errors.As(err, &ns) && ns.NotSent() && retry && i+1 < len(t.Addrs) && rc.r.Context().Err() == nil {
+			if errors.As(err, &ns) && ns.NotSent() && retry && i+1 < len(addrs) && rc.r.Context().Err() == nil {
 				continue
 			}
 			if ce := rc.r.Context().Err(); ce != nil {
@@ -126,6 +134,7 @@ func (s *Server) forwardPrepared(rc *reqCtx, t *Target, body *forwardedBody, sma
 			return regionUnreachable(t.Region, lastErr)
 		}
 		defer resp.Body.Close()
+		s.unreachable.clear(addr)
 		s.cfg.Metrics.ObserveForward(t.Region, resp.StatusCode, time.Since(start))
 		h := rc.w.Header()
 		for k, v := range resp.Header {

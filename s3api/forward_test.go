@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -380,3 +381,51 @@ func TestForward_RegionUnreachable(t *testing.T) {
 }
 
 type catalogEntry struct{ Bucket, Region, Owner string }
+
+// TestForward_FailedAddressSkipped: a region member that accepts but never
+// answers costs the first request the header timeout; the next requests skip it
+// (503 at once) instead of waiting again.
+func TestForward_FailedAddressSkipped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	accepted := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted++
+			mu.Unlock()
+			defer c.Close() // held open, silent, until the listener closes
+		}
+	}()
+	p := &fakePlanet{t: t, catalog: map[string]catalogEntry{"cut": {Bucket: "cut", Region: "eu-west-1", Owner: ownerAK}},
+		regions: map[string]*fakeRegion{"eu-west-1": {name: "eu-west-1", internal: &httptest.Server{URL: "http://" + ln.Addr().String()}}}}
+	tr := &http.Transport{ResponseHeaderTimeout: 200 * time.Millisecond}
+	defer tr.CloseIdleConnections()
+	edge := httptest.NewServer(New(Config{Credentials: auth.StaticCredentials{ownerAK: ownerSK}, Logger: testLogger(t),
+		Resolver: fakeResolver{p: p}, Forward: tr}, nil))
+	defer edge.Close()
+	c := p.client(edge.URL, edge.Client(), "eu-west-1", ownerAK, ownerSK)
+	for i := range 3 {
+		start := time.Now()
+		_, err := c.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("cut"), Key: aws.String("k")})
+		wantCode(t, fmt.Sprintf("GET #%d to a silent region", i), err, "ServiceUnavailable")
+		took := time.Since(start)
+		mu.Lock()
+		n := accepted
+		mu.Unlock()
+		if n != 1 {
+			t.Fatalf("GET #%d: the silent member saw %d connections, want 1 (later requests skip it)", i, n)
+		}
+		if i > 0 && took >= 200*time.Millisecond {
+			t.Fatalf("GET #%d waited %v: a member that just failed was tried again", i, took)
+		}
+	}
+}

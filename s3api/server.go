@@ -77,6 +77,8 @@ type Server struct {
 	copyBufs sync.Pool
 
 	policies policyCache
+	// unreachable: internal addresses forwards failed to reach lately.
+	unreachable unreachable
 }
 
 // New returns a Server answering S3 requests from b.
