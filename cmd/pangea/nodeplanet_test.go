@@ -18,6 +18,8 @@ import (
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/adminapi"
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
 	"github.com/pangea-s3/pangea/integration/testkit"
+	"github.com/pangea-s3/pangea/routing/topology"
+	"github.com/pangea-s3/pangea/routing/wan"
 )
 
 func TestNodePlanet_FlagErrors(t *testing.T) {
@@ -167,6 +169,34 @@ func TestNodePlanet_TwoNodesOfTwoRegions(t *testing.T) {
 			return nil
 		})
 		t.Logf("%s measures %v across a %v link", v.name, measured, link)
+	}
+
+	// The cluster port speaks the emulated WAN: a dial from the other location
+	// completes its set-up after a round trip of the link, one from the same
+	// location at once.
+	topo, err := topology.Load(topoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wn := wan.New(topo, wan.Options{})
+	for _, d := range []struct {
+		from     string
+		min, max time.Duration
+	}{{"loc-east", link * 9 / 10, 10 * link}, {"loc-west", 0, link / 2}} {
+		ep, err := wn.Endpoint(d.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		conn, err := ep.DialTCP(t.Context(), lfWest.ClusterAddrs["west"][0])
+		took := time.Since(began)
+		if err != nil {
+			t.Fatalf("WAN dial of west's cluster port from %s: %v", d.from, err)
+		}
+		conn.Close()
+		if took < d.min || took > d.max {
+			t.Errorf("WAN dial of west's cluster port from %s took %v, want %v to %v", d.from, took, d.min, d.max)
+		}
 	}
 
 	// pangea ctl prints the node's view; the status needs the secret; the chaos
