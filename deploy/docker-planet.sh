@@ -8,7 +8,8 @@
 #   1. every member turns healthy (ready: its region has a leader, it is caught up);
 #   2. every member's gossip pool sees all 9 members alive, and a leader in each region;
 #   3. gossip between us-east-1 and eu-west-1 containers pays the topology's 70 ms
-#      round trip (within 10%), as measured by members at both ends;
+#      round trip (within 10%), as measured by members at both ends (over their RTT
+#      to the members of their own location);
 #   4. once the ap-southeast-2 containers are killed, the members of the other regions
 #      report its 3 members dead (the region DOWN) within the deadline, and their own
 #      regions keep their leaders.
@@ -87,16 +88,16 @@ members() {
 		region = $1; sub(/ \(.*\)$/, "", region); print region, $3, $4, $5 }'
 }
 
-# rtt_ms A B < STATUS: the RTT gossip measured between locations A and B, in whole
-# milliseconds, or nothing if there is no sample yet.
+# rtt_ms A B < STATUS: the RTT gossip measured between locations A and B (the same
+# location: between members there), in milliseconds, or nothing if there is no sample yet.
 rtt_ms() {
 	awk -F '  +' -v a="$1" -v b="$2" '
 		/^RTT measured/ { on = 1; next }
 		on && hdr == 0 { for (i = 2; i <= NF; i++) col[$i] = i; hdr = 1; next }
 		on && $1 == a && (b in col) { v = $col[b]; sub(/ .*/, "", v)
-			if (v ~ /µs$/) { sub(/µs$/, "", v); printf "%d\n", v / 1000 }
-			else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%d\n", v + 0.5 }
-			else if (v ~ /[0-9]s$/) { sub(/s$/, "", v); printf "%d\n", v * 1000 }
+			if (v ~ /µs$/) { sub(/µs$/, "", v); printf "%.1f\n", v / 1000 }
+			else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.1f\n", v }
+			else if (v ~ /[0-9]s$/) { sub(/s$/, "", v); printf "%.1f\n", v * 1000 }
 			exit }'
 }
 
@@ -141,14 +142,20 @@ all_seen() {
 	echo "all 9 views agree"
 }
 
-# rtt_near VIEWER A B: VIEWER measures A<->B within 10% of LINK_RTT_MS.
+# rtt_near VIEWER HERE THERE: VIEWER, a member at location HERE, measures the link to
+# location THERE within 10% of LINK_RTT_MS: its RTT to THERE's members less its RTT to
+# the other members at HERE (the containers' own network and scheduling, which the
+# topology does not emulate: about 1-5 ms on a loaded 2-CPU machine).
 rtt_near() {
-	local st ms
+	local st far near
 	st=$(status "$1") || { echo "status of $1: $st"; return 1; }
-	ms=$(rtt_ms "$2" "$3" <<<"$st")
-	[ -n "$ms" ] || { echo "$1 has no $2<->$3 sample yet"; return 1; }
-	echo "$1 measures $2<->$3 ${ms}ms, topology ${LINK_RTT_MS}ms"
-	((ms * 10 >= LINK_RTT_MS * 9 && ms * 10 <= LINK_RTT_MS * 11))
+	far=$(rtt_ms "$2" "$3" <<<"$st")
+	near=$(rtt_ms "$2" "$2" <<<"$st")
+	[ -n "$far" ] && [ -n "$near" ] || { echo "$1 has no $2<->$3 or $2<->$2 sample yet"; return 1; }
+	awk -v v="$1" -v a="$2" -v b="$3" -v far="$far" -v near="$near" -v want="$LINK_RTT_MS" 'BEGIN {
+		link = far - near
+		printf "%s measures %s<->%s %.1fms, %.1fms inside %s: the link adds %.1fms, topology %dms\n", v, a, b, far, near, a, link, want
+		exit !(link >= want * 0.9 && link <= want * 1.1) }'
 }
 
 # region_dead VIEWER R: VIEWER reports every member of R dead, R DOWN, and a leader
@@ -186,7 +193,7 @@ done
 wait_for "all 9 members healthy" healthy
 wait_for "every member's gossip sees 9 members alive and a leader in each region" all_seen
 wait_for "gossip RTT us-east-1 <-> eu-west-1 seen from us-east-1" rtt_near us-east-1-n1 us-east-1 eu-west-1
-wait_for "gossip RTT us-east-1 <-> eu-west-1 seen from eu-west-1" rtt_near eu-west-1-n2 us-east-1 eu-west-1
+wait_for "gossip RTT us-east-1 <-> eu-west-1 seen from eu-west-1" rtt_near eu-west-1-n2 eu-west-1 us-east-1
 # TODO(edge): a cross-region read through an edge pays the link: PUT an object into a
 # bucket of eu-west-1 through edge-us-east-1, time GETs of it through edge-us-east-1
 # against GETs through edge-eu-west-1, and check the difference is ~70 ms (+-10%).
