@@ -53,11 +53,11 @@ func bindPlanetFlags(fs *flag.FlagSet, e env, c *Config, edge bool) error {
 	c.Seeds = seeds
 	locHelp, gossipHelp, seedsHelp := "`location` of this node in the topology (env PANGEA_LOCATION; default: its region's)",
 		"gossip (memberlist) bind `host:port`, UDP and TCP; a host name is resolved to the IP the others are told, so use one they can reach, such as the container's hostname (env PANGEA_GOSSIP_ADDR; default: --cluster-addr's host, port 7946)",
-		"gossip addresses `host:port,...` of planet processes to join; given, the node joins the planet: gossip, leadership in the pool, its links through the emulated WAN (env PANGEA_SEEDS)"
+		"gossip addresses (`host:port,...`) of planet processes to join; given, the node joins the planet: gossip, leadership in the pool, its links through the emulated WAN (env PANGEA_SEEDS)"
 	if edge {
 		locHelp = "`location` of this edge in the topology (env PANGEA_LOCATION; required)"
 		gossipHelp = "gossip (memberlist) bind `host:port`, UDP and TCP; a host name is resolved to the IP the others are told (env PANGEA_GOSSIP_ADDR; default: --addr's host, port 7946)"
-		seedsHelp = "gossip addresses `host:port,...` of planet processes to join (env PANGEA_SEEDS; required)"
+		seedsHelp = "gossip addresses (`host:port,...`) of planet processes to join (env PANGEA_SEEDS; required)"
 	}
 	fs.StringVar(&c.Location, "location", e.str("PANGEA_LOCATION", ""), locHelp)
 	if !edge { // the lab registers its own --topology
@@ -65,7 +65,11 @@ func bindPlanetFlags(fs *flag.FlagSet, e env, c *Config, edge bool) error {
 	}
 	fs.Var(seedsFlag{&c.Seeds}, "seeds", seedsHelp)
 	fs.StringVar(&c.GossipAddr, "gossip-addr", e.str("PANGEA_GOSSIP_ADDR", ""), gossipHelp)
-	fs.StringVar(&c.AdvertiseS3, "advertise-s3", e.str("PANGEA_ADVERTISE_S3", ""), "S3 endpoint `URL` the other processes are told, such as http://us-east-1-n1:9000 (env PANGEA_ADVERTISE_S3; default: from --addr, with --cluster-addr's host when --addr listens on all interfaces)")
+	s3Help := "S3 endpoint `URL` the other processes are told, such as http://us-east-1-n1:9000 (env PANGEA_ADVERTISE_S3; default: from --addr, with --cluster-addr's host when --addr listens on all interfaces)"
+	if edge {
+		s3Help = "S3 endpoint `URL` the other processes are told, such as http://edge-us-east-1:9000 (env PANGEA_ADVERTISE_S3; default: from --addr)"
+	}
+	fs.StringVar(&c.AdvertiseS3, "advertise-s3", e.str("PANGEA_ADVERTISE_S3", ""), s3Help)
 	return nil
 }
 
