@@ -5,8 +5,9 @@
 # `pangea health` and a short `pangea bench` from another container, then kills the
 # region's leader container and checks that the other two become ready again and take
 # writes, and that the killed member rejoins once restarted. Last, where docker compose
-# (v2) or docker-compose (v1) is installed, it brings up docker-compose.yml's region
-# (host ports picked free) and checks that its members turn healthy and serve.
+# (v2) or docker-compose (v1) is installed, it brings up one region of
+# docker-compose.yml's planet, us-east-1 (host ports picked free), and checks that its
+# members turn healthy and serve (deploy/docker-planet.sh checks the whole planet).
 #
 #   deploy/docker-smoke.sh        # image $IMAGE (default pangea:dev) must exist: make test-docker
 set -euo pipefail
@@ -24,11 +25,14 @@ elif command -v docker-compose >/dev/null 2>&1; then
 	compose=(docker-compose)
 fi
 # compose ARGS...: the repository's docker-compose.yml under this run's project name,
-# with free host ports.
+# with every host port (PANGEA_PORT_*) empty: Docker picks free ones.
+COMPOSE_YML=$(dirname "$0")/../docker-compose.yml
+mapfile -t FREE_PORTS < <(grep -o 'PANGEA_PORT_[A-Z0-9_]*' "$COMPOSE_YML" | sort -u | sed 's/$/=/')
 compose() {
-	PANGEA_PORT_N1='' PANGEA_PORT_N2='' PANGEA_PORT_N3='' \
-		"${compose[@]}" -f "$(dirname "$0")/../docker-compose.yml" -p "$P" "$@"
+	env "${FREE_PORTS[@]}" PANGEA_IMAGE="$IMAGE" "${compose[@]}" -f "$COMPOSE_YML" -p "$P" "$@"
 }
+# The region of docker-compose.yml's planet this test brings up.
+REGION_SVCS=(us-east-1-n1 us-east-1-n2 us-east-1-n3)
 
 cleanup() {
 	set +e
@@ -106,10 +110,10 @@ if [ ${#compose[@]} -eq 0 ]; then
 	echo "docker-smoke: ok"
 	exit 0
 fi
-echo "== docker-compose.yml region (${compose[*]})"
-compose up -d --no-build >/dev/null 2>&1 || fail "compose up: $(compose up -d --no-build 2>&1 | tail -5)"
+echo "== docker-compose.yml: region us-east-1 of the planet (${compose[*]})"
+compose up -d --no-build "${REGION_SVCS[@]}" >/dev/null 2>&1 || fail "compose up: $(compose up -d --no-build "${REGION_SVCS[@]}" 2>&1 | tail -5)"
 start=$SECONDS
-for svc in n1 n2 n3; do
+for svc in "${REGION_SVCS[@]}"; do
 	id=$(compose ps -q "$svc")
 	until [ "$(docker inspect -f '{{.State.Health.Status}}' "$id")" = healthy ]; do
 		((SECONDS - start < WAIT)) || fail "compose service $svc not healthy after ${WAIT}s: $(docker inspect -f '{{json .State.Health}}' "$id")"
@@ -117,7 +121,7 @@ for svc in n1 n2 n3; do
 	done
 done
 echo "docker-smoke: compose members healthy after $((SECONDS - start))s"
-docker run --rm --network "${P}_default" "$IMAGE" bench --endpoint http://n1:9000,http://n2:9000,http://n3:9000 \
+docker run --rm --network "${P}_default" "$IMAGE" bench --endpoint http://us-east-1-n1:9000,http://us-east-1-n2:9000,http://us-east-1-n3:9000 \
 	--bucket compose --size 4KiB --op put,get --concurrency 6 --duration 2s |
 	grep -E '^ +(put|get) ' || fail "bench against the compose region"
 echo "docker-smoke: ok"

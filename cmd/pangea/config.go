@@ -64,6 +64,17 @@ type Config struct {
 	Regions        int
 	TopologyFile   string
 	sizeFlags      []string
+
+	// Planet mode (node with Seeds, and edge; nodeplanet.go): the location the
+	// process stands at (node default: its region's in the topology), the gossip
+	// addresses of other processes to join, the gossip bind address (node
+	// default: the cluster address's host, port 7946) and the S3 endpoint URL the
+	// others are told (default: from the S3 listen address). TopologyFile is the
+	// planet's (default: topology.Default).
+	Location    string
+	Seeds       []string
+	GossipAddr  string
+	AdvertiseS3 string
 }
 
 // DefaultConfig returns the defaults: a lab on 127.0.0.1:9000 with data in
@@ -475,6 +486,9 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 		}
 		fs.BoolVar(&c.Standalone, "standalone", standalone, "serve one node without raft (fastest single node; cannot grow into a region later) (env PANGEA_STANDALONE)")
 		fs.StringVar(&c.ClusterSecret, "cluster-secret", c.ClusterSecret, "shared `secret` of the region's internal channels (env PANGEA_CLUSTER_SECRET, preferred: flags show in ps)")
+		if err := bindPlanetFlags(fs, e, c, false); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -16,6 +16,7 @@ Usage:
 
 Commands:
   node      serve one region member (--data DIR --addr HOST:PORT --region REGION --id ID --peers ...)
+  edge      serve an S3 endpoint at a location of a planet that stores nothing and forwards to regions
   lab       run the whole lab on loopback (3 members by default) and print its endpoints and credentials
   ctl       inspect and change a region: status, add ID ADDR, remove ID; with --lab DIR the lab's
             planet status and chaos controls (latency, partition, heal, region-down, member-stop, ...)
@@ -55,6 +56,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.serveCmd(ctx, rest, false)
 	case "lab":
 		return c.serveCmd(ctx, rest, true)
+	case "edge":
+		return c.edgeCmd(ctx, rest)
 	case "bench":
 		return c.benchCmd(ctx, rest)
 	case "ctl":

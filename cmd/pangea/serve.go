@@ -62,10 +62,13 @@ func (c *cli) serveCmd(ctx context.Context, args []string, lab bool) int {
 	}
 	var topo *topology.Topology
 	if lab {
-		if topo, err = cfg.labTopology(); err != nil {
-			fmt.Fprintf(c.stderr, "pangea %s: %v\n", name, err)
-			return 2
-		}
+		topo, err = cfg.labTopology()
+	} else {
+		topo, err = cfg.nodePlanet() // nil: a node outside any planet
+	}
+	if err != nil {
+		fmt.Fprintf(c.stderr, "pangea %s: %v\n", name, err)
+		return 2
 	}
 	if err := c.serve(ctx, *cfg, lab, topo); err != nil {
 		fmt.Fprintf(c.stderr, "pangea %s: %v\n", name, err)
@@ -74,10 +77,10 @@ func (c *cli) serveCmd(ctx context.Context, args []string, lab bool) int {
 	return 0
 }
 
-// serve runs a region member (node) or the lab's planet (topo) until ctx ends, then
-// stops gracefully: new connections are refused, requests in flight get
-// shutdownTimeout to finish, a leading member hands leadership over, then every
-// member is closed.
+// serve runs a region member (node; in topo's planet if topo is set) or the lab's
+// planet (topo) until ctx ends, then stops gracefully: new connections are
+// refused, requests in flight get shutdownTimeout to finish, a leading member
+// hands leadership over, then every member is closed.
 func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.Topology) error {
 	level, _ := parseLevel(cfg.LogLevel) // validated
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
@@ -134,6 +137,12 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.To
 		var m *servedMember
 		if cfg.Standalone {
 			m, err = startStandalone(cfg, logger)
+		} else if topo != nil {
+			var pn *planetNode
+			if pn, err = c.startPlanetNode(ctx, cfg, topo, logger); err == nil {
+				m = pn.sm
+				defer pn.stop() // after stopMembers, deferred below: the member's last event goes out
+			}
 		} else {
 			mc := memberConfig(cfg, logger)
 			m, err = startMember(func() (regionMember, error) { return node.OpenMember(mc) }, mc.ID, cfg.Addr, cfg, logger)
