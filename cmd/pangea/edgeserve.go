@@ -37,6 +37,8 @@ type edgeSpec struct {
 	Topo     *topology.Topology
 	EP       *wan.Endpoint // its location on the (emulated) WAN
 	Ln       net.Listener  // the S3 endpoint, bound
+	// AdvertiseS3 is the S3 URL the others are told; "": from Ln.
+	AdvertiseS3 string
 	// BindAddr/BindPort: the gossip address; Seeds: whom to join.
 	BindAddr string
 	BindPort int
@@ -61,6 +63,9 @@ func edgeRegion(topo *topology.Topology, location string) string {
 func startEdge(ctx context.Context, es edgeSpec, errs chan<- error) (*edgeProc, error) {
 	logger := es.Logger.With("edge", es.Name)
 	url := endpointURL(es.Ln.Addr())
+	if es.AdvertiseS3 != "" {
+		url = es.AdvertiseS3
+	}
 	gc := gossipConfig{
 		Name: es.Name, Region: edgeRegion(es.Topo, es.Location), Location: es.Location, Edge: true,
 		S3Endpoint: url, Secret: es.Cfg.ClusterSecret,

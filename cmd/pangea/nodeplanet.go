@@ -325,13 +325,21 @@ func (c *cli) startPlanetNode(ctx context.Context, cfg Config, topo *topology.To
 	announcer := newLeaderAnnouncer(pool, logger)
 	mc.Listener, mc.OnLeadership = cln, announcer.onLeadership
 	wireWAN(&mc, ep)
-	sm, err := startMemberOn(func() (regionMember, error) { return node.OpenMember(mc) }, cfg.ID, s3ln, cfg, logger)
+	member, err := node.OpenMember(mc)
 	if err != nil {
+		s3ln.Close()
 		mc.Listener.Close()
 		announcer.close()
 		_ = pool.Close()
 		return nil, err
 	}
+	control := cfg.Region == topo.ControlRegion().Name
+	front := startFront(ctx, frontConfig{
+		Pool: pool, Topo: topo, Region: cfg.Region, Secret: cfg.ClusterSecret, Dial: ep.DialTCP,
+		Member: member, Control: control, Logger: logger,
+	})
+	sm := newServedMember(member, cfg.ID, s3ln, cfg, logger, front)
+	member.ServeInternal(internalHandler(sm.s3, member, control, logger))
 	jctx, cancel := context.WithTimeout(context.Background(), gossipJoinTimeout)
 	pn := &planetNode{
 		sm: sm, topo: topo, net: wn, location: loc, pool: pool, announcer: announcer,
@@ -407,7 +415,13 @@ func (pn *planetNode) withStatus(next http.Handler) http.Handler {
 // have no sample).
 func (pn *planetNode) status() adminapi.Status {
 	self := pn.pool.Self()
-	st := adminapi.Status{Viewer: self.Name, ControlRegion: pn.topo.ControlRegion().Name, Catalog: "no global catalog yet"}
+	st := adminapi.Status{Viewer: self.Name, ControlRegion: pn.topo.ControlRegion().Name}
+	snap := pn.sm.front.cat.Snapshot()
+	st.CatalogBuckets, st.CatalogVersion = len(snap.Entries), snap.Version
+	st.Catalog = fmt.Sprintf("catalog: %d buckets, version %d", len(snap.Entries), snap.Version)
+	if !pn.sm.front.cat.Fresh() {
+		st.Catalog += " (stale: the control region does not answer)"
+	}
 	peers := pn.pool.Peers() // sorted by name
 	type acc struct {
 		sum time.Duration
@@ -440,6 +454,11 @@ func (pn *planetNode) status() adminapi.Status {
 			rs.Members = append(rs.Members, ms)
 		}
 		st.Regions = append(st.Regions, rs)
+	}
+	for _, p := range peers {
+		if p.Role == routing.RoleEdge {
+			st.Edges = append(st.Edges, adminapi.Edge{Name: p.Name, Location: p.Location, S3: p.S3Endpoint, Health: p.Health.String()})
+		}
 	}
 	for _, p := range peers {
 		if p.Self || p.Health != routing.HealthAlive {

@@ -53,9 +53,9 @@ func TestNodePlanet_FlagErrors(t *testing.T) {
 		{args: []string{"edge", "--seeds", "a:7946", "--location", "us-east-1", "--addr", "x"}, env: secret, code: 2, inStderr: "listen address"},
 		{args: []string{"edge", "-h"}, code: 0, inStderr: "PANGEA_ADVERTISE_S3"},
 		{args: []string{"help", "node"}, code: 0, inStderr: "PANGEA_SEEDS"},
-		// Every flag parses; the edge itself is not built yet.
-		{args: []string{"edge", "--seeds", "a:7946,b:7946", "--location", "eu-west-1", "--addr", "0.0.0.0:9000", "--gossip-addr", "0.0.0.0:7946",
-			"--advertise-s3", "http://edge-eu:9000"}, env: secret, code: 1, inStderr: "edge: not built yet"},
+		// Every flag parses; the run then fails on the gossip host, which does not resolve.
+		{args: []string{"edge", "--seeds", "a:7946,b:7946", "--location", "eu-west-1", "--addr", "127.0.0.1:0", "--gossip-addr", "no-such-host.invalid:7946",
+			"--advertise-s3", "http://edge-eu:9000"}, env: secret, code: 1, inStderr: `resolve "no-such-host.invalid"`},
 	}
 	for _, tc := range cases {
 		c, _, errb := testCLI(tc.env)
@@ -229,4 +229,41 @@ func TestNodePlanet_TwoNodesOfTwoRegions(t *testing.T) {
 	body := randomBody(t, 4<<10)
 	s3Put(t, s3c, "west-bucket", "obj", body)
 	mustEqualBody(t, "GET on west", s3Get(t, s3c, "west-bucket", "obj"), body)
+
+	// The east node serves west's bucket, forwarding; so does a `pangea edge`
+	// at loc-east, which also creates a bucket in west.
+	mustEqualBody(t, "GET of west's bucket through east", s3Get(t, regionS3(lfEast, lfEast.Endpoints.Global, "west"), "west-bucket", "obj"), body)
+	edgeS3 := ports.Reserve(1)[0]
+	edgeGossip := ports.Reserve(1)[0]
+	ports.Release(edgeS3)
+	ports.Release(edgeGossip)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	ced, edgeOut, edgeErr := testCLI(env)
+	go func() {
+		done <- ced.run(ctx, []string{"edge", "--location", "loc-east", "--addr", edgeS3, "--gossip-addr", edgeGossip, "--seeds", gossip[0], "--log-level", "warn"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("pangea edge exited %d: %s", code, edgeErr.String())
+		}
+	})
+	edgeURL := "http://" + edgeS3
+	ec := regionS3(lfWest, edgeURL, "west")
+	testkit.Eventually(t, 20*time.Second, "the edge to serve west's bucket", func() error {
+		_, err := ec.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("west-bucket"), Key: aws.String("obj")})
+		return err
+	})
+	if !strings.Contains(edgeOut.String(), "edge-loc-east at location loc-east") {
+		t.Errorf("the edge does not say where it stands: %s", edgeOut.String())
+	}
+	if _, err := ec.CreateBucket(t.Context(), &s3.CreateBucketInput{
+		Bucket:                    aws.String("via-edge"),
+		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: "west"},
+	}); err != nil {
+		t.Fatalf("CreateBucket in west through the edge: %v", err)
+	}
+	s3Put(t, ec, "via-edge", "obj", body)
+	mustEqualBody(t, "GET through west of the edge's bucket", s3Get(t, s3c, "via-edge", "obj"), body)
 }
