@@ -102,7 +102,7 @@ func (s *Server) forwardPrepared(rc *reqCtx, t *Target, body *forwardedBody, sma
 		return err
 	}
 	start := time.Now()
-	addrs := s.unreachable.usable(t.Addrs, start)
+	addrs := s.unreachable.usable(t.Addrs, start, s.probe)
 	if len(addrs) == 0 {
 		s.cfg.Metrics.ObserveForward(t.Region, 0, 0)
 		return regionUnreachable(t.Region, errors.New("every member of the region failed a forward in the last seconds"))
