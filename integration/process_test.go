@@ -639,8 +639,8 @@ func TestLabCommand(t *testing.T) {
 }
 
 // TestLabCommand_TwoRegions starts `pangea lab --regions 2 --nodes-per-region 1`
-// and checks that lab.json lists both regions and that every endpoint answers S3
-// for its own region.
+// and checks that lab.json lists both regions, that each region's endpoint
+// creates a bucket in its region, and that every endpoint lists both.
 func TestLabCommand_TwoRegions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -664,13 +664,28 @@ func TestLabCommand_TwoRegions(t *testing.T) {
 			if _, err := client.CreateBucket(c, in); err != nil {
 				t.Fatalf("CreateBucket through %s (%s): %v", u, region, err)
 			}
-			out, err := client.ListBuckets(c, &s3.ListBucketsInput{})
-			if err != nil {
-				t.Fatalf("ListBuckets through %s (%s): %v", u, region, err)
-			}
-			if len(out.Buckets) != 1 || aws.ToString(out.Buckets[0].Name) != bucket {
-				t.Errorf("ListBuckets through %s (%s) = %v, want %s only", u, region, out.Buckets, bucket)
-			}
+		}
+	}
+	// One namespace: every endpoint, the global edge included, lists both
+	// regions' buckets with their regions.
+	urls := map[string]string{lf.Endpoints.Global: "us-east-1"} // signed for the endpoint's region
+	for region, us := range lf.Endpoints.Regions {
+		for _, u := range us {
+			urls[u] = region
+		}
+	}
+	for u, region := range urls {
+		client := newSDKClient(u, &http.Client{}, lf.AccessKey, lf.SecretKey, func(o *s3.Options) { o.Region = region })
+		out, err := client.ListBuckets(c, &s3.ListBucketsInput{})
+		if err != nil {
+			t.Fatalf("ListBuckets through %s: %v", u, err)
+		}
+		var got []string
+		for _, b := range out.Buckets {
+			got = append(got, aws.ToString(b.Name)+"@"+aws.ToString(b.BucketRegion))
+		}
+		if strings.Join(got, " ") != "lab-eu-west-1@eu-west-1 lab-us-east-1@us-east-1" {
+			t.Errorf("ListBuckets through %s = %v, want both regions' buckets", u, got)
 		}
 	}
 	p.stop(t, os.Interrupt)
