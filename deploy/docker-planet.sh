@@ -18,13 +18,15 @@
 #      us-east-1 edge pay the link (best of several >= 90% of 70 ms) while GETs
 #      through the eu-west-1 edge do not (best < half of it); a bucket is created in
 #      ap-southeast-2 as well;
-#   5. once the ap-southeast-2 containers (its members and its edge) are killed, a GET
-#      of its bucket through the us-east-1 edge answers a clean 503 ServiceUnavailable
-#      within 15 s, right after the kill and again once the region is seen down; the
-#      members of the other regions report its 3 members dead (the region DOWN) within
-#      the deadline, their own regions keep their leaders, and the catalog (held by
-#      the control region, us-east-1) still answers with both buckets, not stale;
-#      the eu-west-1 bucket is still read through the us-east-1 and eu-west-1 edges.
+#   5. the ap-southeast-2 containers (its members and its edge) are frozen (docker
+#      pause: their packets go unanswered, as across a cut link), then killed: a GET of
+#      its bucket through the us-east-1 edge answers a clean 503 ServiceUnavailable
+#      within 15 s while frozen (not a hang), right after the kill and once the region
+#      is seen down; the members of the other regions report its 3 members dead (the
+#      region DOWN) within the deadline, their own regions keep their leaders, and the
+#      catalog (held by the control region, us-east-1) still answers with both
+#      buckets, not stale; the eu-west-1 bucket is still read through the us-east-1
+#      and eu-west-1 edges.
 # The planet is torn down with its volumes (down -v) however the script ends.
 #
 #   deploy/docker-planet.sh                 # builds bin/pangea-linux and $IMAGE first
@@ -48,7 +50,7 @@ SECRET_KEY=planet-s3-secret-$$
 EU_BUCKET=planet-eu-$$
 AP_BUCKET=planet-ap-$$
 GETS=5               # GETs per edge; the best one counts
-FAIL_FAST_S=15       # a request for a dead region's bucket answers within this
+FAIL_FAST_S=${FAIL_FAST_S:-15} # seconds: a request for a dead region's bucket answers within this
 STARTED=$SECONDS
 
 log() { echo "docker-planet: [$((SECONDS - STARTED))s] $*"; }
@@ -77,6 +79,7 @@ WORK=$(mktemp -d)     # objects PUT and read back, curl's answers
 cleanup() {
 	set +e
 	log "tearing down (down -v)"
+	compose unpause >/dev/null 2>&1 # a failure may leave ap-southeast-2 frozen
 	compose down -v --remove-orphans >/dev/null 2>&1
 	rm -rf "$LAST_STATUS" "$WORK"
 }
@@ -340,9 +343,12 @@ wait_for "PUT into $AP_BUCKET through edge-us-east-1" put_obj edge-us-east-1 ap-
 t=$(get_ms edge-us-east-1 ap-southeast-2 "$AP_BUCKET") || exit 1
 log "ok: GET of $AP_BUCKET/obj through edge-us-east-1 in ${t}ms"
 
-log "killing the ap-southeast-2 containers (its 3 members and its edge)"
-compose kill ap-southeast-2-n1 ap-southeast-2-n2 ap-southeast-2-n3 edge-ap-southeast-2 >/dev/null 2>&1 ||
-	fail "compose kill ap-southeast-2"
+AP_CONTAINERS=(ap-southeast-2-n1 ap-southeast-2-n2 ap-southeast-2-n3 edge-ap-southeast-2)
+log "freezing the ap-southeast-2 containers (its 3 members and its edge: docker pause)"
+compose pause "${AP_CONTAINERS[@]}" >/dev/null 2>&1 || fail "compose pause ap-southeast-2"
+fails_fast edge-us-east-1 ap-southeast-2 "$AP_BUCKET"
+log "killing them"
+compose kill "${AP_CONTAINERS[@]}" >/dev/null 2>&1 || fail "compose kill ap-southeast-2"
 fails_fast edge-us-east-1 ap-southeast-2 "$AP_BUCKET"
 wait_for "us-east-1 reports ap-southeast-2 dead" region_dead us-east-1-n3 ap-southeast-2
 wait_for "eu-west-1 reports ap-southeast-2 dead" region_dead eu-west-1-n1 ap-southeast-2
