@@ -130,7 +130,7 @@ proto: ## Regenerate proto/*/*.pb.go with pinned protoc-gen-go and protoc-gen-go
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative regionpb/region.proto
 
 .PHONY: test-docker
-test-docker: bin/pangea-linux ## Build the FROM-scratch image, then smoke-test it (standalone, a 3-member region, a leader container killed, a region of docker-compose.yml) and test docker-compose.yml's planet (gossip, leaders, WAN RTT, a region killed)
+test-docker: bin/pangea-linux ## Build the FROM-scratch image, then smoke-test it (standalone, a 3-member region, a leader container killed, a region of docker-compose.yml) and test docker-compose.yml's planet (gossip, leaders, WAN RTT, one namespace through the edges, a region killed: 503s, the catalog answers)
 	docker build -f deploy/Dockerfile -t $(IMAGE) .
 	IMAGE=$(IMAGE) deploy/docker-smoke.sh
 	IMAGE=$(IMAGE) NO_BUILD=1 deploy/docker-planet.sh
