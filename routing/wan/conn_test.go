@@ -538,3 +538,49 @@ func TestListenMixed_PassesPlainConnsAndDelaysWANOnes(t *testing.T) {
 		t.Errorf("WAN connection round trip %v, below the link's 70ms", rtt)
 	}
 }
+
+// BenchmarkEchoRTT measures the round trip the emulation realizes on the
+// us-east-1 <-> eu-west-1 link (70 ms configured) for a 1-byte echo over a
+// wrapped TCP connection: what the emulation adds to the configured RTT
+// (reported as extra-µs/op), for the global tier's overhead benchmark, which
+// excludes the WAN.
+func BenchmarkEchoRTT(b *testing.B) {
+	n := New(topology.Default(), Options{Seed: 1})
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	usEP, _ := n.Endpoint("us-east-1")
+	euEP, _ := n.Endpoint("eu-west-1")
+	l := euEP.Listen(raw)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go echo(c)
+		}
+	}()
+	c, err := usEP.Dial(context.Background(), "tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var buf [1]byte
+	var samples []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		if _, err := c.Write([]byte{'x'}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf[:]); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)/2]-70*time.Millisecond)/float64(time.Microsecond), "extra-µs-p50")
+}
