@@ -180,8 +180,7 @@ func TestForward_BucketOfAnotherRegionThroughEdgeAndMember(t *testing.T) {
 	p := newFakePlanet(t)
 	ctx := context.Background()
 	eu := p.edgeClient("eu-west-1")
-	_, err := eu.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("far"),
-		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1}})
+	_, err := createInEU(ctx, eu, "far")
 	must(t, "create bucket in eu-west-1 through the edge", err)
 	if _, err := p.regions["eu-west-1"].local.Bucket(ctx, "far"); err != nil {
 		t.Fatalf("the bucket is not in eu-west-1's store: %v", err)
@@ -253,8 +252,7 @@ func TestForward_NameOwnedByOneRegion(t *testing.T) {
 	// Another principal asking eu-west-1 for the name: taken.
 	eu := p.regions["eu-west-1"]
 	other := p.client(eu.public.URL, eu.public.Client(), "eu-west-1", otherAK, otherSK)
-	_, err := other.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("one"),
-		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1}})
+	_, err := createInEU(ctx, other, "one")
 	wantCode(t, "create the name in eu-west-1", err, "BucketAlreadyExists")
 	if _, err := eu.local.Bucket(ctx, "one"); !errors.Is(err, storage.ErrNoSuchBucket) {
 		t.Fatalf("eu-west-1 created the bucket anyway (err %v)", err)
@@ -297,8 +295,7 @@ func TestForward_ForgedPrincipalIgnored(t *testing.T) {
 	p := newFakePlanet(t)
 	ctx := context.Background()
 	eu := p.edgeClient("eu-west-1")
-	_, err := eu.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("private"),
-		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1}})
+	_, err := createInEU(ctx, eu, "private")
 	must(t, "create", err)
 	_, err = eu.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("private"), Key: aws.String("secret"), Body: strings.NewReader("x")})
 	must(t, "put", err)
@@ -307,14 +304,8 @@ func TestForward_ForgedPrincipalIgnored(t *testing.T) {
 		req.Header.Set(hdrPrincipal, ownerAK)
 		req.Header.Set(hdrAuthMethod, "SigV4")
 		req.Header.Set(hdrRegionSet, "eu-west-1")
-		resp, err := p.edge.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "AccessDenied") {
-			t.Fatalf("anonymous GET with a forged principal header at %s: %d %s", url, resp.StatusCode, b)
+		if r := sendRaw(t, p.edge.Client(), req); r.status != http.StatusForbidden || r.code() != "AccessDenied" {
+			t.Fatalf("anonymous GET with a forged principal header at %s: %d %s", url, r.status, r.body)
 		}
 	}
 }
@@ -323,8 +314,7 @@ func TestForward_UnverifiedBodyNeverCommitted(t *testing.T) {
 	p := newFakePlanet(t)
 	ctx := context.Background()
 	eu := p.edgeClient("eu-west-1")
-	_, err := eu.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkt"),
-		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1}})
+	_, err := createInEU(ctx, eu, "bkt")
 	must(t, "create", err)
 	us := p.regions["us-east-1"]
 	for _, size := range []int{10, 200 << 10} { // read whole first, and streamed
@@ -335,14 +325,8 @@ func TestForward_UnverifiedBodyNeverCommitted(t *testing.T) {
 		if err := signWithRegion(req, strings.Repeat("0", 64), "eu-west-1"); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := us.public.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "XAmzContentSHA256Mismatch") {
-			t.Fatalf("size %d: PUT with a wrong payload hash through us-east-1: %d %s", size, resp.StatusCode, b)
+		if r := sendRaw(t, us.public.Client(), req); r.status != http.StatusBadRequest || r.code() != "XAmzContentSHA256Mismatch" {
+			t.Fatalf("size %d: PUT with a wrong payload hash through us-east-1: %d %s", size, r.status, r.body)
 		}
 		if _, err := p.regions["eu-west-1"].local.Object(ctx, "bkt", "k", ""); !errors.Is(err, storage.ErrNoSuchKey) {
 			t.Fatalf("size %d: the owner committed an unverified body (err %v)", size, err)
@@ -361,8 +345,7 @@ func TestForward_RegionUnreachable(t *testing.T) {
 	p := newFakePlanet(t)
 	ctx := context.Background()
 	eu := p.edgeClient("eu-west-1")
-	_, err := eu.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkt"),
-		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1}})
+	_, err := createInEU(ctx, eu, "bkt")
 	must(t, "create", err)
 	// The region's internal address stops answering.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -428,4 +411,25 @@ func TestForward_FailedAddressSkipped(t *testing.T) {
 			t.Fatalf("GET #%d waited %v: a member that just failed was tried again", i, took)
 		}
 	}
+}
+
+// createInEU creates bucket in eu-west-1 through c.
+func createInEU(ctx context.Context, c *s3.Client, bucket string) (*s3.CreateBucketOutput, error) {
+	return c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket),
+		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1}})
+}
+
+// sendRaw sends req through c and reads the answer whole.
+func sendRaw(t *testing.T, c *http.Client, req *http.Request) rawResponse {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
 }

@@ -3,7 +3,6 @@ package s3api
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/pangea-s3/pangea/storage"
 )
@@ -59,11 +58,6 @@ var ErrUnknownRegion = unknownRegionError{}
 type unknownRegionError struct{}
 
 func (unknownRegionError) Error() string { return "s3api: no such region in this planet" }
-
-// forwardTimeout bounds the wait for a forwarded request's response headers once
-// its body is sent: a region cut off mid-request answers 503 after it rather than
-// hanging the client.
-const forwardTimeout = 10 * time.Second
 
 // resolve runs the resolve step for a bucket request: nil target means serve it
 // here. A forwarded request is always served here (no second hop).

@@ -17,6 +17,7 @@ import (
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/adminapi"
 	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/routing"
+	"github.com/pangea-s3/pangea/routing/topology"
 	"github.com/pangea-s3/pangea/routing/wan"
 )
 
@@ -240,12 +241,7 @@ func (p *planet) status() adminapi.Status {
 			if viewer == nil {
 				viewer = m.pool
 				st.Viewer = m.name()
-				snap := m.front.cat.Snapshot()
-				st.CatalogBuckets, st.CatalogVersion = len(snap.Entries), snap.Version
-				st.Catalog = fmt.Sprintf("catalog: %d buckets, version %d", len(snap.Entries), snap.Version)
-				if !m.front.cat.Fresh() {
-					st.Catalog += " (stale: the control region does not answer)"
-				}
+				catalogStatus(&st, m.front.cat)
 			}
 		}
 	}
@@ -285,41 +281,68 @@ func (p *planet) status() adminapi.Status {
 	}
 	// Measured RTTs: every running pool's smoothed RTT to every live peer,
 	// averaged per pair of locations.
-	type acc struct {
-		sum time.Duration
-		n   int
-	}
-	measured := map[[2]string]*acc{}
+	measured := rttSamples{}
 	for _, pool := range pools {
-		from := pool.Self().Location
-		for _, peer := range pool.Peers() {
-			if peer.Self || peer.Health != routing.HealthAlive {
-				continue
+		measured.add(pool)
+	}
+	st.Links = linkStatuses(p.topo, p.net, measured)
+	return st
+}
+
+// catalogStatus describes cat's copy of the catalog in st.
+func catalogStatus(st *adminapi.Status, cat *routing.Catalog) {
+	snap := cat.Snapshot()
+	st.CatalogBuckets, st.CatalogVersion = len(snap.Entries), snap.Version
+	st.Catalog = fmt.Sprintf("catalog: %d buckets, version %d", len(snap.Entries), snap.Version)
+	if !cat.Fresh() {
+		st.Catalog += " (stale: the control region does not answer)"
+	}
+}
+
+// rttSamples sums smoothed RTTs per pair of locations (locPair).
+type rttSamples map[[2]string]*rttSum
+
+type rttSum struct {
+	sum time.Duration
+	n   int
+}
+
+// add takes pool's smoothed RTT to each of its live peers.
+func (m rttSamples) add(pool *routing.Pool) {
+	from := pool.Self().Location
+	for _, peer := range pool.Peers() {
+		if peer.Self || peer.Health != routing.HealthAlive {
+			continue
+		}
+		if rtt, ok := pool.RTT(peer.Name); ok {
+			k := locPair(from, peer.Location)
+			if m[k] == nil {
+				m[k] = &rttSum{}
 			}
-			if rtt, ok := pool.RTT(peer.Name); ok {
-				k := locPair(from, peer.Location)
-				if measured[k] == nil {
-					measured[k] = &acc{}
-				}
-				measured[k].sum += rtt
-				measured[k].n++
-			}
+			m[k].sum += rtt
+			m[k].n++
 		}
 	}
-	locs := p.topo.Locations
+}
+
+// linkStatuses lists every pair of topo's locations (each with itself too) with
+// its configured RTT, its current link in n, and the RTT measured.
+func linkStatuses(topo *topology.Topology, n *wan.Net, measured rttSamples) []adminapi.LinkStatus {
+	var out []adminapi.LinkStatus
+	locs := topo.Locations
 	for i, a := range locs {
 		for _, b := range locs[i:] {
-			ls := adminapi.LinkStatus{A: a, B: b, ConfiguredRTT: adminapi.Duration(p.topo.RTT(a, b))}
-			if l, ok := p.net.Link(a, b); ok {
+			ls := adminapi.LinkStatus{A: a, B: b, ConfiguredRTT: adminapi.Duration(topo.RTT(a, b))}
+			if l, ok := n.Link(a, b); ok {
 				ls.Latency, ls.Jitter, ls.Loss, ls.Bandwidth, ls.Cut = adminapi.Duration(l.Latency), adminapi.Duration(l.Jitter), l.Loss, l.Bandwidth, l.Cut
 			}
 			if m := measured[locPair(a, b)]; m != nil {
 				ls.Measured, ls.Samples = adminapi.Duration(m.sum/time.Duration(m.n)), m.n
 			}
-			st.Links = append(st.Links, ls)
+			out = append(out, ls)
 		}
 	}
-	return st
+	return out
 }
 
 func locPair(a, b string) [2]string {

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/adminapi"
 	"github.com/pangea-s3/pangea/node"
@@ -416,18 +415,8 @@ func (pn *planetNode) withStatus(next http.Handler) http.Handler {
 func (pn *planetNode) status() adminapi.Status {
 	self := pn.pool.Self()
 	st := adminapi.Status{Viewer: self.Name, ControlRegion: pn.topo.ControlRegion().Name}
-	snap := pn.sm.front.cat.Snapshot()
-	st.CatalogBuckets, st.CatalogVersion = len(snap.Entries), snap.Version
-	st.Catalog = fmt.Sprintf("catalog: %d buckets, version %d", len(snap.Entries), snap.Version)
-	if !pn.sm.front.cat.Fresh() {
-		st.Catalog += " (stale: the control region does not answer)"
-	}
+	catalogStatus(&st, pn.sm.front.cat)
 	peers := pn.pool.Peers() // sorted by name
-	type acc struct {
-		sum time.Duration
-		n   int
-	}
-	measured := map[[2]string]*acc{}
 	for _, r := range pn.topo.Regions {
 		rs := adminapi.Region{Name: r.Name, Location: r.Location, Down: true}
 		for _, p := range peers {
@@ -460,32 +449,9 @@ func (pn *planetNode) status() adminapi.Status {
 			st.Edges = append(st.Edges, adminapi.Edge{Name: p.Name, Location: p.Location, S3: p.S3Endpoint, Health: p.Health.String()})
 		}
 	}
-	for _, p := range peers {
-		if p.Self || p.Health != routing.HealthAlive {
-			continue
-		}
-		if rtt, ok := pn.pool.RTT(p.Name); ok {
-			k := locPair(pn.location, p.Location)
-			if measured[k] == nil {
-				measured[k] = &acc{}
-			}
-			measured[k].sum += rtt
-			measured[k].n++
-		}
-	}
-	locs := pn.topo.Locations
-	for i, a := range locs {
-		for _, b := range locs[i:] {
-			ls := adminapi.LinkStatus{A: a, B: b, ConfiguredRTT: adminapi.Duration(pn.topo.RTT(a, b))}
-			if l, ok := pn.net.Link(a, b); ok {
-				ls.Latency, ls.Jitter, ls.Loss, ls.Bandwidth, ls.Cut = adminapi.Duration(l.Latency), adminapi.Duration(l.Jitter), l.Loss, l.Bandwidth, l.Cut
-			}
-			if m := measured[locPair(a, b)]; m != nil {
-				ls.Measured, ls.Samples = adminapi.Duration(m.sum/time.Duration(m.n)), m.n
-			}
-			st.Links = append(st.Links, ls)
-		}
-	}
+	measured := rttSamples{}
+	measured.add(pn.pool)
+	st.Links = linkStatuses(pn.topo, pn.net, measured)
 	return st
 }
 
