@@ -105,7 +105,15 @@ func (r *bodyReader) load() error {
 // readChunk decodes one chunk into buf in its own read transaction.
 func (r *bodyReader) readChunk(blob BlobID, idx uint32, want int64) ([]byte, error) {
 	if int64(cap(r.buf)) < want {
-		r.buf = make([]byte, 0, max(want, min(int64(ChunkSize), r.end-r.pos)))
+		size := max(want, min(int64(ChunkSize), r.end-r.pos))
+		if size == ChunkSize {
+			if bp, ok := r.s.chunkBufs.Get().(*[]byte); ok {
+				r.buf = (*bp)[:0]
+			}
+		}
+		if int64(cap(r.buf)) < want {
+			r.buf = make([]byte, 0, size)
+		}
 	}
 	var out []byte
 	err := r.s.view(func(tx *bbolt.Tx) error {
@@ -146,7 +154,15 @@ func (r *bodyReader) readChunk(blob BlobID, idx uint32, want int64) ([]byte, err
 var errReaderClosed = errors.New("storage: object reader closed")
 
 func (r *bodyReader) Close() error {
+	if r.err == errReaderClosed {
+		return nil
+	}
 	r.err = errReaderClosed
+	if cap(r.buf) == ChunkSize {
+		// Nothing refers to it any more: Read copies out, and cur is dropped.
+		b := r.buf[:0]
+		r.s.chunkBufs.Put(&b)
+	}
 	r.cur, r.buf = nil, nil
 	return nil
 }

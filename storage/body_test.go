@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"runtime"
 	"testing"
 	"testing/iotest"
 
@@ -175,4 +176,43 @@ func FuzzDecodeChunk(f *testing.F) {
 			t.Fatalf("decoded %d bytes", len(out))
 		}
 	})
+}
+
+// TestStore_ObjectReadersReuseChunkBuffers: a closed reader's chunk buffer serves
+// the next reader, so reading a big object again and again allocates far less
+// than a chunk each time, and readers in turn of different objects each read
+// their own bytes.
+func TestStore_ObjectReadersReuseChunkBuffers(t *testing.T) {
+	h := newHarness(t)
+	h.createBucket("b")
+	a, b := randomBytes(7, 2*ChunkSize+5), randomBytes(8, 2*ChunkSize+5)
+	va, vb := h.put("b", "a", a), h.put("b", "b", b)
+	for i := range 4 { // alternate: a reused buffer must not leak the other's bytes
+		v, want := va, a
+		if i%2 == 1 {
+			v, want = vb, b
+		}
+		if !bytes.Equal(h.read(v, 0, -1), want) {
+			t.Fatalf("read %d differs", i)
+		}
+	}
+	const reads = 10
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range reads {
+		r, err := h.s.OpenObject(context.Background(), va, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+	}
+	runtime.ReadMemStats(&after)
+	// Without reuse each read allocates a chunk buffer (10 MiB in all); a
+	// collection emptying the pool costs one more.
+	if got := after.TotalAlloc - before.TotalAlloc; got > 3*ChunkSize {
+		t.Fatalf("%d reads of a 2-chunk object allocated %d bytes, want under %d", reads, got, 3*ChunkSize)
+	}
 }

@@ -66,6 +66,10 @@ type Store struct {
 	// applied index above the lost ones, and a replay from the log would skip them.
 	// Only reopening the store (or Restore) clears it.
 	pendErr error
+
+	// chunkBufs holds ChunkSize read buffers of object readers that were closed
+	// (*[]byte): a GET of a big object then allocates no chunk buffer.
+	chunkBufs sync.Pool
 }
 
 // Open opens (creating if needed) the database file at path and checks its format

@@ -63,6 +63,13 @@ func TestMemoryPolicy_SetsTheCollectorUnlessTheEnvironmentDoes(t *testing.T) {
 		t.Fatalf("after restore: GOGC %d, limit %d", gc, limit)
 	}
 
+	// A lab's nine members: the formula's cap.
+	restore = memoryPolicy(Config{GCPercent: 300}, 9, noEnv, logger)
+	if _, limit := collectorSettings(); limit != memoryCap || memoryBase+9*memoryPerBudget*node.DefaultBodyBudget() <= memoryCap {
+		t.Fatalf("9 members: limit %d, want the cap %d", limit, memoryCap)
+	}
+	restore()
+
 	restore = memoryPolicy(Config{GCPercent: 300, MemoryLimit: 256 << 20}, 1, noEnv, logger)
 	if _, limit := collectorSettings(); limit != 256<<20 {
 		t.Fatalf("--memory-limit 256MiB: limit %d", limit)

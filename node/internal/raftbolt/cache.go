@@ -14,13 +14,17 @@ import (
 // ring of recent entries would keep on the heap long after they are durable
 // (docs/benchmarks.md, "Why the member is tuned as it is"). Larger entries are read
 // from the store, which for this package is a copy out of bbolt's memory map. The
-// cache holds at most entries x maxData bytes of entry data.
+// cache holds at most entries x maxData bytes of entry data, plus the newest entry
+// whatever its size (tail): the leader reads the entry before the next one to send
+// (its term) every CommitTimeout for every follower, even when nothing is new, and
+// after an upload that entry is a 1 MiB chunk.
 type Cache struct {
 	store   raft.LogStore
 	maxData int
 
 	mu   sync.RWMutex
 	ring []*raft.Log // slot index % len(ring); nil or an entry of that slot
+	tail *raft.Log   // the newest entry stored, nil after a DeleteRange reaching it
 }
 
 // NewCache returns a cache of the last entries entries of store that hold at most
@@ -44,6 +48,9 @@ func (c *Cache) IsMonotonic() bool {
 func (c *Cache) GetLog(index uint64, log *raft.Log) error {
 	c.mu.RLock()
 	l := c.ring[index%uint64(len(c.ring))]
+	if t := c.tail; (l == nil || l.Index != index) && t != nil && t.Index == index {
+		l = t
+	}
 	c.mu.RUnlock()
 	if l != nil && l.Index == index {
 		*log = *l
@@ -70,6 +77,9 @@ func (c *Cache) StoreLogs(logs []*raft.Log) error {
 			c.ring[slot] = nil
 		}
 	}
+	if n := len(logs); n > 0 {
+		c.tail = logs[n-1]
+	}
 	c.mu.Unlock()
 	return nil
 }
@@ -89,6 +99,9 @@ func (c *Cache) DeleteRange(min, max uint64) error {
 		if l != nil && l.Index >= min && l.Index <= max {
 			c.ring[i] = nil
 		}
+	}
+	if t := c.tail; t != nil && t.Index >= min && t.Index <= max {
+		c.tail = nil
 	}
 	c.mu.Unlock()
 	return c.store.DeleteRange(min, max)

@@ -58,7 +58,8 @@ func TestCache_KeepsOnlySmallRecentEntries(t *testing.T) {
 		if got.Index != want.Index || !bytes.Equal(got.Data, want.Data) {
 			t.Fatalf("entry %d: got index %d, %d bytes", want.Index, got.Index, len(got.Data))
 		}
-		cached := want.Index >= 2 && want.Index <= 4 // 1 was evicted by 5, 5 is too large
+		// 1 was evicted by 5; 5 is too large for the ring but the newest (tail).
+		cached := want.Index >= 2 && want.Index <= 5
 		if (reads == 0) != cached {
 			t.Errorf("entry %d (%d bytes): %d store reads, cached should be %v", want.Index, len(want.Data), reads, cached)
 		}
@@ -69,7 +70,25 @@ func TestCache_KeepsOnlySmallRecentEntries(t *testing.T) {
 		}
 	}
 
-	// A range delete forgets exactly the deleted entries.
+	// A newer large entry takes the tail: 5 is read from the store again.
+	if err := c.StoreLogs([]*raft.Log{entry(6, 500)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, reads := get(5); reads != 1 {
+		t.Errorf("entry 5 after 6: %d store reads, want 1 (only the newest large entry is kept)", reads)
+	}
+	if got, reads := get(6); reads != 0 || len(got.Data) != 500 {
+		t.Errorf("entry 6, the tail: %d store reads, %d bytes", reads, len(got.Data))
+	}
+
+	// A range delete forgets exactly the deleted entries, the tail included.
+	if err := c.DeleteRange(6, 6); err != nil {
+		t.Fatal(err)
+	}
+	var l6 raft.Log
+	if err := c.GetLog(6, &l6); !errors.Is(err, raft.ErrLogNotFound) {
+		t.Fatalf("GetLog of the deleted tail: %v, want ErrLogNotFound", err)
+	}
 	if err := c.DeleteRange(1, 2); err != nil {
 		t.Fatal(err)
 	}
