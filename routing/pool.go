@@ -107,7 +107,8 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	p.ml = ml
 	local := ml.LocalNode()
 	p.gossipAddr = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
-	p.logger.Info("gossip pool started", "gossip_addr", p.GossipAddr(), "config", cfg)
+	p.logger.Info("gossip pool started", "gossip_addr", p.GossipAddr(), "region", cfg.Region, "location", cfg.Location, "role", cfg.Role.String())
+	p.logger.Debug("gossip pool configuration", "config", cfg)
 	p.wg.Add(1)
 	go p.maintain()
 	return p, nil
@@ -451,7 +452,13 @@ func (p *Pool) nodeEvent(n *memberlist.Node, alive bool) {
 		p.viv.forget(n.Name)
 	}
 	if setHealthLocked(ps, h) {
-		p.logger.Info("peer "+h.String(), "peer", n.Name, "addr", addr, "region", ps.meta.Region, "location", ps.meta.Location)
+		// A first sighting is routine (a lab of 12 processes makes 132 at start);
+		// a change of a known peer's health is news.
+		level := slog.LevelInfo
+		if !known && h == HealthAlive {
+			level = slog.LevelDebug
+		}
+		p.logger.Log(context.Background(), level, "peer "+h.String(), "peer", n.Name, "addr", addr, "region", ps.meta.Region, "location", ps.meta.Location)
 	}
 	p.notifyLocked()
 }
