@@ -19,17 +19,32 @@ type RequestScoper interface {
 	BeginRequest(ctx context.Context, write bool) context.Context
 }
 
-// Backend is what the S3 front end needs from a region. It is implemented today by
-// the raft-backed region member (node.Member) and by the standalone single-node store
-// without raft (node.Local); the global router, not built yet, will implement it too.
+// Backend is what the S3 front end needs from its own region's store: the region
+// member (node.Member) or the standalone single-node store without raft
+// (node.Local). It serves the buckets of this region only; in a planet the resolve
+// step (Resolver, resolve.go) forwards the requests for other regions' buckets to
+// them over HTTP rather than calling a Backend for them, and the bucket namespace
+// is the catalog's (Resolver), which CreateBucket and DeleteBucket go through
+// before they change the region's store.
 // Errors are storage sentinels (errors.Is), a context error, or anything else
 // (translated to InternalError or, if it implements Retryable, ServiceUnavailable).
 type Backend interface {
-	// ListBuckets returns one page of the buckets selected by in, by name.
+	RegionBuckets
+	DataBackend
+}
+
+// RegionBuckets are the region's bucket-set operations: what the catalog
+// (Resolver) records for the whole planet, the store does for its region.
+type RegionBuckets interface {
+	// ListBuckets returns one page of the region's buckets selected by in, by name.
 	ListBuckets(ctx context.Context, in storage.ListBucketsInput) (storage.ListBucketsResult, error)
-	Bucket(ctx context.Context, name string) (storage.BucketInfo, error)
 	CreateBucket(ctx context.Context, name, region, owner string) error
 	DeleteBucket(ctx context.Context, name string) error
+}
+
+// DataBackend serves the buckets of the region and their objects.
+type DataBackend interface {
+	Bucket(ctx context.Context, name string) (storage.BucketInfo, error)
 	SetBucketVersioning(ctx context.Context, bucket string, state storage.VersioningState) error
 	// BucketConfig returns a stored sub-resource, or storage.ErrNoSuchConfig.
 	BucketConfig(ctx context.Context, bucket string, kind storage.ConfigKind) ([]byte, error)
