@@ -11,11 +11,17 @@
 // the observation point of forwarded requests) and serves a process's metrics at
 // MetricsPath.
 //
+// In a planet of regions it also owns the resolve step and forwarding (resolve.go,
+// forward.go, breaker.go): a bucket of another region is served by forwarding the
+// authenticated request over the internal channel (Config.Forward) to that region,
+// which serves it through InternalHandler with the principal the entry verified.
+//
 // It does not own signature verification (s3api/auth), policy language evaluation
-// (s3api/policy), replication configuration validation (replication/rules) or storage
-// (the Backend). It must not import raft or gRPC: the Backend interface is the seam
-// behind which the raft region member and the single-node store live today, and the
-// global router later.
+// (s3api/policy), replication configuration validation (replication/rules), storage
+// (the Backend) or where buckets live (the Resolver). It must not import raft or
+// gRPC: the Backend interface is the seam behind which the raft region member and the
+// single-node store live, the Resolver the one behind which the catalog and the
+// gossip pool do.
 //
 // See DESIGN.md for the request pipeline and the reasoning behind it.
 package s3api
