@@ -19,6 +19,9 @@
 // control region's members serve it over the authenticated internal channel
 // (CatalogHandler, over a CatalogStore that node.Member implements), and Catalog
 // is each process's client and cached copy, kept fresh by a long-poll of the
-// nearest control member; the data path reads only the cache. The package never
-// stores objects.
+// nearest control member; the data path reads only the cache. Resolver
+// (resolve.go) places a bucket's requests with it and the pool (the owning
+// region's healthy members, the leader first), and Reconcile (reconcile.go)
+// brings the catalog in line with a region's store. The package never stores
+// objects.
 package routing
