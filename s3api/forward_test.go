@@ -433,3 +433,82 @@ func sendRaw(t *testing.T, c *http.Client, req *http.Request) rawResponse {
 	}
 	return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
 }
+
+// TestForward_CopyFromAnotherRegion: CopyObject and UploadPartCopy whose source
+// bucket lives in another region read it there, as the request's principal:
+// bytes, metadata and tags arrive; a missing source and a principal the source
+// refuses get S3's errors.
+func TestForward_CopyFromAnotherRegion(t *testing.T) {
+	p := newFakePlanet(t)
+	ctx := context.Background()
+	eu := p.edgeClient("eu-west-1")
+	_, err := createInEU(ctx, eu, "src")
+	must(t, "create the source bucket in eu-west-1", err)
+	body := make([]byte, 3<<20+17)
+	rand.Read(body)
+	_, err = eu.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String("dir/obj 1"), Body: bytes.NewReader(body),
+		ContentType: aws.String("application/x-test"), Metadata: map[string]string{"color": "blue"}, Tagging: aws.String("a=1&b=2"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+	must(t, "put the source", err)
+
+	us := p.regions["us-east-1"]
+	usc := p.client(us.public.URL, us.public.Client(), "us-east-1", ownerAK, ownerSK)
+	_, err = usc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("dst")})
+	must(t, "create the destination in us-east-1", err)
+	_, err = usc.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dst"), Key: aws.String("copy"), CopySource: aws.String("src/dir/obj%201")})
+	must(t, "copy from eu-west-1 into us-east-1", err)
+	out, err := usc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dst"), Key: aws.String("copy")})
+	must(t, "get the copy", err)
+	got, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if !bytes.Equal(got, body) || aws.ToString(out.ContentType) != "application/x-test" || out.Metadata["color"] != "blue" {
+		t.Fatalf("copy: %d bytes (equal %v), content type %q, metadata %v", len(got), bytes.Equal(got, body), aws.ToString(out.ContentType), out.Metadata)
+	}
+	tg, err := usc.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("dst"), Key: aws.String("copy")})
+	must(t, "tags of the copy", err)
+	if len(tg.TagSet) != 2 {
+		t.Fatalf("the copy has tags %+v, want the source's a=1, b=2", tg.TagSet)
+	}
+	if _, err := us.local.Object(ctx, "dst", "copy", ""); err != nil {
+		t.Fatalf("the copy is not in us-east-1's store: %v", err)
+	}
+
+	// A part copied from a range of the remote source.
+	mp, err := usc.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("dst"), Key: aws.String("parts")})
+	must(t, "create upload", err)
+	pc, err := usc.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("dst"), Key: aws.String("parts"), UploadId: mp.UploadId,
+		PartNumber: aws.Int32(1), CopySource: aws.String("src/dir/obj%201"), CopySourceRange: aws.String("bytes=100-5242979")})
+	if err == nil {
+		_, err = usc.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("dst"), Key: aws.String("parts"), UploadId: mp.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: pc.CopyPartResult.ETag}}}})
+	}
+	// The range runs past the source's end: S3 refuses it.
+	wantCode(t, "part copy of a range past the source's end", err, "InvalidArgument")
+	pc, err = usc.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("dst"), Key: aws.String("parts"), UploadId: mp.UploadId,
+		PartNumber: aws.Int32(1), CopySource: aws.String("src/dir/obj%201"), CopySourceRange: aws.String("bytes=100-1999")})
+	must(t, "part copy of a range", err)
+	_, err = usc.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("dst"), Key: aws.String("parts"), UploadId: mp.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: pc.CopyPartResult.ETag}}}})
+	must(t, "complete", err)
+	out, err = usc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dst"), Key: aws.String("parts")})
+	must(t, "get the part copy", err)
+	got, _ = io.ReadAll(out.Body)
+	out.Body.Close()
+	if !bytes.Equal(got, body[100:2000]) {
+		t.Fatalf("part copy: %d bytes, want bytes 100-1999 of the source", len(got))
+	}
+
+	// Errors come from the source's region.
+	_, err = usc.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dst"), Key: aws.String("x"), CopySource: aws.String("src/missing")})
+	wantCode(t, "copy of a missing remote source", err, "NoSuchKey")
+	// A source the principal may not read: another principal's bucket in eu-west-1.
+	theirs := p.client(p.edge.URL, p.edge.Client(), "eu-west-1", otherAK, otherSK)
+	_, err = createInEU(ctx, theirs, "theirs")
+	must(t, "another principal's bucket", err)
+	_, err = theirs.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("theirs"), Key: aws.String("k"), Body: strings.NewReader("not yours")})
+	must(t, "another principal's object", err)
+	_, err = usc.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dst"), Key: aws.String("y"), CopySource: aws.String("theirs/k")})
+	if httpStatus(err) != http.StatusForbidden {
+		t.Fatalf("copy from a remote source the principal may not read: %v, want 403", err)
+	}
+}

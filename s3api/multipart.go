@@ -110,7 +110,7 @@ func (s *Server) uploadPartCopy(rc *reqCtx, az *authorizer) error {
 	if err != nil {
 		return err
 	}
-	_, src, err := s.openCopySource(rc, az)
+	_, src, remote, err := s.openCopySource(rc, az, false)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (s *Server) uploadPartCopy(rc *reqCtx, az *authorizer) error {
 		BodyInput: storage.BodyInput{Body: http.NoBody, Size: rng.length},
 	}
 	if rng.length > 0 {
-		rd, err := s.b.OpenObject(ctx, src, rng.start, rng.length)
+		rd, err := s.openSource(rc, remote, src, rng.start, rng.length)
 		if err != nil {
 			return err
 		}

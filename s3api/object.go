@@ -499,18 +499,40 @@ func parseCopySource(v string) (copySource, error) {
 }
 
 // openCopySource authorizes reading the copy source, looks it up and applies the
-// x-amz-copy-source-if-* preconditions.
-func (s *Server) openCopySource(rc *reqCtx, az *authorizer) (storage.BucketInfo, storage.ObjectVersion, error) {
+// x-amz-copy-source-if-* preconditions. A source in another region (remote not
+// nil) is looked up, and authorized, there (remotecopy.go), its tags too when
+// withTags.
+func (s *Server) openCopySource(rc *reqCtx, az *authorizer, withTags bool) (storage.BucketInfo, storage.ObjectVersion, *remoteSource, error) {
+	b, v, remote, err := s.lookupCopySource(rc, az, withTags)
+	if err != nil {
+		return b, v, nil, err
+	}
+	if copySourcePreconditions(rc.r.Header).evaluate(v.ETag, v.ModTime) != 0 {
+		return b, v, nil, errPreconditionFailed
+	}
+	return b, v, remote, nil
+}
+
+func (s *Server) lookupCopySource(rc *reqCtx, az *authorizer, withTags bool) (storage.BucketInfo, storage.ObjectVersion, *remoteSource, error) {
 	var v storage.ObjectVersion
 	cs, err := parseCopySource(rc.r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
-		return storage.BucketInfo{}, v, err
+		return storage.BucketInfo{}, v, nil, err
+	}
+	if cs.bucket != az.b.Name && s.cfg.Resolver != nil {
+		t, err := s.cfg.Resolver.Resolve(rc.r.Context(), cs.bucket)
+		if err != nil {
+			return storage.BucketInfo{}, v, nil, err
+		}
+		if !t.Local {
+			return s.remoteCopySource(rc, t, cs, withTags)
+		}
 	}
 	srcAz := az
 	if cs.bucket != az.b.Name {
 		sb, err := s.b.Bucket(rc.r.Context(), cs.bucket)
 		if err != nil {
-			return sb, v, err
+			return sb, v, nil, err
 		}
 		srcAz = newAuthorizer(s, rc, sb)
 	}
@@ -519,19 +541,16 @@ func (s *Server) openCopySource(rc *reqCtx, az *authorizer) (storage.BucketInfo,
 		action = "s3:GetObjectVersion"
 	}
 	if err := srcAz.check(action, cs.key, nil); err != nil {
-		return srcAz.b, v, err
+		return srcAz.b, v, nil, err
 	}
 	v, err = s.b.Object(rc.r.Context(), cs.bucket, cs.key, cs.versionID)
 	if err != nil {
 		if errors.Is(err, storage.ErrDeleteMarker) && cs.versionID != "" {
-			return srcAz.b, v, apiErr("InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id.")
+			return srcAz.b, v, nil, apiErr("InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id.")
 		}
-		return srcAz.b, v, srcAz.hideMissing(objectLookupError(err, cs.versionID))
+		return srcAz.b, v, nil, srcAz.hideMissing(objectLookupError(err, cs.versionID))
 	}
-	if copySourcePreconditions(rc.r.Header).evaluate(v.ETag, v.ModTime) != 0 {
-		return srcAz.b, v, errPreconditionFailed
-	}
-	return srcAz.b, v, nil
+	return srcAz.b, v, nil, nil
 }
 
 func directive(h http.Header, name string) (string, error) {
@@ -568,7 +587,7 @@ func (s *Server) copyObject(rc *reqCtx, az *authorizer) error {
 	if err != nil {
 		return err
 	}
-	srcBucket, src, err := s.openCopySource(rc, az)
+	srcBucket, src, remote, err := s.openCopySource(rc, az, tagDir == "COPY")
 	if err != nil {
 		return err
 	}
@@ -622,7 +641,7 @@ func (s *Server) copyObject(rc *reqCtx, az *authorizer) error {
 		Close() error
 	}
 	if src.Size > 0 {
-		rd, err := s.b.OpenObject(ctx, src, 0, -1)
+		rd, err := s.openSource(rc, remote, src, 0, -1)
 		if err != nil {
 			return err
 		}
