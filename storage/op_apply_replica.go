@@ -28,7 +28,8 @@ const ReplicationStatusReplica = "REPLICA"
 // version: it becomes it); otherwise it is a no-op as well. A version that is not
 // null needs a bucket with versioning enabled or suspended (ErrInvalidArgument on
 // an unversioned bucket, S3's DstBucketUnversioned). A replica never writes the
-// outbox: replicas are not replicated again.
+// outbox: replicas are not replicated again. Result.Version is the version stored,
+// zero for a no-op; the ID raises the store's maxhlc like any other.
 type ApplyReplicaCmd struct {
 	Bucket, Key  string
 	ID           VersionID
