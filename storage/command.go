@@ -98,7 +98,7 @@ func FormatOf(c Command) Format {
 // Result is the outcome of one command. Err is a business error (a sentinel, wrapped)
 // or, when the whole batch failed, the I/O error. The other fields are set by the
 // commands that produce them: Version (PutObject, CompleteUpload, DeleteObject when it
-// made a marker), Delete (DeleteObject), Part (PutPart), Upload (CreateUpload),
+// made a marker, ApplyReplica when it stored a version: zero when it was a no-op), Delete (DeleteObject), Part (PutPart), Upload (CreateUpload),
 // VersionID (PutObjectTagging: "null" or the ID).
 type Result struct {
 	Err       error

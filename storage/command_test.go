@@ -59,6 +59,13 @@ func sampleCommands() []Command {
 		ReserveBucketCmd{Bucket: "zero-time", Region: "r"},
 		ReleaseBucketCmd{Bucket: "b", Region: "us-east-1", CreatedBefore: ts},
 		ReleaseBucketCmd{Bucket: "b", Region: "us-east-1"},
+		ApplyReplicaCmd{Bucket: "b", Key: "k\x00ey", ID: id, Null: true, Time: ts, Size: 5, ETag: "e-2", Meta: meta,
+			Checksum: cs, PartSizes: []int64{2, 3}, Owner: "o", Inline: []byte("hello")},
+		ApplyReplicaCmd{Bucket: "b", Key: "k", ID: id, Size: 3 << 20, Blob: blob, Chunks: 3},
+		ApplyReplicaCmd{Bucket: "b", Key: "k", ID: id, DeleteMarker: true, Time: ts, Owner: "o"},
+		ApplyReplicaCmd{Bucket: "b", Key: "k", ID: id, Inline: []byte{}},
+		TrimOutboxCmd{Through: 1<<64 - 1},
+		TrimOutboxCmd{},
 	}
 }
 

@@ -17,6 +17,13 @@
 // PutPart that commits them; a staged blob nobody commits is found by StagedBlobs and
 // removed with DiscardBlob.
 //
+// Cross-region replication has two halves here (SCHEMA.md, "Replication"). Client
+// writes to a bucket with a replication configuration append entries to the outbox
+// in their own transaction, numbered by a counter kept in the same file (Outbox,
+// OutboxLast; TrimOutbox drops acknowledged ones); ApplyReplica writes a version
+// received from another region, idempotently and in any order, and never writes
+// the outbox.
+//
 // Each operation is a value type in a file of its own (op_*.go: its fields, codec,
 // checks and apply) registered by one line in ops.go with the region format that
 // introduced it; code outside the operation files never switches on the operation.

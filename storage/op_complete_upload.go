@@ -160,6 +160,9 @@ func (c CompleteUploadCmd) apply(a *applier) (Result, error) {
 	if err := t.uploads().Delete(uploadKey(c.Key, c.UploadID)); err != nil {
 		return Result{}, err
 	}
+	if err := a.outbox(t, &v, OutboxPut); err != nil {
+		return Result{}, err
+	}
 	return Result{Version: v}, nil
 }
 

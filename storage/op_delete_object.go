@@ -75,6 +75,9 @@ func (c DeleteObjectCmd) apply(a *applier) (Result, error) {
 	if err := a.putVersion(t, &m); err != nil {
 		return Result{}, err
 	}
+	if err := a.outbox(t, &m, OutboxDeleteMarker); err != nil {
+		return Result{}, err
+	}
 	res := Result{Version: m, Delete: DeleteResult{VersionID: m.ID.String(), DeleteMarker: true}}
 	if m.IsNull {
 		res.Delete.VersionID = "null"

@@ -103,5 +103,8 @@ func (c PutObjectCmd) apply(a *applier) (Result, error) {
 	if err := a.adopt(seg); err != nil {
 		return Result{}, err
 	}
+	if err := a.outbox(t, &v, OutboxPut); err != nil {
+		return Result{}, err
+	}
 	return Result{Version: v}, nil
 }

@@ -50,6 +50,9 @@ func (c PutObjectTaggingCmd) apply(a *applier) (Result, error) {
 	if err := t.versions().Put(ref.k, encodeVersion(&ref.v)); err != nil {
 		return Result{}, err
 	}
+	if err := a.outbox(t, &ref.v, OutboxMetadata); err != nil {
+		return Result{}, err
+	}
 	id := ref.v.ID.String()
 	if ref.v.IsNull {
 		id = "null"

@@ -17,8 +17,13 @@ const (
 	// Format3: ReserveBucket and ReleaseBucket, the global bucket catalog.
 	Format3 Format = 3
 
+	// Format4: ApplyReplica and TrimOutbox, and the replication outbox: from
+	// Format4 on, client writes to a bucket with a replication configuration
+	// append outbox entries (every member of the region, in the same apply).
+	Format4 Format = 4
+
 	// LatestFormat is the newest format this binary knows.
-	LatestFormat = Format3
+	LatestFormat = Format4
 )
 
 // opSpec registers an operation: its name, the region format that introduced it,
@@ -50,6 +55,8 @@ var registry = [...]opSpec{
 	OpNoop:             {"Noop", Format2, decodeAs[NoopCmd]},
 	OpReserveBucket:    {"ReserveBucket", Format3, decodeAs[ReserveBucketCmd]},
 	OpReleaseBucket:    {"ReleaseBucket", Format3, decodeAs[ReleaseBucketCmd]},
+	OpApplyReplica:     {"ApplyReplica", Format4, decodeAs[ApplyReplicaCmd]},
+	OpTrimOutbox:       {"TrimOutbox", Format4, decodeAs[TrimOutboxCmd]},
 }
 
 // specOf returns the registration of op.

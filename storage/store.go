@@ -152,7 +152,7 @@ func initSchema(tx *bbolt.Tx) error {
 			return err
 		}
 	}
-	for _, name := range [][]byte{bktBuckets, bktObjects, bktChunks, bktStaged, bktCatalog} {
+	for _, name := range [][]byte{bktBuckets, bktObjects, bktChunks, bktStaged, bktCatalog, bktOutbox} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
