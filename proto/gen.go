@@ -4,4 +4,4 @@ package proto
 // `go generate ./proto` (needs protoc, protoc-gen-go and
 // protoc-gen-go-grpc on PATH). The generated files are committed: builds and CI
 // never run protoc.
-//go:generate protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative regionpb/region.proto
+//go:generate protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative regionpb/region.proto replicationpb/replication.proto
