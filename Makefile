@@ -138,7 +138,7 @@ proto: proto-tools ## Regenerate proto/*/*.pb.go with pinned protoc-gen-go and p
 # committed files; PANGEA_PROTO_CHECK=1 turns its skip (tools missing) into a failure.
 .PHONY: proto-check
 proto-check: proto-tools ## Check the committed proto/*/*.pb.go are what the pinned generators make of the .proto files
-	PANGEA_PROTO_CHECK=1 $(GO) test -count=1 -run '^TestGenerated' ./proto/
+	PANGEA_PROTO_CHECK=1 $(GO) test -count=1 -v -run '^TestGenerated' ./proto/
 
 .PHONY: test-docker
 test-docker: bin/pangea-linux ## Build the FROM-scratch image, then smoke-test it (standalone, a 3-member region, a leader container killed, a region of docker-compose.yml) and test docker-compose.yml's planet (gossip, leaders, WAN RTT, one namespace through the edges, a region killed: 503s, the catalog answers)
