@@ -400,9 +400,10 @@ type Accept struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The version the destination will speak on this stream: the Hello's.
 	ProtocolVersion ProtocolVersion `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3,enum=pangea.replication.v1.ProtocolVersion" json:"protocol_version,omitempty"`
-	// The highest outbox sequence from source_region below which everything is
-	// applied (durably, through this region's raft log); 0 when nothing is. The
-	// source resumes with the first outbox entry after it.
+	// The highest outbox sequence of source_region such that every entry at or
+	// below it is applied (durably, through this region's raft log) or has failed
+	// terminally; 0 when none is. The source resumes with the first outbox entry
+	// after it.
 	AppliedThroughSeq uint64 `protobuf:"varint,2,opt,name=applied_through_seq,json=appliedThroughSeq,proto3" json:"applied_through_seq,omitempty"`
 	// Flow control: the source keeps the sum of the encoded sizes (proto.Size of
 	// the ShipRequest) of the batches sent and not yet acknowledged at or below
@@ -1164,12 +1165,13 @@ func (x *Chunk) GetData() []byte {
 // destination may send one Ack for several batches.
 type Ack struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The highest batch_seq handled: this batch and every earlier one are no longer
-	// counted against the window.
+	// The highest batch_seq handled (its complete versions applied or failed, the
+	// chunks of a version it leaves unfinished staged): this batch and every
+	// earlier one are no longer counted against the window.
 	BatchSeq uint64 `protobuf:"varint,1,opt,name=batch_seq,json=batchSeq,proto3" json:"batch_seq,omitempty"`
-	// The highest outbox sequence below which everything shipped is applied,
-	// durably, or has failed terminally (below). Never decreases. The source may
-	// drop outbox entries up to it.
+	// The highest outbox sequence such that every entry at or below it is applied,
+	// durably, or has failed terminally (below): at most the through_seq of batch
+	// batch_seq. Never decreases. The source may drop outbox entries up to it.
 	AppliedThroughSeq uint64 `protobuf:"varint,2,opt,name=applied_through_seq,json=appliedThroughSeq,proto3" json:"applied_through_seq,omitempty"`
 	// Versions that will never be applied (a terminal failure: S3's FAILED
 	// replication status); the source records them as failed. Temporary trouble
@@ -1411,8 +1413,8 @@ type SourceStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The source region's name.
 	SourceRegion string `protobuf:"bytes,1,opt,name=source_region,json=sourceRegion,proto3" json:"source_region,omitempty"`
-	// The highest outbox sequence below which everything shipped is applied (as
-	// in Ack), as of the answering member's applied state.
+	// The highest outbox sequence at or below which everything is applied or
+	// failed (as in Ack), as of the answering member's applied state.
 	AppliedThroughSeq uint64 `protobuf:"varint,2,opt,name=applied_through_seq,json=appliedThroughSeq,proto3" json:"applied_through_seq,omitempty"`
 	// When the last version from this source was applied, unix nanoseconds; 0 if
 	// never.
