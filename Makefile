@@ -119,15 +119,26 @@ FORCE:
 PROTOC_GEN_GO      ?= google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC ?= google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 PROTO_BIN          := $(CURDIR)/bin/proto
+# Every proto/<pkg>/<name>.proto, relative to proto/ (where protoc runs).
+PROTO_FILES        := $(patsubst proto/%,%,$(wildcard proto/*/*.proto))
 
-.PHONY: proto
-proto: ## Regenerate proto/*/*.pb.go with pinned protoc-gen-go and protoc-gen-go-grpc (installs protoc if missing)
+.PHONY: proto-tools
+proto-tools: # protoc (Debian's protobuf-compiler) when missing, and the pinned generators in bin/proto
 	@command -v protoc >/dev/null 2>&1 || { echo "protoc missing: apt-get install protobuf-compiler"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler; }
 	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GO)
 	GOBIN=$(PROTO_BIN) $(GO) install $(PROTOC_GEN_GO_GRPC)
+
+.PHONY: proto
+proto: proto-tools ## Regenerate proto/*/*.pb.go with pinned protoc-gen-go and protoc-gen-go-grpc (installs protoc if missing)
 	cd proto && PATH="$(PROTO_BIN):$$PATH" protoc --go_out=. --go_opt=paths=source_relative \
-		--go-grpc_out=. --go-grpc_opt=paths=source_relative regionpb/region.proto
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative $(PROTO_FILES)
+
+# proto/gen_test.go regenerates into a temporary directory and compares with the
+# committed files; PANGEA_PROTO_CHECK=1 turns its skip (tools missing) into a failure.
+.PHONY: proto-check
+proto-check: proto-tools ## Check the committed proto/*/*.pb.go are what the pinned generators make of the .proto files
+	PANGEA_PROTO_CHECK=1 $(GO) test -count=1 -v -run '^TestGenerated' ./proto/
 
 .PHONY: test-docker
 test-docker: bin/pangea-linux ## Build the FROM-scratch image, then smoke-test it (standalone, a 3-member region, a leader container killed, a region of docker-compose.yml) and test docker-compose.yml's planet (gossip, leaders, WAN RTT, one namespace through the edges, a region killed: 503s, the catalog answers)
