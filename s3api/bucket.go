@@ -319,7 +319,11 @@ func (s *Server) createBucket(rc *reqCtx) error {
 		}
 	}
 	if err := s.b.CreateBucket(rc.r.Context(), rc.bucket, s.cfg.Region, rc.principal()); err != nil {
-		return err
+		// us-east-1 answers its owner's CreateBucket of a bucket it has with 200,
+		// as S3 does there for historical reasons; other regions say 409.
+		if !errors.Is(err, storage.ErrBucketAlreadyOwnedByYou) || s.cfg.Region != "us-east-1" {
+			return err
+		}
 	}
 	rc.w.Header().Set("Location", "/"+rc.bucket)
 	rc.w.Header().Set("Content-Length", "0")

@@ -100,6 +100,9 @@ func (r fakeResolver) ReserveBucket(_ context.Context, name, region, owner strin
 		return unavailable{}
 	}
 	if e, ok := r.p.catalog[name]; ok && (e.Region != region || e.Owner != owner) {
+		if e.Owner == owner {
+			return storage.ErrBucketAlreadyOwnedByYou // as routing.Resolver answers
+		}
 		return storage.ErrBucketAlreadyExists
 	}
 	r.p.catalog[name] = catalogEntry{Bucket: name, Region: region, Owner: owner}
@@ -249,10 +252,19 @@ func TestForward_NameOwnedByOneRegion(t *testing.T) {
 		_, err := usc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("one")})
 		return err
 	}())
+	// The owner again: 200 in us-east-1 (as S3 answers there), 409 from another region.
+	_, err := usc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("one")})
+	must(t, "the owner creating its us-east-1 bucket again in us-east-1", err)
+	_, err = createInEU(ctx, p.edgeClient("eu-west-1"), "one")
+	wantCode(t, "the owner creating its us-east-1 bucket in eu-west-1", err, "BucketAlreadyOwnedByYou")
+	_, err = createInEU(ctx, p.edgeClient("eu-west-1"), "euone")
+	must(t, "create in eu-west-1", err)
+	_, err = createInEU(ctx, p.edgeClient("eu-west-1"), "euone")
+	wantCode(t, "the owner creating its eu-west-1 bucket again in eu-west-1", err, "BucketAlreadyOwnedByYou")
 	// Another principal asking eu-west-1 for the name: taken.
 	eu := p.regions["eu-west-1"]
 	other := p.client(eu.public.URL, eu.public.Client(), "eu-west-1", otherAK, otherSK)
-	_, err := createInEU(ctx, other, "one")
+	_, err = createInEU(ctx, other, "one")
 	wantCode(t, "create the name in eu-west-1", err, "BucketAlreadyExists")
 	if _, err := eu.local.Bucket(ctx, "one"); !errors.Is(err, storage.ErrNoSuchBucket) {
 		t.Fatalf("eu-west-1 created the bucket anyway (err %v)", err)
