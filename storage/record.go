@@ -106,7 +106,7 @@ func successor(p []byte) []byte {
 // within a key the newest version comes first.
 func versionKey(key string, id VersionID) []byte {
 	k := appendEscaped(make([]byte, 0, len(key)+2+16), key)
-	b := id.bytes()
+	b := id.Bytes()
 	for i := range b {
 		b[i] = ^b[i]
 	}
@@ -122,7 +122,7 @@ func parseVersionKey(k []byte) (string, VersionID, bool) {
 	for i := range b {
 		b[i] = ^rest[i]
 	}
-	return key, versionIDFromBytes(b[:]), true
+	return key, versionIDFrom16(&b), true
 }
 
 // keyAfterAll is the smallest key after every versions-table (or uploads-table) key of

@@ -17,8 +17,10 @@ const versionIDLen = 26
 // so the text forms of two IDs sort exactly as the IDs do.
 var versionIDEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
-// bytes returns the 16-byte big-endian form of v, which sorts as Compare does.
-func (v VersionID) bytes() [16]byte {
+// Bytes returns the 16-byte big-endian form of v: HLC time (8), region code (4),
+// sequence (4). Byte-wise order of the forms is the order Compare gives the IDs.
+// It is the form version IDs take on the replication wire (replicationpb).
+func (v VersionID) Bytes() [16]byte {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[0:8], v.Time)
 	binary.BigEndian.PutUint32(b[8:12], v.Region)
@@ -26,7 +28,16 @@ func (v VersionID) bytes() [16]byte {
 	return b
 }
 
-func versionIDFromBytes(b []byte) VersionID {
+// VersionIDFromBytes parses the form made by Bytes. Any length but 16 fails with an
+// error wrapping ErrInvalidVersionID; every 16-byte value is an ID.
+func VersionIDFromBytes(b []byte) (VersionID, error) {
+	if len(b) != 16 {
+		return VersionID{}, fmt.Errorf("%w: %d bytes, want 16", ErrInvalidVersionID, len(b))
+	}
+	return versionIDFrom16((*[16]byte)(b)), nil
+}
+
+func versionIDFrom16(b *[16]byte) VersionID {
 	return VersionID{
 		Time:   binary.BigEndian.Uint64(b[0:8]),
 		Region: binary.BigEndian.Uint32(b[8:12]),
@@ -37,7 +48,7 @@ func versionIDFromBytes(b []byte) VersionID {
 // String returns the opaque, URL-safe, fixed-length (26 characters) text form of v.
 // Text forms sort in the same order as the IDs.
 func (v VersionID) String() string {
-	b := v.bytes()
+	b := v.Bytes()
 	return versionIDEncoding.EncodeToString(b[:])
 }
 
@@ -52,7 +63,7 @@ func ParseVersionID(s string) (VersionID, error) {
 	if err != nil || n != 16 {
 		return VersionID{}, fmt.Errorf("%w: %q", ErrInvalidVersionID, s)
 	}
-	v := versionIDFromBytes(b[:16])
+	v := versionIDFrom16((*[16]byte)(b[:16]))
 	// The last character carries two spare bits; only the canonical form is accepted
 	// so that one ID has exactly one spelling.
 	if v.String() != s {

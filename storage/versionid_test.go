@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"bytes"
+	"errors"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -125,5 +127,33 @@ func TestHLC(t *testing.T) {
 			t.Fatalf("duplicate timestamp %x", ts)
 		}
 		uniq[ts] = true
+	}
+}
+
+func TestVersionID_BytesRoundTripAndOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	ids := []VersionID{{}, {Time: ^uint64(0), Region: ^uint32(0), Seq: ^uint32(0)}, {Time: 1}, {Region: 1}, {Seq: 1}}
+	for range 500 {
+		ids = append(ids, VersionID{Time: r.Uint64() >> r.IntN(64), Region: r.Uint32() >> r.IntN(32), Seq: r.Uint32() >> r.IntN(32)})
+	}
+	for _, id := range ids {
+		b := id.Bytes()
+		back, err := VersionIDFromBytes(b[:])
+		if err != nil || back != id {
+			t.Fatalf("VersionIDFromBytes(%x) = %v, %v; want %v", b, back, err, id)
+		}
+	}
+	for i := range ids {
+		for j := range ids[:20] {
+			bi, bj := ids[i].Bytes(), ids[j].Bytes()
+			if got, want := bytes.Compare(bi[:], bj[:]), ids[i].Compare(ids[j]); got != want {
+				t.Fatalf("bytes order %d, ID order %d for %v and %v", got, want, ids[i], ids[j])
+			}
+		}
+	}
+	for _, n := range []int{0, 15, 17} {
+		if _, err := VersionIDFromBytes(make([]byte, n)); !errors.Is(err, ErrInvalidVersionID) {
+			t.Errorf("%d bytes: err %v, want ErrInvalidVersionID", n, err)
+		}
 	}
 }

@@ -57,16 +57,14 @@ func TestChunkEncodingMirrorsStorage(t *testing.T) {
 	}
 }
 
-// versionIDBytes is the 16-byte form replication.proto documents.
+// versionIDBytes is the wire form of id: storage's exported 16-byte codec.
 func versionIDBytes(id storage.VersionID) []byte {
-	b := make([]byte, 16)
-	binary.BigEndian.PutUint64(b[0:8], id.Time)
-	binary.BigEndian.PutUint32(b[8:12], id.Region)
-	binary.BigEndian.PutUint32(b[12:16], id.Seq)
-	return b
+	b := id.Bytes()
+	return b[:]
 }
 
-// TestVersionIDLayout checks the documented byte layout against storage's text
+// TestVersionIDLayout checks storage's 16-byte codec against the layout
+// replication.proto documents (built by hand here) and against storage's text
 // form, which is those 16 bytes in lower-case unpadded base32hex.
 func TestVersionIDLayout(t *testing.T) {
 	enc := base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
@@ -75,8 +73,18 @@ func TestVersionIDLayout(t *testing.T) {
 		{Time: 0x0123456789abcdef, Region: storage.RegionCode("eu-west-1"), Seq: 0xfedcba98},
 	}
 	for _, id := range ids {
-		if got := enc.EncodeToString(versionIDBytes(id)); got != id.String() {
+		doc := make([]byte, 16)
+		binary.BigEndian.PutUint64(doc[0:8], id.Time)
+		binary.BigEndian.PutUint32(doc[8:12], id.Region)
+		binary.BigEndian.PutUint32(doc[12:16], id.Seq)
+		if got := versionIDBytes(id); !bytes.Equal(got, doc) {
+			t.Errorf("%+v: storage encodes %x, the documented layout is %x", id, got, doc)
+		}
+		if got := enc.EncodeToString(doc); got != id.String() {
 			t.Errorf("%+v: documented bytes encode to %s, storage says %s", id, got, id.String())
+		}
+		if back, err := storage.VersionIDFromBytes(doc); err != nil || back != id {
+			t.Errorf("%+v: VersionIDFromBytes(%x) = %+v, %v", id, doc, back, err)
 		}
 	}
 	a, b := versionIDBytes(ids[0]), versionIDBytes(ids[1])
