@@ -62,6 +62,8 @@ func sampleCommands() []Command {
 		ApplyReplicaCmd{Bucket: "b", Key: "k\x00ey", ID: id, Null: true, Time: ts, Size: 5, ETag: "e-2", Meta: meta,
 			Checksum: cs, PartSizes: []int64{2, 3}, Owner: "o", Inline: []byte("hello")},
 		ApplyReplicaCmd{Bucket: "b", Key: "k", ID: id, Size: 3 << 20, Blob: blob, Chunks: 3},
+		ApplyReplicaCmd{Bucket: "b", Key: "k", ID: id, Size: 3<<20 + 7, Blob: blob, Chunks: 1, PartSizes: []int64{1<<20 + 3, 2<<20 + 4},
+			MoreBlobs: []BlobRun{{Blob: BlobID{9}, Chunks: 1, Size: 3}, {Blob: BlobID{8}, Chunks: 2, Size: 2<<20 + 4}}},
 		ApplyReplicaCmd{Bucket: "b", Key: "k", ID: id, DeleteMarker: true, Time: ts, Owner: "o"},
 		ApplyReplicaCmd{Bucket: "b", Key: "k", ID: id, Inline: []byte{}},
 		TrimOutboxCmd{Through: 1<<64 - 1},

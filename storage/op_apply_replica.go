@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -17,7 +18,11 @@ const ReplicationStatusReplica = "REPLICA"
 // ETag, metadata and tags, checksum and part sizes. The body is referenced as
 // PutObjectCmd's is (Inline, or the staged and complete blob Blob with Chunks
 // chunks holding Size bytes; a multipart object's body may be staged as one blob,
-// PartSizes keeps its parts); a delete marker has none. The origin's replication
+// PartSizes keeps its parts); a delete marker has none. A body whose chunks are not
+// all full but the last (a multipart body as its origin stores it: each part's last
+// chunk may be short) is staged as several blobs, each with only its last chunk
+// short: Blob holds the first bytes, MoreBlobs the rest in order, and Blob's size is
+// Size less theirs (ReplicaBody builds them). The origin's replication
 // status is not carried: the stored version's is ReplicationStatusReplica.
 //
 // Delivery is at least once and in any order, so the command is idempotent: a
@@ -45,6 +50,14 @@ type ApplyReplicaCmd struct {
 	Blob         BlobID
 	Chunks       uint32
 	Inline       []byte
+	MoreBlobs    []BlobRun
+}
+
+// BlobRun is a staged blob of a replica's body: Chunks chunks holding Size bytes.
+type BlobRun struct {
+	Blob   BlobID
+	Chunks uint32
+	Size   int64
 }
 
 const (
@@ -55,7 +68,9 @@ const (
 
 func (ApplyReplicaCmd) Op() Op { return OpApplyReplica }
 
-func (c ApplyReplicaCmd) PayloadSize() int { return len(c.Inline) + len(c.Key) + 8*len(c.PartSizes) }
+func (c ApplyReplicaCmd) PayloadSize() int {
+	return len(c.Inline) + len(c.Key) + 8*len(c.PartSizes) + 32*len(c.MoreBlobs)
+}
 
 func (c ApplyReplicaCmd) validate() error {
 	switch {
@@ -63,8 +78,23 @@ func (c ApplyReplicaCmd) validate() error {
 		return fmt.Errorf("%w: empty key", ErrInvalidArgument)
 	case c.ID.IsZero():
 		return fmt.Errorf("%w: replica without a version id", ErrInvalidArgument)
-	case c.DeleteMarker && (c.Size != 0 || c.Chunks != 0 || c.Inline != nil || c.PartSizes != nil):
+	case c.DeleteMarker && (c.Size != 0 || c.Chunks != 0 || c.Inline != nil || c.PartSizes != nil || c.MoreBlobs != nil):
 		return fmt.Errorf("%w: delete marker with a body", ErrInvalidArgument)
+	case c.MoreBlobs != nil && (c.Chunks == 0 || c.Inline != nil):
+		return fmt.Errorf("%w: more blobs without a first blob", ErrInvalidArgument)
+	}
+	rest := int64(0)
+	for i, r := range c.MoreBlobs {
+		if r.Blob == (BlobID{}) || r.Chunks == 0 || r.Size <= 0 {
+			return fmt.Errorf("%w: empty blob run %d", ErrInvalidArgument, i)
+		}
+		if r.Blob == c.Blob || slices.ContainsFunc(c.MoreBlobs[:i], func(o BlobRun) bool { return o.Blob == r.Blob }) {
+			return fmt.Errorf("%w: blob %x referenced twice", ErrInvalidArgument, r.Blob)
+		}
+		rest += r.Size
+	}
+	if c.MoreBlobs != nil && rest >= c.Size {
+		return fmt.Errorf("%w: more blobs hold %d bytes of %d", ErrInvalidArgument, rest, c.Size)
 	}
 	var sum int64
 	for _, n := range c.PartSizes {
@@ -104,6 +134,12 @@ func (c ApplyReplicaCmd) encode(e *encoder) {
 	e.raw(c.Blob[:])
 	e.uvarint(uint64(c.Chunks))
 	e.optBytes(c.Inline)
+	e.uvarint(uint64(len(c.MoreBlobs)))
+	for _, r := range c.MoreBlobs {
+		e.raw(r.Blob[:])
+		e.uvarint(uint64(r.Chunks))
+		e.varint(r.Size)
+	}
 }
 
 func (c *ApplyReplicaCmd) decode(d *decoder) {
@@ -129,6 +165,12 @@ func (c *ApplyReplicaCmd) decode(d *decoder) {
 	c.Blob = d.blobID()
 	c.Chunks = d.u32varint()
 	c.Inline = d.optBytes()
+	if n := d.count(18); n > 0 {
+		c.MoreBlobs = make([]BlobRun, n)
+		for i := range c.MoreBlobs {
+			c.MoreBlobs[i] = BlobRun{Blob: d.blobID(), Chunks: d.u32varint(), Size: d.varint()}
+		}
+	}
 }
 
 func (c ApplyReplicaCmd) versionTime() uint64 { return c.ID.Time }
@@ -158,9 +200,9 @@ func (c ApplyReplicaCmd) apply(a *applier) (Result, error) {
 			return a.replicaNoop(c)
 		}
 	}
-	var seg segment
+	var body []segment
 	if !c.DeleteMarker {
-		if seg, err = a.checkBody(c.Blob, c.Chunks, c.Inline, c.Size); err != nil {
+		if body, err = a.checkReplicaBody(c); err != nil {
 			return Result{}, err
 		}
 	}
@@ -177,17 +219,39 @@ func (c ApplyReplicaCmd) apply(a *applier) (Result, error) {
 		ModTime: c.Time, Size: c.Size, ETag: c.ETag, Meta: c.Meta, Checksum: c.Checksum,
 		PartSizes: c.PartSizes, Owner: c.Owner, ReplicationStatus: ReplicationStatusReplica,
 	}
-	if seg.Size > 0 {
-		v.body = []segment{seg}
-	}
+	v.body = body
 	if err := vt.Put(k, encodeVersion(&v)); err != nil {
 		return Result{}, err
 	}
-	if err := a.adopt(seg); err != nil {
-		return Result{}, err
+	for _, sg := range body {
+		if err := a.adopt(sg); err != nil {
+			return Result{}, err
+		}
 	}
 	v.IsLatest = isLatest(vt, c.Key, k)
 	return Result{Version: v}, nil
+}
+
+// checkReplicaBody checks c's body as checkBody does, blob by blob, and returns its
+// segments (none for an empty body).
+func (a *applier) checkReplicaBody(c ApplyReplicaCmd) ([]segment, error) {
+	first := c.Size
+	for _, r := range c.MoreBlobs {
+		first -= r.Size
+	}
+	seg, err := a.checkBody(c.Blob, c.Chunks, c.Inline, first)
+	if err != nil || seg.Size == 0 {
+		return nil, err
+	}
+	body := []segment{seg}
+	for _, r := range c.MoreBlobs {
+		sg, err := a.checkBody(r.Blob, r.Chunks, nil, r.Size)
+		if err != nil {
+			return nil, err
+		}
+		body = append(body, sg)
+	}
+	return body, nil
 }
 
 // replicaNoop ends a replica the key has already (or a null version older than the
@@ -195,6 +259,11 @@ func (c ApplyReplicaCmd) apply(a *applier) (Result, error) {
 func (a *applier) replicaNoop(c ApplyReplicaCmd) (Result, error) {
 	if c.Chunks > 0 {
 		if _, err := (DiscardBlobCmd{Blob: c.Blob}).apply(a); err != nil {
+			return Result{}, err
+		}
+	}
+	for _, r := range c.MoreBlobs {
+		if _, err := (DiscardBlobCmd{Blob: r.Blob}).apply(a); err != nil {
 			return Result{}, err
 		}
 	}
