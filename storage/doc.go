@@ -22,7 +22,10 @@
 // in their own transaction, numbered by a counter kept in the same file (Outbox,
 // OutboxLast; TrimOutbox drops acknowledged ones); ApplyReplica writes a version
 // received from another region, idempotently and in any order, and never writes
-// the outbox.
+// the outbox. A body travels as stored: read at the origin chunk by chunk, S2
+// chunks left compressed (ReadChunksStored), checked and staged unchanged at the
+// destination (ReplicaBody: PutChunk commands, one or more blobs). Version IDs
+// travel in their 16-byte form (VersionID.Bytes, VersionIDFromBytes).
 //
 // Each operation is a value type in a file of its own (op_*.go: its fields, codec,
 // checks and apply) registered by one line in ops.go with the region format that
