@@ -84,6 +84,10 @@ type Timing struct {
 	// (memberlist never probes a dead peer again: without this a healed
 	// partition would stay split) and, while alone, its seeds.
 	ReconnectInterval time.Duration
+	// GossipToTheDead is how long memberlist keeps gossiping to a peer it
+	// declared dead (it may only be partitioned); after that only the
+	// reconnect loop brings it back.
+	GossipToTheDead time.Duration
 	// ReconnectTimeout is how long a failed peer stays listed (as dead) and
 	// tried again; LeftTimeout how long one that left stays listed.
 	ReconnectTimeout time.Duration
@@ -134,9 +138,11 @@ func DefaultTiming() Timing {
 		// A healed partition rejoins within 3 s; a failed peer costs one
 		// dial per 3 s.
 		ReconnectInterval: 3 * time.Second,
-		ReconnectTimeout:  24 * time.Hour,
-		LeftTimeout:       5 * time.Minute,
-		RTTSmoothing:      0.25,
+		// Not memberlist's 30 s, which is longer than a probe round.
+		GossipToTheDead:  15 * time.Second,
+		ReconnectTimeout: 24 * time.Hour,
+		LeftTimeout:      5 * time.Minute,
+		RTTSmoothing:     0.25,
 	}
 }
 
@@ -205,8 +211,8 @@ func (t *Timing) validate() error {
 		return errors.New("routing: config: PushPullInterval must be positive")
 	case t.StreamTimeout <= 0:
 		return errors.New("routing: config: StreamTimeout must be positive")
-	case t.ReconnectInterval <= 0 || t.ReconnectTimeout <= 0 || t.LeftTimeout <= 0:
-		return errors.New("routing: config: ReconnectInterval, ReconnectTimeout and LeftTimeout must be positive")
+	case t.ReconnectInterval <= 0 || t.ReconnectTimeout <= 0 || t.LeftTimeout <= 0 || t.GossipToTheDead <= 0:
+		return errors.New("routing: config: ReconnectInterval, ReconnectTimeout, LeftTimeout and GossipToTheDead must be positive")
 	case !(t.RTTSmoothing > 0 && t.RTTSmoothing <= 1):
 		return fmt.Errorf("routing: config: RTTSmoothing %v not in (0, 1]", t.RTTSmoothing)
 	}
@@ -291,9 +297,7 @@ func (c *Config) memberlistConfig() (*memberlist.Config, error) {
 	mc.GossipNodes = c.Timing.GossipNodes
 	mc.PushPullInterval = c.Timing.PushPullInterval
 	mc.TCPTimeout = c.Timing.StreamTimeout
-	// Keep gossiping to a dead peer for a while (it may only be partitioned)
-	// but not for memberlist's 30 s, which is longer than a probe round.
-	mc.GossipToTheDeadTime = 15 * time.Second
+	mc.GossipToTheDeadTime = c.Timing.GossipToTheDead
 	// A name is unique, so a dead peer announcing itself from a new address is
 	// that process restarted (on another port, say): let it take its entry
 	// back at once rather than refusing it as a conflict.

@@ -547,9 +547,11 @@ func (p *Pool) reconnect() {
 				reaped = true
 				continue
 			}
-			// The name lets a NodeAwareTransport (the WAN emulation) know
-			// which link the dial takes.
-			targets = append(targets, name+"/"+ps.addr)
+			// The address alone: memberlist reads a Join target's first "/"
+			// as the end of a node-name prefix, and the lab's names
+			// ("<region>/<id>") hold one. The WAN emulation needs no name: the
+			// dial's preamble tells it the peer's location.
+			targets = append(targets, ps.addr)
 		case HealthLeft:
 			if now.Sub(ps.since) > p.cfg.Timing.LeftTimeout {
 				delete(p.peers, name)

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -410,4 +411,43 @@ func TestPool_250msLinks(t *testing.T) {
 	start := time.Now()
 	waitAllAlive(t, pools, pools)
 	t.Logf("once it answered again, everyone was alive again after %v", time.Since(start))
+}
+
+// TestPool_RejoinsAfterALongPartition: once memberlist has stopped gossiping to
+// the peers it declared dead, only the reconnect loop heals a partition. The
+// lab names its members "<region>/<id>": a slash that memberlist's Join reads as
+// the end of a node-name prefix, so joining a peer as name/addr failed and a
+// partition longer than GossipToTheDead never healed.
+func TestPool_RejoinsAfterALongPartition(t *testing.T) {
+	t.Parallel()
+	split := &netSplit{}
+	var pools []*Pool
+	sides := [2][]*Pool{}
+	for i, name := range []string{"eu-west-1/n1", "eu-west-1/n2", "us-east-1/n1", "us-east-1/n2"} {
+		side := i / 2
+		mt := newMuteTransport(t, split, side)
+		cfg := testConfig(t, name, strings.Split(name, "/")[0], strings.Split(name, "/")[0]+"-loc")
+		cfg.Transport = mt
+		cfg.Timing.GossipToTheDead = time.Second
+		if i > 0 {
+			cfg.Seeds = []string{pools[0].GossipAddr()}
+		}
+		p := startPool(t, cfg)
+		pools = append(pools, p)
+		sides[side] = append(sides[side], p)
+	}
+	waitAllAlive(t, pools, pools)
+	split.setCut(true)
+	for a := range 2 {
+		for _, far := range sides[1-a] {
+			waitHealth(t, sides[a], far.cfg.Name, HealthDead, 20*time.Second)
+		}
+	}
+	// Outlast memberlist's gossip to the dead (a protocol timeout to wait
+	// out, not a condition to poll).
+	<-time.After(3 * time.Second)
+	split.setCut(false)
+	start := time.Now()
+	waitAllAlive(t, pools, pools)
+	t.Logf("healed after a partition longer than GossipToTheDead: everyone alive again after %v", time.Since(start))
 }
