@@ -72,7 +72,11 @@ func TestMemberlistPacket_DelayedAndHeaderStripped(t *testing.T) {
 		got = append(got, p.Timestamp.Sub(sent))
 	}
 	slices.Sort(got)
-	if got[0] < 35*time.Millisecond || got[2] > 35*time.Millisecond+30*time.Millisecond {
+	// The send time is stamped after inner's write returns, and the receiver
+	// may stamp the arrival (from which the delivery is due 35 ms later)
+	// before the sender's goroutine runs again: allow that scheduling gap
+	// below (CI saw 33.9 ms on a busy machine).
+	if got[0] < 35*time.Millisecond-3*time.Millisecond || got[2] > 35*time.Millisecond+30*time.Millisecond {
 		t.Fatalf("one-way packet delays %v, want about 35ms", got)
 	}
 }
