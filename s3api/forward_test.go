@@ -217,6 +217,12 @@ func TestForward_BucketOfAnotherRegionThroughEdgeAndMember(t *testing.T) {
 	if !bytes.Equal(got, body[1000:2000]) {
 		t.Fatalf("range: got %d bytes, not bytes 1000-1999", len(got))
 	}
+	// HEAD through the edge carries the object's headers.
+	ho, err := eu.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("far"), Key: aws.String("k")})
+	must(t, "head through the edge", err)
+	if aws.ToInt64(ho.ContentLength) != int64(len(body)) || aws.ToString(ho.ETag) == "" {
+		t.Fatalf("head through the edge: length %d, ETag %q", aws.ToInt64(ho.ContentLength), aws.ToString(ho.ETag))
+	}
 	// The owner's errors come back unchanged, with its request ID.
 	_, err = eu.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("far"), Key: aws.String("missing")})
 	if httpStatus(err) != http.StatusNotFound {
