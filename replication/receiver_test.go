@@ -601,40 +601,41 @@ func TestReceiver_RefusesHello(t *testing.T) {
 }
 
 func TestReceiver_FramingErrorsEndTheStream(t *testing.T) {
-	e := newEnv(t)
-	v := e.src.put("k", randomBytes(5, storage.ChunkSize+1), storage.ObjectMeta{})
 	for name, tc := range map[string]struct {
-		mangle func(es []*replicationpb.Entry) []*replicationpb.Entry
+		mangle func(e *env, es []*replicationpb.Entry) []*replicationpb.Entry
 		seq    uint64 // batch_seq sent; 1 if 0
 	}{
 		"batch gap": {seq: 2},
-		"chunk of another version": {mangle: func(es []*replicationpb.Entry) []*replicationpb.Entry {
+		"chunk of another version": {mangle: func(_ *env, es []*replicationpb.Entry) []*replicationpb.Entry {
 			es[1].GetChunk().OutboxSeq = 9
 			return es
 		}},
-		"unknown encoding": {mangle: func(es []*replicationpb.Entry) []*replicationpb.Entry {
+		"unknown encoding": {mangle: func(_ *env, es []*replicationpb.Entry) []*replicationpb.Entry {
 			es[1].GetChunk().Encoding = 9
 			return es
 		}},
-		"version before the last one's chunks": {mangle: func(es []*replicationpb.Entry) []*replicationpb.Entry {
-			return append(es[:2], e.src.entries(2, v)...)
+		"version before the last one's chunks": {mangle: func(e *env, es []*replicationpb.Entry) []*replicationpb.Entry {
+			return append(es[:2], e.src.entries(2, e.src.put("k2", []byte("k2"), storage.ObjectMeta{}))...)
 		}},
-		"chunk without a version": {mangle: func(es []*replicationpb.Entry) []*replicationpb.Entry { return es[1:] }},
+		"chunk without a version": {mangle: func(_ *env, es []*replicationpb.Entry) []*replicationpb.Entry { return es[1:] }},
 	} {
-		s, _ := e.open(1)
-		es := e.src.entries(1, v)
-		if tc.mangle != nil {
-			es = tc.mangle(es)
-		}
-		if tc.seq != 0 {
-			s.batch = tc.seq - 1
-		}
-		if _, err := s.trySend(2, es); status.Code(err) != codes.InvalidArgument {
-			t.Errorf("%s: %v, want InvalidArgument", name, err)
-		}
-		e.waitDisconnected()
-	}
-	if vs := e.versions("k"); len(vs) != 0 {
-		t.Fatalf("a malformed stream applied %d versions", len(vs))
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			v := e.src.put("k", randomBytes(5, storage.ChunkSize+1), storage.ObjectMeta{})
+			s, _ := e.open(1)
+			es := e.src.entries(1, v)
+			if tc.mangle != nil {
+				es = tc.mangle(e, es)
+			}
+			if tc.seq != 0 {
+				s.batch = tc.seq - 1
+			}
+			if _, err := s.trySend(2, es); status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("%v, want InvalidArgument", err)
+			}
+			if vs := e.versions("k"); len(vs) != 0 {
+				t.Fatalf("a malformed stream applied %d versions", len(vs))
+			}
+		})
 	}
 }
