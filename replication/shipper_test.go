@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -361,5 +362,66 @@ func TestShipper_WindowBoundsBatchesInFlight(t *testing.T) {
 				t.Fatalf("%d batches sent, at most %d in flight, want at most %d", cli.sent, cli.maxFlying, tc.want)
 			}
 		})
+	}
+}
+
+func TestShipper_FailuresDoNotBlockTheMark(t *testing.T) {
+	e := newShipEnv(t)
+	e.src.put("k", []byte("to a bucket the destination lacks"), storage.ObjectMeta{})
+	cli := e.serve(ReceiverOptions{})
+	sh := e.shipper(cli, 0, nil)
+	sh.cfg.DestBucket = func(string) (string, bool) { return "missing", true }
+	stop := e.run(sh)
+	e.waitAcked(sh)
+	stop()
+	if st := sh.Stats(); st.Failures != 1 || st.VersionsShipped != 1 || st.AckedSeq != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestShipper_StreamRefused(t *testing.T) {
+	e := newShipEnv(t)
+	e.src.put("k", []byte("k"), storage.ObjectMeta{})
+	sh := e.shipper(e.serve(ReceiverOptions{}), 0, nil)
+	sh.cfg.DestRegion = "elsewhere"
+	if err := sh.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "elsewhere") {
+		t.Fatalf("Run against the wrong region: %v", err)
+	}
+	// An error persisting the mark ends the stream.
+	sh = e.shipper(e.cli, 0, nil)
+	sh.cfg.Acked = func(context.Context, uint64) error { return errors.New("disk full") }
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a swallowed error fails, not hangs
+	defer cancel()
+	if err := sh.Run(ctx); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Run with a failing Acked: %v", err)
+	}
+}
+
+func TestStoreSource_Version(t *testing.T) {
+	e := newShipEnv(t)
+	s := e.src.s
+	mustApply(t, s, storage.CreateBucketCmd{Name: "plain", Region: "r", Owner: "owner", Time: time.Unix(1_700_000_000, 0)},
+		storage.PutBucketConfigCmd{Bucket: "plain", Kind: storage.ConfigReplication, Data: []byte("<ReplicationConfiguration/>")})
+	put := func(body string) {
+		id := e.src.nextID()
+		mustApply(t, s, storage.PutObjectCmd{Bucket: "plain", Key: "n", ID: id, Time: storage.HLCTime(id.Time),
+			Inline: []byte(body), Size: int64(len(body)), ETag: "x", Owner: "owner"})
+	}
+	put("first")
+	put("second") // replaces the null version
+	marker := e.src.deleteMarker("m")
+	es, err := s.Outbox(0, 0)
+	if err != nil || len(es) != 3 || !es[0].Null || !es[1].Null {
+		t.Fatalf("outbox %+v %v", es, err)
+	}
+	src := StoreSource{s}
+	if _, err := src.Version(t.Context(), es[0]); !errors.Is(err, storage.ErrNoSuchVersion) {
+		t.Fatalf("replaced null version: %v", err)
+	}
+	if v, err := src.Version(t.Context(), es[1]); err != nil || v.ID != es[1].VersionID || !v.IsNull {
+		t.Fatalf("null version: %+v %v", v, err)
+	}
+	if v, err := src.Version(t.Context(), es[2]); err != nil || v.ID != marker.ID || !v.DeleteMarker {
+		t.Fatalf("delete marker: %+v %v", v, err)
 	}
 }
