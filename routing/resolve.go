@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pangea-s3/pangea/storage"
@@ -23,7 +24,18 @@ type Resolver struct {
 	region  string   // this process's region; "" for an edge
 	regions []string // the planet's regions, the control region first
 	local   LocalBuckets
+
+	// Each region's member addresses, computed once per pool change (and at
+	// least every placementTTL, for the RTT order) instead of per request.
+	mu      sync.Mutex
+	changes <-chan struct{} // closed at the first pool change after at
+	at      time.Time
+	addrs   map[string][]string
 }
+
+// placementTTL bounds how long a region's member order (by RTT, which changes
+// without a pool change) is reused.
+const placementTTL = time.Second
 
 // LocalBuckets is the store of a member's own region (nil for an edge): a
 // bucket the catalog's copy does not know yet but the region has (created a
@@ -94,19 +106,52 @@ func (r *Resolver) place(region string) Placement {
 	if region == r.region {
 		return Placement{Local: true, Region: region}
 	}
-	return Placement{Region: region, Addrs: MemberAddrs(r.dir, region)}
+	return Placement{Region: region, Addrs: r.memberAddrs(region)}
+}
+
+// memberAddrs is MemberAddrs, cached until the pool changes (or placementTTL).
+// The slice returned is shared: callers must not modify it.
+func (r *Resolver) memberAddrs(region string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	stale := r.addrs == nil || now.Sub(r.at) > placementTTL
+	if !stale {
+		select {
+		case <-r.changes:
+			stale = true
+		default:
+		}
+	}
+	if stale {
+		r.changes = r.dir.Changes() // before reading the state it describes
+		r.at, r.addrs = now, make(map[string][]string, len(r.regions))
+	}
+	if a, ok := r.addrs[region]; ok {
+		return a
+	}
+	a := MemberAddrs(r.dir, region)
+	r.addrs[region] = a
+	return a
 }
 
 // MemberAddrs lists the internal addresses of region's healthy members: the
 // leader first (a write goes no further), then by smoothed RTT from here.
 func MemberAddrs(d Directory, region string) []string {
+	peers := d.Peers()
 	var ms []Peer
-	for _, p := range d.Peers() {
+	for _, p := range peers {
 		if p.Region == region && p.Role == RoleMember && p.Health.Healthy() && !p.Self && p.InternalAddr != "" {
 			ms = append(ms, p)
 		}
 	}
-	leader, hasLeader := RegionLeader(d, region)
+	var leader Peer
+	hasLeader := false
+	for _, rg := range regionsOf(peers) {
+		if rg.Name == region {
+			leader, hasLeader = rg.Leader, rg.HasLeader
+		}
+	}
 	slices.SortFunc(ms, func(a, b Peer) int {
 		if hasLeader && (a.Name == leader.Name) != (b.Name == leader.Name) {
 			if a.Name == leader.Name {
