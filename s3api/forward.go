@@ -95,64 +95,86 @@ func (s *Server) canForward(rc *reqCtx, t *Target) error {
 	return nil
 }
 
-// forwardPrepared is forward with the body prepared (forwardBody), or read
-// already (small).
-func (s *Server) forwardPrepared(rc *reqCtx, t *Target, body *forwardedBody, small []byte) error {
+// sendToRegion sends the request build makes for one of t's addresses at a time
+// until one answers. An address that fails is left out of later requests
+// (s.unreachable) until a probe finds it again; the next address is tried only
+// when nothing of the request left (NotSent) and retry allows it (a body not
+// yet read from). clientErr, if set, reports a failure of the client's own (its
+// body), returned as is and not held against the address.
+func (s *Server) sendToRegion(rc *reqCtx, t *Target, build func(addr string) (*http.Request, error), retry func() bool, clientErr func() error) (*http.Response, error) {
 	if err := s.canForward(rc, t); err != nil {
-		return err
+		return nil, err
 	}
-	start := time.Now()
-	addrs := s.unreachable.usable(t.Addrs, start, s.probe)
+	addrs := s.unreachable.usable(t.Addrs, time.Now(), s.probe)
 	if len(addrs) == 0 {
-		s.cfg.Metrics.ObserveForward(t.Region, 0, 0)
-		return regionUnreachable(t.Region, errors.New("every member of the region failed a forward in the last seconds"))
+		return nil, regionUnreachable(t.Region, errors.New("every member of the region failed a request in the last seconds"))
 	}
 	var lastErr error
 	for i, addr := range addrs {
-		req, err := s.forwardRequest(rc, addr, body, small)
+		req, err := build(addr)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		resp, err := s.cfg.Forward.RoundTrip(req)
-		if err != nil && rc.r.Context().Err() == nil && (body == nil || body.err == nil) {
-			s.unreachable.mark(addr, time.Now())
+		if err == nil {
+			s.unreachable.clear(addr)
+			return resp, nil
 		}
-		if err != nil {
-			lastErr = err
-			var ns notSent
-			retry := body == nil || body.n == 0
-			if errors.As(err, &ns) && ns.NotSent() && retry && i+1 < len(addrs) && rc.r.Context().Err() == nil {
-				continue
+		lastErr = err
+		if ce := rc.r.Context().Err(); ce != nil {
+			return nil, &clientIOError{err: ce}
+		}
+		if clientErr != nil {
+			if cerr := clientErr(); cerr != nil {
+				return nil, cerr // the client's body failed (or failed verification)
 			}
-			if ce := rc.r.Context().Err(); ce != nil {
-				return &clientIOError{err: ce}
+		}
+		s.unreachable.mark(addr, time.Now())
+		var ns notSent
+		if !errors.As(err, &ns) || !ns.NotSent() || !retry() || i+1 == len(addrs) {
+			break
+		}
+	}
+	return nil, regionUnreachable(t.Region, lastErr)
+}
+
+// forwardPrepared is forward with the body prepared (forwardBody), or read
+// already (small).
+func (s *Server) forwardPrepared(rc *reqCtx, t *Target, body *forwardedBody, small []byte) error {
+	start := time.Now()
+	resp, err := s.sendToRegion(rc, t,
+		func(addr string) (*http.Request, error) { return s.forwardRequest(rc, addr, body, small) },
+		func() bool { return body == nil || body.n == 0 },
+		func() error {
+			if body != nil {
+				return body.err
 			}
-			if body != nil && body.err != nil {
-				return body.err // the client's body failed (or failed verification)
-			}
-			s.cfg.Metrics.ObserveForward(t.Region, 0, time.Since(start))
-			return regionUnreachable(t.Region, lastErr)
-		}
-		defer resp.Body.Close()
-		s.unreachable.clear(addr)
-		s.cfg.Metrics.ObserveForward(t.Region, resp.StatusCode, time.Since(start))
-		h := rc.w.Header()
-		for k, v := range resp.Header {
-			h[k] = v
-		}
-		for _, k := range hopHeaders {
-			h.Del(k)
-		}
-		rc.w.WriteHeader(resp.StatusCode)
-		if rc.r.Method == http.MethodHead {
 			return nil
+		})
+	if err != nil {
+		var fe *forwardError
+		if errors.As(err, &fe) {
+			s.cfg.Metrics.ObserveForward(t.Region, 0, time.Since(start))
 		}
-		if _, err := s.copyOut(rc.w, resp.Body); err != nil {
-			return fmt.Errorf("forwarded answer from region %s: %w", t.Region, err)
-		}
+		return err
+	}
+	defer resp.Body.Close()
+	s.cfg.Metrics.ObserveForward(t.Region, resp.StatusCode, time.Since(start))
+	h := rc.w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+	rc.w.WriteHeader(resp.StatusCode)
+	if rc.r.Method == http.MethodHead {
 		return nil
 	}
-	return regionUnreachable(t.Region, lastErr)
+	if _, err := s.copyOut(rc.w, resp.Body); err != nil {
+		return fmt.Errorf("forwarded answer from region %s: %w", t.Region, err)
+	}
+	return nil
 }
 
 // forwardedBody is a verifying request body on its way to the owner: it holds

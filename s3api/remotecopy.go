@@ -2,14 +2,12 @@ package s3api
 
 import (
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pangea-s3/pangea/storage"
 )
@@ -148,17 +146,9 @@ func escapeKey(k string) string {
 }
 
 // internalRequest sends a request of this server's own to t's region over the
-// internal channel, as rc's principal: the first reachable address answers.
+// internal channel, as rc's principal (sendToRegion).
 func (s *Server) internalRequest(rc *reqCtx, t *Target, method, uri string, h http.Header) (*http.Response, error) {
-	if err := s.canForward(rc, t); err != nil {
-		return nil, err
-	}
-	addrs := s.unreachable.usable(t.Addrs, time.Now(), s.probe)
-	if len(addrs) == 0 {
-		return nil, regionUnreachable(t.Region, errors.New("every member of the region failed a request in the last seconds"))
-	}
-	var lastErr error
-	for _, addr := range addrs {
+	return s.sendToRegion(rc, t, func(addr string) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(rc.r.Context(), method, "http://"+addr+uri, nil)
 		if err != nil {
 			return nil, fmt.Errorf("s3api: internal request: %w", err)
@@ -170,27 +160,13 @@ func (s *Server) internalRequest(rc *reqCtx, t *Target, method, uri string, h ht
 			if a.AccessKey != "" {
 				req.Header.Set(hdrPrincipal, a.AccessKey)
 			}
+			// No region set: the signature was judged where the request
+			// entered, against the destination's region.
 			req.Header.Set(hdrAuthMethod, a.Method)
-			// The signature was judged where the request entered, against the
-			// destination's region; the source region must not judge it again.
 		}
 		req.Header.Set(hdrEntryRequest, rc.id)
-		resp, err := s.cfg.Forward.RoundTrip(req)
-		if err == nil {
-			s.unreachable.clear(addr)
-			return resp, nil
-		}
-		lastErr = err
-		if rc.r.Context().Err() != nil {
-			return nil, &clientIOError{err: rc.r.Context().Err()}
-		}
-		s.unreachable.mark(addr, time.Now())
-		var ns notSent
-		if !errors.As(err, &ns) || !ns.NotSent() {
-			break
-		}
-	}
-	return nil, regionUnreachable(t.Region, lastErr)
+		return req, nil
+	}, func() bool { return true }, nil)
 }
 
 // remoteError is the S3 error another region answered (its XML body when it has
