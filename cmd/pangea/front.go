@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -114,6 +115,23 @@ func (f *planetFront) reconcile(ctx context.Context, m *node.Member, region stri
 func (f *planetFront) configure(c *s3api.Config) {
 	c.Resolver = frontResolver{f.res}
 	c.Forward = f.fwd
+}
+
+// servePlanetMember opens mc's member and puts it behind the S3 endpoint on s3ln
+// (not yet serving) as a process of a planet: its front (fc with the member
+// filled in), its internal channel, and its pool's view in its metrics. s3ln is
+// closed if the member does not open; the rest is the caller's to clean up.
+func servePlanetMember(ctx context.Context, mc node.MemberConfig, fc frontConfig, pool *routing.Pool, id string, s3ln net.Listener, cfg Config, logger *slog.Logger) (*servedMember, error) {
+	member, err := node.OpenMember(mc)
+	if err != nil {
+		s3ln.Close()
+		return nil, err
+	}
+	fc.Member, fc.Control = member, fc.Region == fc.Topo.ControlRegion().Name
+	sm := newServedMember(member, id, s3ln, cfg, logger, startFront(ctx, fc))
+	member.ServeInternal(internalHandler(sm.s3, member, fc.Control, fc.Logger))
+	sm.metrics.reg.MustRegister(routing.NewCollector(pool))
+	return sm, nil
 }
 
 // internalHandler is what a member serves on its internal channel: the

@@ -324,21 +324,14 @@ func (c *cli) startPlanetNode(ctx context.Context, cfg Config, topo *topology.To
 	announcer := newLeaderAnnouncer(pool, logger)
 	mc.Listener, mc.OnLeadership = cln, announcer.onLeadership
 	wireWAN(&mc, ep)
-	member, err := node.OpenMember(mc)
+	fc := frontConfig{Pool: pool, Topo: topo, Region: cfg.Region, Secret: cfg.ClusterSecret, Dial: ep.DialTCP, Logger: logger}
+	sm, err := servePlanetMember(ctx, mc, fc, pool, cfg.ID, s3ln, cfg, logger)
 	if err != nil {
-		s3ln.Close()
 		mc.Listener.Close()
 		announcer.close()
 		_ = pool.Close()
 		return nil, err
 	}
-	control := cfg.Region == topo.ControlRegion().Name
-	front := startFront(ctx, frontConfig{
-		Pool: pool, Topo: topo, Region: cfg.Region, Secret: cfg.ClusterSecret, Dial: ep.DialTCP,
-		Member: member, Control: control, Logger: logger,
-	})
-	sm := newServedMember(member, cfg.ID, s3ln, cfg, logger, front)
-	member.ServeInternal(internalHandler(sm.s3, member, control, logger))
 	jctx, cancel := context.WithTimeout(context.Background(), gossipJoinTimeout)
 	pn := &planetNode{
 		sm: sm, topo: topo, net: wn, location: loc, pool: pool, announcer: announcer,

@@ -225,22 +225,14 @@ func (p *planet) startMember(ctx context.Context, pm *planetMember, s3ln, cluste
 		OnLeadership: announcer.onLeadership,
 	}
 	wireWAN(&mc, pm.ep)
-	member, err := node.OpenMember(mc)
+	fc := frontConfig{Pool: pool, Topo: p.topo, Region: r.Name, Secret: cfg.ClusterSecret, Dial: pm.ep.DialTCP, Logger: mlogger}
+	sm, err := servePlanetMember(ctx, mc, fc, pool, pm.id, s3ln, rcfg, rlogger)
 	if err != nil {
-		s3ln.Close()
 		mc.Listener.Close()
 		announcer.close()
 		_ = pool.Close()
 		return fmt.Errorf("lab member %s: %w", pm.name(), err)
 	}
-	control := r.Name == p.topo.ControlRegion().Name
-	front := startFront(ctx, frontConfig{
-		Pool: pool, Topo: p.topo, Region: r.Name, Secret: cfg.ClusterSecret, Dial: pm.ep.DialTCP,
-		Member: member, Control: control, Logger: mlogger,
-	})
-	sm := newServedMember(member, pm.id, s3ln, rcfg, rlogger, front)
-	member.ServeInternal(internalHandler(sm.s3, member, control, mlogger))
-	sm.metrics.reg.MustRegister(routing.NewCollector(pool))
 	p.mu.Lock()
 	pm.servedMember, pm.pool, pm.announcer = sm, pool, announcer
 	pm.gossipAddr = pool.GossipAddr()
