@@ -179,14 +179,23 @@ func decodeAs[T Command, P interface {
 const (
 	condIfNoneMatch = 1 << iota
 	condIfMatch
-	condKnown = condIfNoneMatch | condIfMatch
+	// condReplicationPending (CompleteUpload only): the version starts with
+	// replication status PENDING.
+	condReplicationPending
+	condKnown = condIfNoneMatch | condIfMatch | condReplicationPending
 )
 
 // conditions appends the optional trailing block of a conditional write: nothing
 // at all without conditions (so such a command encodes as it did before the block
 // existed), else a non-zero flags byte, then the If-Match list when its flag is set.
-func (e *encoder) conditions(c WriteConditions) {
+func (e *encoder) conditions(c WriteConditions) { e.conditionsPending(c, false) }
+
+// conditionsPending is conditions with the condReplicationPending flag.
+func (e *encoder) conditionsPending(c WriteConditions, pending bool) {
 	var flags byte
+	if pending {
+		flags |= condReplicationPending
+	}
 	if c.IfNoneMatch {
 		flags |= condIfNoneMatch
 	}
@@ -206,14 +215,23 @@ func (e *encoder) conditions(c WriteConditions) {
 // input remains. Only the canonical form is accepted (flags non-zero and known, an
 // If-Match list not empty), so every accepted command re-encodes to the same bytes.
 func (d *decoder) conditions() WriteConditions {
+	c, pending := d.conditionsPending()
+	if pending {
+		d.fail()
+	}
+	return c
+}
+
+// conditionsPending reads what encoder.conditionsPending wrote.
+func (d *decoder) conditionsPending() (WriteConditions, bool) {
 	var c WriteConditions
 	if d.err != nil || len(d.b) == 0 {
-		return c
+		return c, false
 	}
 	flags := d.byte1()
 	if flags == 0 || flags&^condKnown != 0 {
 		d.fail()
-		return c
+		return c, false
 	}
 	c.IfNoneMatch = flags&condIfNoneMatch != 0
 	if flags&condIfMatch != 0 {
@@ -221,7 +239,7 @@ func (d *decoder) conditions() WriteConditions {
 			d.fail()
 		}
 	}
-	return c
+	return c, flags&condReplicationPending != 0
 }
 
 func (d *decoder) u32varint() uint32 {

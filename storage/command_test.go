@@ -68,6 +68,8 @@ func sampleCommands() []Command {
 		ApplyReplicaCmd{Bucket: "b", Key: "k", ID: id, Inline: []byte{}},
 		TrimOutboxCmd{Through: 1<<64 - 1},
 		TrimOutboxCmd{},
+		SetReplicationMarkCmd{Dest: "eu-west-1", Through: 9, Failed: []ReplicationFailure{{Seq: 3, Reason: "DstBucketNotFound"}, {Seq: 9}}},
+		SetReplicationMarkCmd{Dest: "eu-west-1"},
 	}
 }
 
@@ -79,12 +81,19 @@ func withoutConditions(c Command) Command {
 	if f := v.FieldByName("WriteConditions"); f.IsValid() {
 		f.Set(reflect.ValueOf(WriteConditions{}))
 	}
+	if f := v.FieldByName("ReplicationPending"); f.IsValid() {
+		f.SetBool(false) // a flag of the same trailing block
+	}
 	return v.Interface().(Command)
 }
 
 func conditionsOf(c Command) WriteConditions {
 	if f := reflect.ValueOf(c).FieldByName("WriteConditions"); f.IsValid() {
-		return f.Interface().(WriteConditions)
+		w := f.Interface().(WriteConditions)
+		if p := reflect.ValueOf(c).FieldByName("ReplicationPending"); p.IsValid() && p.Bool() && w.IsZero() {
+			w.IfMatch = "(the trailing block holds the replication flag)" // not zero: the block is there
+		}
+		return w
 	}
 	return WriteConditions{}
 }

@@ -51,6 +51,13 @@ type ApplyReplicaCmd struct {
 	Chunks       uint32
 	Inline       []byte
 	MoreBlobs    []BlobRun
+	// MetadataOnly: the command carries a metadata change (the tags of Meta) of
+	// version ID and no body. A version ID the key has takes the tags, its status
+	// and everything else unchanged (no outbox entry: a synced change is not
+	// synced back); an ID the key lacks is a no-op (the version's own entry brings
+	// it). Tag changes on both sides at once are not ordered: the last applied
+	// wins on each side (replication/DESIGN.md).
+	MetadataOnly bool
 }
 
 // BlobRun is a staged blob of a replica's body: Chunks chunks holding Size bytes.
@@ -63,7 +70,8 @@ type BlobRun struct {
 const (
 	replicaFlagNull = 1 << iota
 	replicaFlagDeleteMarker
-	replicaFlagsKnown = replicaFlagNull | replicaFlagDeleteMarker
+	replicaFlagMetadataOnly
+	replicaFlagsKnown = replicaFlagNull | replicaFlagDeleteMarker | replicaFlagMetadataOnly
 )
 
 func (ApplyReplicaCmd) Op() Op { return OpApplyReplica }
@@ -80,6 +88,8 @@ func (c ApplyReplicaCmd) validate() error {
 		return fmt.Errorf("%w: replica without a version id", ErrInvalidArgument)
 	case c.DeleteMarker && (c.Size != 0 || c.Chunks != 0 || c.Inline != nil || c.PartSizes != nil || c.MoreBlobs != nil):
 		return fmt.Errorf("%w: delete marker with a body", ErrInvalidArgument)
+	case c.MetadataOnly && (c.DeleteMarker || c.Size != 0 || c.Chunks != 0 || c.Inline != nil || c.PartSizes != nil || c.MoreBlobs != nil):
+		return fmt.Errorf("%w: metadata change with a body", ErrInvalidArgument)
 	case c.MoreBlobs != nil && (c.Chunks == 0 || c.Inline != nil):
 		return fmt.Errorf("%w: more blobs without a first blob", ErrInvalidArgument)
 	}
@@ -120,6 +130,9 @@ func (c ApplyReplicaCmd) encode(e *encoder) {
 	if c.DeleteMarker {
 		flags |= replicaFlagDeleteMarker
 	}
+	if c.MetadataOnly {
+		flags |= replicaFlagMetadataOnly
+	}
 	e.byte1(flags)
 	e.time(c.Time)
 	e.varint(c.Size)
@@ -150,6 +163,7 @@ func (c *ApplyReplicaCmd) decode(d *decoder) {
 	}
 	c.Null = flags&replicaFlagNull != 0
 	c.DeleteMarker = flags&replicaFlagDeleteMarker != 0
+	c.MetadataOnly = flags&replicaFlagMetadataOnly != 0
 	c.Time = d.time()
 	c.Size = d.varint()
 	c.ETag = d.str()
@@ -183,10 +197,13 @@ func (c ApplyReplicaCmd) apply(a *applier) (Result, error) {
 		return Result{}, err
 	}
 	if !c.Null && t.info.Versioning == Unversioned {
-		return fail(fmt.Errorf("%w: replica version %s into unversioned bucket %q", ErrInvalidArgument, c.ID, c.Bucket))
+		return fail(fmt.Errorf("%w: replica version %s into bucket %q", ErrBucketUnversioned, c.ID, c.Bucket))
 	}
 	vt := t.versions()
 	k := versionKey(c.Key, c.ID)
+	if c.MetadataOnly {
+		return a.replicaMetadata(t, c, k)
+	}
 	if vt.Get(k) != nil {
 		return a.replicaNoop(c)
 	}
@@ -229,6 +246,30 @@ func (c ApplyReplicaCmd) apply(a *applier) (Result, error) {
 		}
 	}
 	v.IsLatest = isLatest(vt, c.Key, k)
+	return Result{Version: v}, nil
+}
+
+// replicaMetadata applies a MetadataOnly command to the version at key k.
+func (a *applier) replicaMetadata(t *bucketTables, c ApplyReplicaCmd, k []byte) (Result, error) {
+	val := t.versions().Get(k)
+	if val == nil {
+		return Result{}, nil
+	}
+	v, err := decodeVersion(c.Bucket, k, val)
+	if err != nil {
+		return Result{}, err
+	}
+	if v.DeleteMarker || slices.Equal(v.Meta.Tags, c.Meta.Tags) || (len(v.Meta.Tags) == 0 && len(c.Meta.Tags) == 0) {
+		return Result{}, nil
+	}
+	v.Meta.Tags = c.Meta.Tags
+	if len(v.Meta.Tags) == 0 {
+		v.Meta.Tags = nil
+	}
+	if err := t.versions().Put(k, encodeVersion(&v)); err != nil {
+		return Result{}, err
+	}
+	v.IsLatest = isLatest(t.versions(), c.Key, k)
 	return Result{Version: v}, nil
 }
 

@@ -18,6 +18,9 @@ type CompleteUploadCmd struct {
 	ID                    VersionID
 	Time                  time.Time
 	WriteConditions
+	// ReplicationPending: the version starts with replication status PENDING
+	// (the leader found a replication rule selecting the object).
+	ReplicationPending bool
 }
 
 func (CompleteUploadCmd) Op() Op { return OpCompleteUpload }
@@ -38,7 +41,7 @@ func (c CompleteUploadCmd) encode(e *encoder) {
 	}
 	e.versionID(c.ID)
 	e.time(c.Time)
-	e.conditions(c.WriteConditions)
+	e.conditionsPending(c.WriteConditions, c.ReplicationPending)
 }
 
 func (c *CompleteUploadCmd) decode(d *decoder) {
@@ -51,7 +54,7 @@ func (c *CompleteUploadCmd) decode(d *decoder) {
 	}
 	c.ID = d.versionID()
 	c.Time = d.time()
-	c.WriteConditions = d.conditions()
+	c.WriteConditions, c.ReplicationPending = d.conditionsPending()
 }
 
 func (c CompleteUploadCmd) stamp(clk Clock) Command {
@@ -134,6 +137,9 @@ func (c CompleteUploadCmd) apply(a *applier) (Result, error) {
 	v := ObjectVersion{
 		Bucket: c.Bucket, Key: c.Key, ID: c.ID, ModTime: c.Time, ETag: etag, Meta: u.Meta,
 		Checksum: sum, Owner: u.Owner, PartSizes: make([]int64, len(used)),
+	}
+	if c.ReplicationPending {
+		v.ReplicationStatus = ReplicationStatusPending
 	}
 	inUse := make(map[int]bool, len(used))
 	for i, p := range used {

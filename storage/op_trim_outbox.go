@@ -9,7 +9,9 @@ import (
 const OpTrimOutbox Op = 19
 
 // TrimOutboxCmd deletes the outbox entries with a sequence up to and including
-// Through: the changes every destination has acknowledged. Entries already gone, or
+// Through: the changes every destination has acknowledged. The version of each
+// entry, if still there with replication status PENDING, becomes COMPLETED (a
+// FAILED one stays so). Entries already gone, or
 // a Through beyond the last entry, are fine; the sequence counter is kept, so
 // sequences are never reused.
 type TrimOutboxCmd struct {
@@ -36,7 +38,7 @@ func (c TrimOutboxCmd) apply(a *applier) (Result, error) {
 	cur := bk.Cursor()
 	for {
 		// Deleting at the cursor moves it: start from the first entry again.
-		k, _ := cur.First()
+		k, v := cur.First()
 		if k == nil {
 			return Result{}, nil
 		}
@@ -45,6 +47,11 @@ func (c TrimOutboxCmd) apply(a *applier) (Result, error) {
 		}
 		if binary.BigEndian.Uint64(k) > c.Through {
 			return Result{}, nil
+		}
+		if e, err := decodeOutboxEntry(k, v); err != nil {
+			return Result{}, err
+		} else if err := setVersionStatus(a.tx, e, ReplicationStatusCompleted); err != nil {
+			return Result{}, err
 		}
 		if err := cur.Delete(); err != nil {
 			return Result{}, err

@@ -17,7 +17,7 @@ const (
 	// Format3: ReserveBucket and ReleaseBucket, the global bucket catalog.
 	Format3 Format = 3
 
-	// Format4: ApplyReplica and TrimOutbox, and the replication outbox: from
+	// Format4: ApplyReplica, TrimOutbox and SetReplicationMark, and the replication outbox: from
 	// Format4 on, client writes to a bucket with a replication configuration
 	// append outbox entries (every member of the region, in the same apply).
 	Format4 Format = 4
@@ -38,25 +38,26 @@ type opSpec struct {
 // (the type, its code, codec, checks and apply) plus one line here; a code that is
 // used twice does not compile.
 var registry = [...]opSpec{
-	OpCreateBucket:     {"CreateBucket", Format1, decodeAs[CreateBucketCmd]},
-	OpDeleteBucket:     {"DeleteBucket", Format1, decodeAs[DeleteBucketCmd]},
-	OpSetVersioning:    {"SetVersioning", Format1, decodeAs[SetVersioningCmd]},
-	OpPutBucketConfig:  {"PutBucketConfig", Format1, decodeAs[PutBucketConfigCmd]},
-	OpPutChunk:         {"PutChunk", Format1, decodeAs[PutChunkCmd]},
-	OpPutObject:        {"PutObject", Format1, decodeAs[PutObjectCmd]},
-	OpDeleteObject:     {"DeleteObject", Format1, decodeAs[DeleteObjectCmd]},
-	OpPutObjectTagging: {"PutObjectTagging", Format1, decodeAs[PutObjectTaggingCmd]},
-	OpCreateUpload:     {"CreateUpload", Format1, decodeAs[CreateUploadCmd]},
-	OpPutPart:          {"PutPart", Format1, decodeAs[PutPartCmd]},
-	OpCompleteUpload:   {"CompleteUpload", Format1, decodeAs[CompleteUploadCmd]},
-	OpAbortUpload:      {"AbortUpload", Format1, decodeAs[AbortUploadCmd]},
-	OpDiscardBlob:      {"DiscardBlob", Format1, decodeAs[DiscardBlobCmd]},
-	OpSetRegionFormat:  {"SetRegionFormat", Format2, decodeAs[SetRegionFormatCmd]},
-	OpNoop:             {"Noop", Format2, decodeAs[NoopCmd]},
-	OpReserveBucket:    {"ReserveBucket", Format3, decodeAs[ReserveBucketCmd]},
-	OpReleaseBucket:    {"ReleaseBucket", Format3, decodeAs[ReleaseBucketCmd]},
-	OpApplyReplica:     {"ApplyReplica", Format4, decodeAs[ApplyReplicaCmd]},
-	OpTrimOutbox:       {"TrimOutbox", Format4, decodeAs[TrimOutboxCmd]},
+	OpCreateBucket:       {"CreateBucket", Format1, decodeAs[CreateBucketCmd]},
+	OpDeleteBucket:       {"DeleteBucket", Format1, decodeAs[DeleteBucketCmd]},
+	OpSetVersioning:      {"SetVersioning", Format1, decodeAs[SetVersioningCmd]},
+	OpPutBucketConfig:    {"PutBucketConfig", Format1, decodeAs[PutBucketConfigCmd]},
+	OpPutChunk:           {"PutChunk", Format1, decodeAs[PutChunkCmd]},
+	OpPutObject:          {"PutObject", Format1, decodeAs[PutObjectCmd]},
+	OpDeleteObject:       {"DeleteObject", Format1, decodeAs[DeleteObjectCmd]},
+	OpPutObjectTagging:   {"PutObjectTagging", Format1, decodeAs[PutObjectTaggingCmd]},
+	OpCreateUpload:       {"CreateUpload", Format1, decodeAs[CreateUploadCmd]},
+	OpPutPart:            {"PutPart", Format1, decodeAs[PutPartCmd]},
+	OpCompleteUpload:     {"CompleteUpload", Format1, decodeAs[CompleteUploadCmd]},
+	OpAbortUpload:        {"AbortUpload", Format1, decodeAs[AbortUploadCmd]},
+	OpDiscardBlob:        {"DiscardBlob", Format1, decodeAs[DiscardBlobCmd]},
+	OpSetRegionFormat:    {"SetRegionFormat", Format2, decodeAs[SetRegionFormatCmd]},
+	OpNoop:               {"Noop", Format2, decodeAs[NoopCmd]},
+	OpReserveBucket:      {"ReserveBucket", Format3, decodeAs[ReserveBucketCmd]},
+	OpReleaseBucket:      {"ReleaseBucket", Format3, decodeAs[ReleaseBucketCmd]},
+	OpApplyReplica:       {"ApplyReplica", Format4, decodeAs[ApplyReplicaCmd]},
+	OpTrimOutbox:         {"TrimOutbox", Format4, decodeAs[TrimOutboxCmd]},
+	OpSetReplicationMark: {"SetReplicationMark", Format4, decodeAs[SetReplicationMarkCmd]},
 }
 
 // specOf returns the registration of op.

@@ -364,3 +364,52 @@ func TestOutbox_PagingAndTrim(t *testing.T) {
 		t.Fatalf("after a trim the next sequence is %s, want [6]", got)
 	}
 }
+
+// TestReplicationStatus_PendingCompletedFailed: a PENDING version becomes
+// COMPLETED when its outbox entry is trimmed (every destination acknowledged it),
+// FAILED when a destination refuses it, and stays FAILED through the trim; the
+// marks only rise, and a failure reported again after the mark passed it is a
+// no-op.
+func TestReplicationStatus_PendingCompletedFailed(t *testing.T) {
+	h := newHarness(t)
+	h.replicatedBucket()
+	pending := func(key string) ObjectVersion {
+		c := h.putCmd("b", key, []byte(key))
+		c.ReplicationStatus = ReplicationStatusPending
+		return h.mustApply(c).Version
+	}
+	ok, bad := pending("ok"), pending("bad")
+	plain := h.put("b", "plain", []byte("no rule matched")) // entry 3, no status
+	status := func(v ObjectVersion) string {
+		t.Helper()
+		got, err := h.get("b", v.Key, v.ID.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.ReplicationStatus
+	}
+	if status(ok) != "PENDING" || status(bad) != "PENDING" || status(plain) != "" {
+		t.Fatalf("after the puts: %q %q %q", status(ok), status(bad), status(plain))
+	}
+	h.mustApply(SetReplicationMarkCmd{Dest: "eu-west-1", Through: 3, Failed: []ReplicationFailure{{Seq: 2, Reason: "DstBucketNotFound"}}})
+	h.mustApply(SetReplicationMarkCmd{Dest: "eu-west-1", Through: 1}) // lower: ignored
+	if status(ok) != "PENDING" || status(bad) != "FAILED" {
+		t.Fatalf("after eu-west-1's mark: %q %q, want PENDING FAILED", status(ok), status(bad))
+	}
+	marks, err := h.s.ReplicationMarks()
+	if err != nil || marks["eu-west-1"] != 3 || len(marks) != 1 {
+		t.Fatalf("marks %v, %v", marks, err)
+	}
+	h.mustApply(TrimOutboxCmd{Through: 3})
+	if status(ok) != "COMPLETED" || status(bad) != "FAILED" || status(plain) != "" {
+		t.Fatalf("after the trim: %q %q %q, want COMPLETED FAILED \"\"", status(ok), status(bad), status(plain))
+	}
+	// A failure of an entry at or below the mark was settled already.
+	h.mustApply(SetReplicationMarkCmd{Dest: "eu-west-1", Through: 3, Failed: []ReplicationFailure{{Seq: 1, Reason: "late"}}})
+	if status(ok) != "COMPLETED" {
+		t.Fatalf("a late failure changed a settled version: %q", status(ok))
+	}
+	if res := h.apply(SetReplicationMarkCmd{Dest: "x", Through: 1, Failed: []ReplicationFailure{{Seq: 2}}}); res.Err == nil {
+		t.Fatal("a failure above the mark was accepted")
+	}
+}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -15,25 +16,29 @@ const ChunkSize = 1 << 20
 
 // Sentinel errors. Callers compare with errors.Is; s3api translates them to S3 errors.
 var (
-	ErrNoSuchBucket             = errors.New("storage: no such bucket")
-	ErrBucketAlreadyExists      = errors.New("storage: bucket already exists")       // owned by someone else
-	ErrBucketAlreadyOwnedByYou  = errors.New("storage: bucket already owned by you") // same owner
-	ErrBucketNotEmpty           = errors.New("storage: bucket not empty")
-	ErrNoSuchKey                = errors.New("storage: no such key")
-	ErrNoSuchVersion            = errors.New("storage: no such version")
-	ErrDeleteMarker             = errors.New("storage: version is a delete marker") // returned with the marker's ObjectVersion
-	ErrNoSuchUpload             = errors.New("storage: no such upload")
-	ErrInvalidPart              = errors.New("storage: invalid part")
-	ErrInvalidPartOrder         = errors.New("storage: invalid part order")
-	ErrEntityTooSmall           = errors.New("storage: part too small")
-	ErrEntityTooLarge           = errors.New("storage: entity too large")
-	ErrIncompleteBody           = errors.New("storage: body shorter than declared length")
-	ErrBadDigest                = errors.New("storage: Content-MD5 does not match body")
-	ErrChecksumMismatch         = errors.New("storage: checksum does not match body")
-	ErrNoSuchConfig             = errors.New("storage: no such bucket configuration")
-	ErrPreconditionFailed       = errors.New("storage: precondition failed") // a WriteConditions check did not hold
-	ErrInvalidVersionID         = errors.New("storage: invalid version id")
-	ErrInvalidArgument          = errors.New("storage: invalid argument")
+	ErrNoSuchBucket            = errors.New("storage: no such bucket")
+	ErrBucketAlreadyExists     = errors.New("storage: bucket already exists")       // owned by someone else
+	ErrBucketAlreadyOwnedByYou = errors.New("storage: bucket already owned by you") // same owner
+	ErrBucketNotEmpty          = errors.New("storage: bucket not empty")
+	ErrNoSuchKey               = errors.New("storage: no such key")
+	ErrNoSuchVersion           = errors.New("storage: no such version")
+	ErrDeleteMarker            = errors.New("storage: version is a delete marker") // returned with the marker's ObjectVersion
+	ErrNoSuchUpload            = errors.New("storage: no such upload")
+	ErrInvalidPart             = errors.New("storage: invalid part")
+	ErrInvalidPartOrder        = errors.New("storage: invalid part order")
+	ErrEntityTooSmall          = errors.New("storage: part too small")
+	ErrEntityTooLarge          = errors.New("storage: entity too large")
+	ErrIncompleteBody          = errors.New("storage: body shorter than declared length")
+	ErrBadDigest               = errors.New("storage: Content-MD5 does not match body")
+	ErrChecksumMismatch        = errors.New("storage: checksum does not match body")
+	ErrNoSuchConfig            = errors.New("storage: no such bucket configuration")
+	ErrPreconditionFailed      = errors.New("storage: precondition failed") // a WriteConditions check did not hold
+	ErrInvalidVersionID        = errors.New("storage: invalid version id")
+	ErrInvalidArgument         = errors.New("storage: invalid argument")
+	// ErrBucketUnversioned: a replica version (not null) into a bucket whose
+	// versioning was never enabled (S3's DstBucketUnversioned). Also
+	// ErrInvalidArgument.
+	ErrBucketUnversioned        = fmt.Errorf("%w: the bucket is not versioned", ErrInvalidArgument)
 	ErrUnsupportedFormatVersion = errors.New("storage: unsupported format version")
 )
 

@@ -692,7 +692,13 @@ type Version struct {
 	SourceBucket string `protobuf:"bytes,15,opt,name=source_bucket,json=sourceBucket,proto3" json:"source_bucket,omitempty"`
 	// The ID of the source rule that selected this version (the RuleId dimension
 	// of the replication metrics).
-	RuleId        string `protobuf:"bytes,16,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	RuleId string `protobuf:"bytes,16,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// The entry changes the metadata (tags) of a version and carries no body
+	// (chunk_count 0): a destination holding the version takes meta.tags from it;
+	// one without it stores nothing (the version's own entry brings the version,
+	// with its metadata as shipped then). Sent for tag changes on the source, and
+	// on replicas under a rule with ReplicaModifications enabled.
+	MetadataOnly  bool `protobuf:"varint,17,opt,name=metadata_only,json=metadataOnly,proto3" json:"metadata_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -837,6 +843,13 @@ func (x *Version) GetRuleId() string {
 		return x.RuleId
 	}
 	return ""
+}
+
+func (x *Version) GetMetadataOnly() bool {
+	if x != nil {
+		return x.MetadataOnly
+	}
+	return false
 }
 
 // Meta is storage.ObjectMeta: the metadata a client set on the object.
@@ -1555,7 +1568,7 @@ const file_replicationpb_replication_proto_rawDesc = "" +
 	"\x05Entry\x12:\n" +
 	"\aversion\x18\x01 \x01(\v2\x1e.pangea.replication.v1.VersionH\x00R\aversion\x124\n" +
 	"\x05chunk\x18\x02 \x01(\v2\x1c.pangea.replication.v1.ChunkH\x00R\x05chunkB\a\n" +
-	"\x05entry\"\x88\x04\n" +
+	"\x05entry\"\xad\x04\n" +
 	"\aVersion\x12\x1d\n" +
 	"\n" +
 	"outbox_seq\x18\x01 \x01(\x04R\toutboxSeq\x12\x16\n" +
@@ -1577,7 +1590,8 @@ const file_replicationpb_replication_proto_rawDesc = "" +
 	"\vchunk_count\x18\x0e \x01(\rR\n" +
 	"chunkCount\x12#\n" +
 	"\rsource_bucket\x18\x0f \x01(\tR\fsourceBucket\x12\x17\n" +
-	"\arule_id\x18\x10 \x01(\tR\x06ruleId\"\xc9\x03\n" +
+	"\arule_id\x18\x10 \x01(\tR\x06ruleId\x12#\n" +
+	"\rmetadata_only\x18\x11 \x01(\bR\fmetadataOnly\"\xc9\x03\n" +
 	"\x04Meta\x12!\n" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12)\n" +
 	"\x10content_encoding\x18\x02 \x01(\tR\x0fcontentEncoding\x12/\n" +
