@@ -141,6 +141,12 @@ type MemberConfig struct {
 	// reports the next change, and Close waits for it too.
 	OnLeadership func(ctx context.Context, ev LeadershipEvent)
 
+	// Replication, if set, runs cross-region replication while the member leads
+	// its region (replication.Manager): a shipper per destination region of the
+	// region's buckets' replication rules. Every member serves the Replication
+	// service (the receiver) whether set or not.
+	Replication *ReplicationConfig
+
 	// Dial opens raw connections to cluster addresses (the harness injects faults
 	// here). Default: TCP.
 	Dial Dialer

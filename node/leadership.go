@@ -38,7 +38,9 @@ func (m *Member) watchLeadership() {
 			return
 		}
 		held.cancel()
-		m.cfg.OnLeadership(held.ctx, LeadershipEvent{Leader: false, Term: held.term})
+		if m.cfg.OnLeadership != nil {
+			m.cfg.OnLeadership(held.ctx, LeadershipEvent{Leader: false, Term: held.term})
+		}
 		held.cancel = nil
 	}
 	defer end() // the member stops: its leadership ends with it
@@ -67,7 +69,13 @@ func (m *Member) watchLeadership() {
 			}
 			ctx, cancel := context.WithCancel(m.stopCtx)
 			held.term, held.ctx, held.cancel = won, ctx, cancel
-			m.cfg.OnLeadership(ctx, LeadershipEvent{Leader: true, Term: won})
+			if m.cfg.Replication != nil {
+				m.wg.Add(1)
+				go m.runReplication(ctx, won)
+			}
+			if m.cfg.OnLeadership != nil {
+				m.cfg.OnLeadership(ctx, LeadershipEvent{Leader: true, Term: won})
+			}
 		}
 	}
 }
@@ -121,7 +129,7 @@ func (m *Member) prepareLeadership(gen uint64) {
 		go m.raiseFormat(gen)
 	}
 	m.leadMu.Unlock()
-	if ready && m.cfg.OnLeadership != nil {
+	if ready && (m.cfg.OnLeadership != nil || m.cfg.Replication != nil) {
 		select {
 		case m.readyCh <- gen: // watchLeadership announces it
 		case <-m.stopCtx.Done():

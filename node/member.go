@@ -17,6 +17,8 @@ import (
 
 	"github.com/pangea-s3/pangea/node/internal/raftbolt"
 	"github.com/pangea-s3/pangea/proto/regionpb"
+	"github.com/pangea-s3/pangea/proto/replicationpb"
+	"github.com/pangea-s3/pangea/replication"
 	"github.com/pangea-s3/pangea/storage"
 )
 
@@ -43,6 +45,8 @@ type Member struct {
 	mux       *clusterMux
 	dialer    *clusterDialer
 	grpcSrv   *grpc.Server
+	receiver  *replication.Receiver
+	manager   atomic.Pointer[replication.Manager] // while leading, with replication
 	peers     *peerPool
 	reads     *readIndexer
 	book      map[raft.ServerID]raft.ServerAddress
@@ -240,6 +244,8 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	m.reads = &readIndexer{fetch: m.fetchReadIndex, base: m.stopCtx, timeout: cfg.LeaderWait}
 	m.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))
 	regionpb.RegisterRegionServer(m.grpcSrv, &regionServer{m: m})
+	m.receiver = replication.NewReceiver(m.ReplicaSink(), logger, replication.ReceiverOptions{MemberID: cfg.ID})
+	replicationpb.RegisterReplicationServer(m.grpcSrv, m.receiver)
 	m.wg.Add(5)
 	go func() {
 		defer m.wg.Done()

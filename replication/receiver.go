@@ -40,6 +40,7 @@ type Sink interface {
 // whose header or body the receiver cannot store as sent.
 const (
 	ReasonDstBucketNotFound        = "DstBucketNotFound"
+	ReasonDstBucketUnversioned     = "DstBucketUnversioned"
 	ReasonDstPutObjectNotPermitted = "DstPutObjectNotPermitted"
 	ReasonMalformedVersion         = "MalformedVersion"
 	ReasonMalformedBody            = "MalformedBody"
@@ -418,7 +419,14 @@ func (s *shipStream) version(ctx context.Context, h *replicationpb.Version) erro
 		Bucket: h.GetBucket(), Key: h.GetKey(), ID: id, Null: h.GetIsNull(), DeleteMarker: h.GetDeleteMarker(),
 		Time: time.Unix(0, h.GetModTimeUnixNanos()).UTC(), Size: h.GetSize(), ETag: h.GetEtag(),
 		Meta: metaFromPB(h.GetMeta()), Checksum: checksumFromPB(h.GetChecksum()), PartSizes: h.GetPartSizes(),
-		Owner: h.GetOwner(),
+		Owner: h.GetOwner(), MetadataOnly: h.GetMetadataOnly(),
+	}
+	if h.GetMetadataOnly() {
+		if h.GetChunkCount() != 0 || h.GetSize() != 0 || h.GetDeleteMarker() {
+			s.fail(v, ReasonMalformedVersion, errors.New("metadata change with a body"))
+			return nil
+		}
+		return s.add(ctx, v.cmd, v)
 	}
 	if h.GetDeleteMarker() {
 		if h.GetChunkCount() != 0 || h.GetSize() != 0 {
@@ -548,8 +556,11 @@ func (s *shipStream) flush(ctx context.Context) error {
 			}
 			if res.Err != nil {
 				reason := ReasonDstPutObjectNotPermitted
-				if errors.Is(res.Err, storage.ErrNoSuchBucket) {
+				switch {
+				case errors.Is(res.Err, storage.ErrNoSuchBucket):
 					reason = ReasonDstBucketNotFound
+				case errors.Is(res.Err, storage.ErrBucketUnversioned):
+					reason = ReasonDstBucketUnversioned
 				}
 				s.fail(v, reason, res.Err)
 				continue

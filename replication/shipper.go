@@ -63,14 +63,21 @@ type ShipperConfig struct {
 
 	Source Source
 	Client replicationpb.ReplicationClient
-	// DestBucket names the destination bucket of a source bucket's versions;
-	// ok false: the bucket does not replicate to this destination (its entries
-	// are skipped, covered by through_seq).
-	DestBucket func(srcBucket string) (dst string, ok bool)
+	// Route says whether an outbox entry goes to this destination, and where:
+	// the destination bucket and the ID of the rule that selected it. v is the
+	// version the entry names, as the source has it now. ok false: the entry is
+	// skipped (covered by through_seq).
+	Route func(e storage.OutboxEntry, v storage.ObjectVersion) (r Route, ok bool)
 	// Acked persists the acknowledged high-water mark: every outbox entry at or
-	// below seq is applied at the destination, or failed for good. Called as the
-	// mark advances, from the goroutine reading Acks; an error ends the stream.
-	Acked func(ctx context.Context, seq uint64) error
+	// below seq is applied at the destination, or failed for good (failed, each
+	// at or below seq, reported once). Called as the mark advances, from the
+	// goroutine reading Acks; an error ends the stream.
+	Acked func(ctx context.Context, seq uint64, failed []storage.ReplicationFailure) error
+	// Shipped, if set, is told of each version entry as it is first put in a
+	// batch of a stream (for the RTC tracker; a re-shipped entry is told again).
+	Shipped func(e storage.OutboxEntry, v storage.ObjectVersion, r Route)
+	// Gone, if set, is told of each entry skipped because its version is gone.
+	Gone func(e storage.OutboxEntry)
 	// StartAfter is the durable acknowledged mark: shipping resumes after the
 	// greater of it and the destination's Accept.applied_through_seq.
 	StartAfter uint64
@@ -106,9 +113,16 @@ type Shipper struct {
 	cfg    ShipperConfig
 	logger *slog.Logger
 
-	mu    sync.Mutex
-	stats ShipperStats
-	acked uint64 // greatest mark passed to Acked or StartAfter
+	mu     sync.Mutex
+	stats  ShipperStats
+	acked  uint64                       // greatest mark passed to Acked or StartAfter
+	failed []storage.ReplicationFailure // reported by the destination, not yet passed to Acked
+}
+
+// Route is where an outbox entry goes at one destination.
+type Route struct {
+	Bucket string // the destination bucket
+	Rule   string // the ID of the source rule that selected the entry
 }
 
 const (
@@ -131,7 +145,7 @@ func NewShipper(cfg ShipperConfig) *Shipper {
 		cfg.OutboxPage = defaultOutboxPage
 	}
 	if cfg.Acked == nil {
-		cfg.Acked = func(context.Context, uint64) error { return nil }
+		cfg.Acked = func(context.Context, uint64, []storage.ReplicationFailure) error { return nil }
 	}
 	return &Shipper{
 		cfg:    cfg,
@@ -252,20 +266,33 @@ func (s *Shipper) streamErr(stream replicationpb.Replication_ShipClient, err err
 	return fmt.Errorf("ship stream: %w", err)
 }
 
-// advance raises the acknowledged mark to seq, persisting it with Acked.
+// advance raises the acknowledged mark to seq, persisting it with Acked along
+// with the failures reported at or below it.
 func (s *Shipper) advance(ctx context.Context, seq uint64) error {
 	s.mu.Lock()
 	if seq <= s.acked {
 		s.mu.Unlock()
 		return nil
 	}
+	var failed, later []storage.ReplicationFailure
+	for _, f := range s.failed {
+		if f.Seq <= s.acked {
+			continue // settled by an earlier mark
+		}
+		if f.Seq <= seq {
+			failed = append(failed, f)
+		} else {
+			later = append(later, f)
+		}
+	}
 	s.mu.Unlock()
-	if err := s.cfg.Acked(ctx, seq); err != nil {
+	if err := s.cfg.Acked(ctx, seq, failed); err != nil {
 		return fmt.Errorf("persist acknowledged mark %d: %w", seq, err)
 	}
 	s.mu.Lock()
 	s.acked = max(s.acked, seq)
 	s.stats.AckedSeq = s.acked
+	s.failed = later
 	s.mu.Unlock()
 	return nil
 }
@@ -300,6 +327,9 @@ func (r *run) readAcks(ctx context.Context) error {
 		}
 		r.s.mu.Lock()
 		r.s.stats.Failures += uint64(len(ack.GetFailures()))
+		for _, f := range ack.GetFailures() {
+			r.s.failed = append(r.s.failed, storage.ReplicationFailure{Seq: f.GetOutboxSeq(), Reason: f.GetReason()})
+		}
 		r.s.mu.Unlock()
 		if err := r.s.advance(ctx, ack.GetAppliedThroughSeq()); err != nil {
 			return err
@@ -353,21 +383,38 @@ func (r *run) entry(ctx context.Context, e storage.OutboxEntry) error {
 		r.s.stats.Skipped++
 		r.s.mu.Unlock()
 	}
-	dst, ok := r.s.cfg.DestBucket(e.Bucket)
-	if !ok {
-		skip("bucket not replicated to this destination", nil)
-		return nil
-	}
 	v, err := r.s.cfg.Source.Version(ctx, e)
-	if errors.Is(err, storage.ErrNoSuchKey) || errors.Is(err, storage.ErrNoSuchVersion) {
+	if errors.Is(err, storage.ErrNoSuchKey) || errors.Is(err, storage.ErrNoSuchVersion) || errors.Is(err, storage.ErrNoSuchBucket) {
 		skip("version gone", err)
+		if r.s.cfg.Gone != nil {
+			r.s.cfg.Gone(e)
+		}
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("outbox entry %d: %w", e.Seq, err)
 	}
-	if err := r.add(ctx, versionEntry(e.Seq, dst, v)); err != nil {
+	rt, ok := r.s.cfg.Route(e, v)
+	if !ok {
+		skip("not replicated to this destination", nil)
+		return nil
+	}
+	if r.s.cfg.Shipped != nil {
+		r.s.cfg.Shipped(e, v, rt)
+	}
+	ve := versionEntry(e.Seq, rt.Bucket, v)
+	ve.GetVersion().RuleId = rt.Rule
+	if e.Kind == storage.OutboxMetadata {
+		ve.GetVersion().MetadataOnly, ve.GetVersion().ChunkCount, ve.GetVersion().Size = true, 0, 0
+	}
+	if err := r.add(ctx, ve); err != nil {
 		return err
+	}
+	if e.Kind == storage.OutboxMetadata {
+		// A metadata change carries the version's header alone: the
+		// destination has (or will have) the body from the version's own entry.
+		r.through = e.Seq
+		return nil
 	}
 	r.through = e.Seq
 	r.s.mu.Lock()

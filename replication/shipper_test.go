@@ -64,8 +64,9 @@ type shipEnv struct {
 	*env
 	sink *countSink
 
-	mu    sync.Mutex
-	acked []uint64 // every mark passed to Acked, in order
+	mu     sync.Mutex
+	acked  []uint64                     // every mark passed to Acked, in order
+	failed []storage.ReplicationFailure // every failure passed to Acked, in order
 }
 
 // newShipEnv is a destination store and a source store whose buckets "b" and
@@ -111,10 +112,13 @@ func (e *shipEnv) shipper(cli replicationpb.ReplicationClient, startAfter uint64
 		SourceRegion: srcRegion, DestRegion: dstRegion, MemberID: "src-1", Term: 1,
 		Source: StoreSource{e.src.s}, Client: cli, StartAfter: startAfter, Logger: testLogger(e.t), Wake: wake,
 		PollInterval: time.Hour, // the tests wake the shipper, or it has nothing to wait for
-		DestBucket:   func(b string) (string, bool) { return b, b == bucket },
-		Acked: func(_ context.Context, seq uint64) error {
+		Route: func(en storage.OutboxEntry, _ storage.ObjectVersion) (Route, bool) {
+			return Route{Bucket: en.Bucket, Rule: "r1"}, en.Bucket == bucket
+		},
+		Acked: func(_ context.Context, seq uint64, failed []storage.ReplicationFailure) error {
 			e.mu.Lock()
 			e.acked = append(e.acked, seq)
+			e.failed = append(e.failed, failed...)
 			e.mu.Unlock()
 			return nil
 		},
@@ -370,12 +374,17 @@ func TestShipper_FailuresDoNotBlockTheMark(t *testing.T) {
 	e.src.put("k", []byte("to a bucket the destination lacks"), storage.ObjectMeta{})
 	cli := e.serve(ReceiverOptions{})
 	sh := e.shipper(cli, 0, nil)
-	sh.cfg.DestBucket = func(string) (string, bool) { return "missing", true }
+	sh.cfg.Route = func(storage.OutboxEntry, storage.ObjectVersion) (Route, bool) { return Route{Bucket: "missing"}, true }
 	stop := e.run(sh)
 	e.waitAcked(sh)
 	stop()
 	if st := sh.Stats(); st.Failures != 1 || st.VersionsShipped != 1 || st.AckedSeq != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.failed) != 1 || e.failed[0] != (storage.ReplicationFailure{Seq: 1, Reason: ReasonDstBucketNotFound}) {
+		t.Fatalf("failures passed to Acked: %+v", e.failed)
 	}
 }
 
@@ -389,7 +398,7 @@ func TestShipper_StreamRefused(t *testing.T) {
 	}
 	// An error persisting the mark ends the stream.
 	sh = e.shipper(e.cli, 0, nil)
-	sh.cfg.Acked = func(context.Context, uint64) error { return errors.New("disk full") }
+	sh.cfg.Acked = func(context.Context, uint64, []storage.ReplicationFailure) error { return errors.New("disk full") }
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a swallowed error fails, not hangs
 	defer cancel()
 	if err := sh.Run(ctx); err == nil || !strings.Contains(err.Error(), "disk full") {

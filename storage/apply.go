@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/pangea-s3/pangea/replication/rules"
 )
 
 // MinPartSize is the smallest size of every part of a multipart upload but the last.
@@ -88,6 +90,9 @@ func applyInTx(tx *bbolt.Tx, cmds []Command, index uint64, indexed bool) ([]Resu
 // handler error that is not a rejection is fatal for the batch.
 type applier struct {
 	tx *bbolt.Tx
+	// rules caches the replication configurations parsed in this batch, by
+	// document (outbox.go).
+	rules map[string]*rules.Configuration
 }
 
 // rejection marks a business error: the command fails, the batch goes on.

@@ -179,23 +179,14 @@ func decodeAs[T Command, P interface {
 const (
 	condIfNoneMatch = 1 << iota
 	condIfMatch
-	// condReplicationPending (CompleteUpload only): the version starts with
-	// replication status PENDING.
-	condReplicationPending
-	condKnown = condIfNoneMatch | condIfMatch | condReplicationPending
+	condKnown = condIfNoneMatch | condIfMatch
 )
 
 // conditions appends the optional trailing block of a conditional write: nothing
 // at all without conditions (so such a command encodes as it did before the block
 // existed), else a non-zero flags byte, then the If-Match list when its flag is set.
-func (e *encoder) conditions(c WriteConditions) { e.conditionsPending(c, false) }
-
-// conditionsPending is conditions with the condReplicationPending flag.
-func (e *encoder) conditionsPending(c WriteConditions, pending bool) {
+func (e *encoder) conditions(c WriteConditions) {
 	var flags byte
-	if pending {
-		flags |= condReplicationPending
-	}
 	if c.IfNoneMatch {
 		flags |= condIfNoneMatch
 	}
@@ -215,23 +206,14 @@ func (e *encoder) conditionsPending(c WriteConditions, pending bool) {
 // input remains. Only the canonical form is accepted (flags non-zero and known, an
 // If-Match list not empty), so every accepted command re-encodes to the same bytes.
 func (d *decoder) conditions() WriteConditions {
-	c, pending := d.conditionsPending()
-	if pending {
-		d.fail()
-	}
-	return c
-}
-
-// conditionsPending reads what encoder.conditionsPending wrote.
-func (d *decoder) conditionsPending() (WriteConditions, bool) {
 	var c WriteConditions
 	if d.err != nil || len(d.b) == 0 {
-		return c, false
+		return c
 	}
 	flags := d.byte1()
 	if flags == 0 || flags&^condKnown != 0 {
 		d.fail()
-		return c, false
+		return c
 	}
 	c.IfNoneMatch = flags&condIfNoneMatch != 0
 	if flags&condIfMatch != 0 {
@@ -239,7 +221,7 @@ func (d *decoder) conditionsPending() (WriteConditions, bool) {
 			d.fail()
 		}
 	}
-	return c, flags&condReplicationPending != 0
+	return c
 }
 
 func (d *decoder) u32varint() uint32 {

@@ -81,19 +81,12 @@ func withoutConditions(c Command) Command {
 	if f := v.FieldByName("WriteConditions"); f.IsValid() {
 		f.Set(reflect.ValueOf(WriteConditions{}))
 	}
-	if f := v.FieldByName("ReplicationPending"); f.IsValid() {
-		f.SetBool(false) // a flag of the same trailing block
-	}
 	return v.Interface().(Command)
 }
 
 func conditionsOf(c Command) WriteConditions {
 	if f := reflect.ValueOf(c).FieldByName("WriteConditions"); f.IsValid() {
-		w := f.Interface().(WriteConditions)
-		if p := reflect.ValueOf(c).FieldByName("ReplicationPending"); p.IsValid() && p.Bool() && w.IsZero() {
-			w.IfMatch = "(the trailing block holds the replication flag)" // not zero: the block is there
-		}
-		return w
+		return f.Interface().(WriteConditions)
 	}
 	return WriteConditions{}
 }

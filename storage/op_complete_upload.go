@@ -18,9 +18,6 @@ type CompleteUploadCmd struct {
 	ID                    VersionID
 	Time                  time.Time
 	WriteConditions
-	// ReplicationPending: the version starts with replication status PENDING
-	// (the leader found a replication rule selecting the object).
-	ReplicationPending bool
 }
 
 func (CompleteUploadCmd) Op() Op { return OpCompleteUpload }
@@ -41,7 +38,7 @@ func (c CompleteUploadCmd) encode(e *encoder) {
 	}
 	e.versionID(c.ID)
 	e.time(c.Time)
-	e.conditionsPending(c.WriteConditions, c.ReplicationPending)
+	e.conditions(c.WriteConditions)
 }
 
 func (c *CompleteUploadCmd) decode(d *decoder) {
@@ -54,7 +51,7 @@ func (c *CompleteUploadCmd) decode(d *decoder) {
 	}
 	c.ID = d.versionID()
 	c.Time = d.time()
-	c.WriteConditions, c.ReplicationPending = d.conditionsPending()
+	c.WriteConditions = d.conditions()
 }
 
 func (c CompleteUploadCmd) stamp(clk Clock) Command {
@@ -138,9 +135,6 @@ func (c CompleteUploadCmd) apply(a *applier) (Result, error) {
 		Bucket: c.Bucket, Key: c.Key, ID: c.ID, ModTime: c.Time, ETag: etag, Meta: u.Meta,
 		Checksum: sum, Owner: u.Owner, PartSizes: make([]int64, len(used)),
 	}
-	if c.ReplicationPending {
-		v.ReplicationStatus = ReplicationStatusPending
-	}
 	inUse := make(map[int]bool, len(used))
 	for i, p := range used {
 		v.Size += p.Size
@@ -150,6 +144,7 @@ func (c CompleteUploadCmd) apply(a *applier) (Result, error) {
 		}
 		inUse[p.Number] = true
 	}
+	a.pendingIf(t, &v)
 	if err := a.putVersion(t, &v); err != nil {
 		return Result{}, err
 	}

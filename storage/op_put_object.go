@@ -97,6 +97,7 @@ func (c PutObjectCmd) apply(a *applier) (Result, error) {
 	if seg.Size > 0 {
 		v.body = []segment{seg}
 	}
+	a.pendingIf(t, &v)
 	if err := a.putVersion(t, &v); err != nil {
 		return Result{}, err
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/pangea-s3/pangea/replication/rules"
 )
 
 // The replication outbox: what a region's shipper has to send to other regions,
@@ -89,17 +91,76 @@ func decodeOutboxEntry(k, val []byte) (OutboxEntry, error) {
 	return e, nil
 }
 
-// replicated reports whether changes of the bucket go to the outbox: the region
-// runs Format4 (so every member writes the same entries) and the bucket has a
-// replication configuration. Which rule matches a key is the shipper's business.
-func (t *bucketTables) replicated(tx *bbolt.Tx) bool {
-	return regionFormat(tx) >= Format4 && t.configs().Get([]byte(ConfigReplication)) != nil
+// replicates reports whether a change of kind to version v goes to the outbox:
+// the region runs Format4 (so every member writes the same entries), the
+// bucket has a replication configuration, and one of its enabled rules selects
+// v's key and tags for the change: any rule for a new version, a rule with
+// DeleteMarkerReplication for a delete marker, and for a tag change any rule,
+// except on a replica, whose changes go back only under a rule with
+// ReplicaModifications (replicas are not replicated again otherwise:
+// invariant 6). Which destination a rule names is the shipper's business.
+//
+// Decided in the apply, from the configuration as of the entry, so every member
+// decides alike and a configuration acknowledged before a write applies to it.
+func (a *applier) replicates(t *bucketTables, v *ObjectVersion, kind OutboxKind) bool {
+	if regionFormat(a.tx) < Format4 {
+		return false
+	}
+	raw := t.configs().Get([]byte(ConfigReplication))
+	if raw == nil {
+		return false
+	}
+	d, err := checkVersion(raw)
+	if err != nil {
+		return false // a record this binary cannot read replicates nothing
+	}
+	cfg := a.replicationRules(d.b)
+	if cfg == nil {
+		return false
+	}
+	var tags map[string]string
+	if kind != OutboxDeleteMarker && len(v.Meta.Tags) > 0 {
+		tags = make(map[string]string, len(v.Meta.Tags))
+		for _, tg := range v.Meta.Tags {
+			tags[tg.Key] = tg.Value
+		}
+	}
+	replica := v.ReplicationStatus == ReplicationStatusReplica
+	for _, r := range cfg.Match(v.Key, tags) {
+		switch {
+		case kind == OutboxDeleteMarker && !r.ReplicatesDeleteMarkers():
+		case replica && (kind != OutboxMetadata || !r.ReplicatesReplicaModifications()):
+		default:
+			return true
+		}
+	}
+	return false
 }
 
-// outbox appends an entry for version v of a replicated bucket, in the applier's
-// transaction, with the next sequence of meta/outboxseq. Anything else is a no-op.
+// replicationRules parses a stored replication configuration, once per apply
+// batch and document. A document that does not parse (PutBucketReplication
+// stores only valid ones) replicates nothing.
+func (a *applier) replicationRules(doc []byte) *rules.Configuration {
+	if c, ok := a.rules[string(doc)]; ok {
+		return c
+	}
+	c, err := rules.Parse(doc)
+	if err != nil {
+		c = nil
+	}
+	if a.rules == nil {
+		a.rules = map[string]*rules.Configuration{}
+	}
+	a.rules[string(doc)] = c
+	return c
+}
+
+// outbox appends an entry for a change of kind to version v, in the applier's
+// transaction, with the next sequence of meta/outboxseq, if replicates says so.
+// Anything else is a no-op. A new version the outbox takes (OutboxPut) must have
+// been given ReplicationStatusPending before it was written (see pendingIf).
 func (a *applier) outbox(t *bucketTables, v *ObjectVersion, kind OutboxKind) error {
-	if !t.replicated(a.tx) {
+	if !a.replicates(t, v, kind) {
 		return nil
 	}
 	bk, err := a.tx.CreateBucketIfNotExists(bktOutbox)
@@ -112,6 +173,14 @@ func (a *applier) outbox(t *bucketTables, v *ObjectVersion, kind OutboxKind) err
 		return err
 	}
 	return writeMetaU64(a.tx, keyOutboxSeq, seq)
+}
+
+// pendingIf gives a new client version replication status PENDING when a rule
+// will replicate it (S3 shows the status only on versions a rule selects).
+func (a *applier) pendingIf(t *bucketTables, v *ObjectVersion) {
+	if a.replicates(t, v, OutboxPut) {
+		v.ReplicationStatus = ReplicationStatusPending
+	}
 }
 
 // Outbox returns the entries with a sequence greater than after, in sequence order,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -204,8 +205,15 @@ func (h *harness) replicatedBucket() {
 	h.mustApply(SetRegionFormatCmd{Format: Format4})
 	h.createBucket("b")
 	h.setVersioning("b", VersioningEnabled)
-	h.mustApply(PutBucketConfigCmd{Bucket: "b", Kind: ConfigReplication, Data: []byte("<ReplicationConfiguration/>")})
+	h.mustApply(PutBucketConfigCmd{Bucket: "b", Kind: ConfigReplication, Data: []byte(allReplicated)})
 }
+
+// allReplicated is a replication configuration whose rule selects every object
+// and delete marker, and replica tag changes.
+const allReplicated = `<ReplicationConfiguration><Role>arn:aws:iam::1:role/r</Role><Rule><ID>all</ID><Priority>1</Priority>
+<Status>Enabled</Status><Filter><Prefix></Prefix></Filter><DeleteMarkerReplication><Status>Enabled</Status></DeleteMarkerReplication>
+<SourceSelectionCriteria><ReplicaModifications><Status>Enabled</Status></ReplicaModifications></SourceSelectionCriteria>
+<Destination><Bucket>arn:aws:s3:::dst</Bucket></Destination></Rule></ReplicationConfiguration>`
 
 func (h *harness) outbox(after uint64, max int) []OutboxEntry {
 	h.t.Helper()
@@ -272,7 +280,7 @@ func TestOutbox_OnlyReplicatedBuckets(t *testing.T) {
 	h := newHarness(t)
 	h.createBucket("b")
 	h.setVersioning("b", VersioningEnabled)
-	h.mustApply(PutBucketConfigCmd{Bucket: "b", Kind: ConfigReplication, Data: []byte("<ReplicationConfiguration/>")})
+	h.mustApply(PutBucketConfigCmd{Bucket: "b", Kind: ConfigReplication, Data: []byte(allReplicated)})
 	h.put("b", "k", []byte("format 1"))
 	h.del("b", "k", "")
 	if got := h.outbox(0, 0); len(got) != 0 {
@@ -373,13 +381,13 @@ func TestOutbox_PagingAndTrim(t *testing.T) {
 func TestReplicationStatus_PendingCompletedFailed(t *testing.T) {
 	h := newHarness(t)
 	h.replicatedBucket()
-	pending := func(key string) ObjectVersion {
-		c := h.putCmd("b", key, []byte(key))
-		c.ReplicationStatus = ReplicationStatusPending
-		return h.mustApply(c).Version
+	h.mustApply(PutBucketConfigCmd{Bucket: "b", Kind: ConfigReplication, Data: []byte(strings.Replace(allReplicated,
+		"<Prefix></Prefix>", "<Prefix>r/</Prefix>", 1))})
+	ok, bad := h.put("b", "r/ok", []byte("ok")), h.put("b", "r/bad", []byte("bad"))
+	plain := h.put("b", "plain", []byte("no rule selects it")) // no entry, no status
+	if got := fmt.Sprint(seqs(h.outbox(0, 0))); got != "[1 2]" {
+		t.Fatalf("outbox %s, want the two selected versions' entries", got)
 	}
-	ok, bad := pending("ok"), pending("bad")
-	plain := h.put("b", "plain", []byte("no rule matched")) // entry 3, no status
 	status := func(v ObjectVersion) string {
 		t.Helper()
 		got, err := h.get("b", v.Key, v.ID.String())
@@ -391,21 +399,21 @@ func TestReplicationStatus_PendingCompletedFailed(t *testing.T) {
 	if status(ok) != "PENDING" || status(bad) != "PENDING" || status(plain) != "" {
 		t.Fatalf("after the puts: %q %q %q", status(ok), status(bad), status(plain))
 	}
-	h.mustApply(SetReplicationMarkCmd{Dest: "eu-west-1", Through: 3, Failed: []ReplicationFailure{{Seq: 2, Reason: "DstBucketNotFound"}}})
+	h.mustApply(SetReplicationMarkCmd{Dest: "eu-west-1", Through: 2, Failed: []ReplicationFailure{{Seq: 2, Reason: "DstBucketNotFound"}}})
 	h.mustApply(SetReplicationMarkCmd{Dest: "eu-west-1", Through: 1}) // lower: ignored
 	if status(ok) != "PENDING" || status(bad) != "FAILED" {
 		t.Fatalf("after eu-west-1's mark: %q %q, want PENDING FAILED", status(ok), status(bad))
 	}
 	marks, err := h.s.ReplicationMarks()
-	if err != nil || marks["eu-west-1"] != 3 || len(marks) != 1 {
+	if err != nil || marks["eu-west-1"] != 2 || len(marks) != 1 {
 		t.Fatalf("marks %v, %v", marks, err)
 	}
-	h.mustApply(TrimOutboxCmd{Through: 3})
+	h.mustApply(TrimOutboxCmd{Through: 2})
 	if status(ok) != "COMPLETED" || status(bad) != "FAILED" || status(plain) != "" {
 		t.Fatalf("after the trim: %q %q %q, want COMPLETED FAILED \"\"", status(ok), status(bad), status(plain))
 	}
 	// A failure of an entry at or below the mark was settled already.
-	h.mustApply(SetReplicationMarkCmd{Dest: "eu-west-1", Through: 3, Failed: []ReplicationFailure{{Seq: 1, Reason: "late"}}})
+	h.mustApply(SetReplicationMarkCmd{Dest: "eu-west-1", Through: 2, Failed: []ReplicationFailure{{Seq: 1, Reason: "late"}}})
 	if status(ok) != "COMPLETED" {
 		t.Fatalf("a late failure changed a settled version: %q", status(ok))
 	}

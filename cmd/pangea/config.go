@@ -56,6 +56,10 @@ type Config struct {
 	GCPercent   int
 	MemoryLimit int64
 
+	// RTCThreshold is the replication time threshold of rules with
+	// ReplicationTime enabled (S3's is 15 minutes; tests and demos lower it).
+	RTCThreshold time.Duration
+
 	// Lab only: the planet is TopologyFile's, or else Regions regions of the
 	// built-in catalog with NodesPerRegion members each (each member with its own
 	// S3 endpoint). sizeFlags names those of --regions and --nodes-per-region

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/pangea-s3/pangea/node"
+	"github.com/pangea-s3/pangea/replication"
 	"github.com/pangea-s3/pangea/routing"
 	"github.com/pangea-s3/pangea/routing/topology"
 	"github.com/pangea-s3/pangea/s3api"
@@ -122,13 +125,34 @@ func (f *planetFront) configure(c *s3api.Config) {
 // filled in), its internal channel, and its pool's view in its metrics. s3ln is
 // closed if the member does not open; the rest is the caller's to clean up.
 func servePlanetMember(ctx context.Context, mc node.MemberConfig, fc frontConfig, pool *routing.Pool, id string, s3ln net.Listener, cfg Config, logger *slog.Logger) (*servedMember, error) {
+	// The member's replication reads the catalog of its front, which needs the
+	// member to start: until the front is there, no destination is located.
+	var front atomic.Pointer[planetFront]
+	tracker := replication.NewTracker(replication.TrackerConfig{
+		SourceRegion: fc.Region, Threshold: cfg.RTCThreshold, Logger: logger,
+	})
+	mc.Replication = &node.ReplicationConfig{
+		BucketRegion: func(ctx context.Context, bucket string) (string, error) {
+			f := front.Load()
+			if f == nil {
+				return "", errors.New("the bucket catalog is not loaded yet")
+			}
+			return f.bucketRegion(ctx, bucket)
+		},
+		Addrs:   func(region string) []string { return routing.MemberAddrs(fc.Pool, region) },
+		Tracker: tracker,
+	}
 	member, err := node.OpenMember(mc)
 	if err != nil {
 		s3ln.Close()
 		return nil, err
 	}
 	fc.Member, fc.Control = member, fc.Region == fc.Topo.ControlRegion().Name
-	sm := newServedMember(member, id, s3ln, cfg, logger, startFront(ctx, fc))
+	f := startFront(ctx, fc)
+	front.Store(f)
+	sm := newServedMember(member, id, s3ln, cfg, logger, f)
+	sm.metrics.reg.MustRegister(tracker)
+	sm.tracker = tracker
 	member.ServeInternal(internalHandler(sm.s3, member, fc.Control, fc.Logger))
 	sm.metrics.reg.MustRegister(routing.NewCollector(pool))
 	return sm, nil
@@ -143,6 +167,18 @@ func internalHandler(s3 *s3api.Server, m *node.Member, control bool, logger *slo
 	}
 	mux.Handle("/", s3.InternalHandler())
 	return mux
+}
+
+// bucketRegion is the region holding bucket, from the catalog.
+func (f *planetFront) bucketRegion(ctx context.Context, bucket string) (string, error) {
+	e, ok, err := f.cat.Resolve(ctx, bucket)
+	switch {
+	case err != nil:
+		return "", err
+	case !ok:
+		return "", fmt.Errorf("bucket %q: %w", bucket, storage.ErrNoSuchBucket)
+	}
+	return e.Region, nil
 }
 
 func (f *planetFront) close() {

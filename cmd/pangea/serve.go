@@ -19,6 +19,7 @@ import (
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
 	"github.com/pangea-s3/pangea/node"
+	"github.com/pangea-s3/pangea/replication"
 	"github.com/pangea-s3/pangea/routing/topology"
 	"github.com/pangea-s3/pangea/s3api"
 	"github.com/pangea-s3/pangea/s3api/auth"
@@ -285,6 +286,9 @@ type servedMember struct {
 	// (closed with the member), nil outside one.
 	s3    *s3api.Server
 	front *planetFront
+	// tracker follows the member's replication (RTC metrics and events) in a
+	// planet, nil outside one.
+	tracker *replication.Tracker
 }
 
 func (m *servedMember) serve() error {
