@@ -146,6 +146,10 @@ type MemberConfig struct {
 	// region's buckets' replication rules. Every member serves the Replication
 	// service (the receiver) whether set or not.
 	Replication *ReplicationConfig
+	// ReplicaApplied, if set, is told of each version replicated into the
+	// region that this member's receiver committed (replication.ReceiverOptions
+	// Applied): benchmarks measure replication lag with it.
+	ReplicaApplied func(source string, v storage.ObjectVersion, at time.Time)
 
 	// Dial opens raw connections to cluster addresses (the harness injects faults
 	// here). Default: TCP.

@@ -244,7 +244,7 @@ func OpenMember(cfg MemberConfig) (*Member, error) {
 	m.reads = &readIndexer{fetch: m.fetchReadIndex, base: m.stopCtx, timeout: cfg.LeaderWait}
 	m.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))
 	regionpb.RegisterRegionServer(m.grpcSrv, &regionServer{m: m})
-	m.receiver = replication.NewReceiver(m.ReplicaSink(), logger, replication.ReceiverOptions{MemberID: cfg.ID})
+	m.receiver = replication.NewReceiver(m.ReplicaSink(), logger, replication.ReceiverOptions{MemberID: cfg.ID, Applied: cfg.ReplicaApplied})
 	replicationpb.RegisterReplicationServer(m.grpcSrv, m.receiver)
 	m.wg.Add(5)
 	go func() {

@@ -64,6 +64,11 @@ type ReceiverOptions struct {
 	CommitBytes int
 	// Now is the clock of staging times and Status (time.Now if nil).
 	Now func() time.Time
+	// Applied, if set, is told of each version (or delete marker) a commit
+	// stored: the source region, the version as stored (ModTime is the source's
+	// Last-Modified) and when the commit returned. Not told of duplicates, nor
+	// of metadata changes. Called from the stream's goroutine: keep it quick.
+	Applied func(source string, v storage.ObjectVersion, at time.Time)
 }
 
 const (
@@ -108,6 +113,7 @@ type Receiver struct {
 // sourceState is what the receiver knows of one source region. Guarded by
 // Receiver.mu.
 type sourceState struct {
+	name        string // the source region
 	applied     uint64
 	lastApplied time.Time
 	term        uint64
@@ -298,7 +304,7 @@ func (r *Receiver) attach(ctx context.Context, hello *replicationpb.Hello, cance
 		r.mu.Lock()
 		src := r.sources[hello.GetSourceRegion()]
 		if src == nil {
-			src = &sourceState{}
+			src = &sourceState{name: hello.GetSourceRegion()}
 			r.sources[hello.GetSourceRegion()] = src
 		}
 		old := src.active
@@ -565,15 +571,20 @@ func (s *shipStream) flush(ctx context.Context) error {
 				s.fail(v, reason, res.Err)
 				continue
 			}
-			if _, ok := cmds[i].(storage.ApplyReplicaCmd); ok {
+			if c, ok := cmds[i].(storage.ApplyReplicaCmd); ok {
+				now := s.r.opts.Now()
 				s.r.mu.Lock()
 				s.src.term = s.term
-				s.src.lastApplied = s.r.opts.Now()
-				if !res.Version.ID.IsZero() {
+				s.src.lastApplied = now
+				stored := !res.Version.ID.IsZero() && !c.MetadataOnly
+				if stored {
 					s.src.versions++
 					s.src.bytes += uint64(res.Version.Size)
 				}
 				s.r.mu.Unlock()
+				if stored && s.r.opts.Applied != nil {
+					s.r.opts.Applied(s.src.name, res.Version, now)
+				}
 			}
 		}
 	}

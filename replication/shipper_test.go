@@ -79,7 +79,7 @@ func newShipEnv(t *testing.T) *shipEnv {
 		storage.CreateBucketCmd{Name: otherBucket, Region: "r", Owner: "owner", Time: time.Unix(1_700_000_000, 0)},
 		storage.SetVersioningCmd{Bucket: otherBucket, State: storage.VersioningEnabled})
 	for _, b := range []string{bucket, otherBucket} {
-		mustApply(t, src, storage.PutBucketConfigCmd{Bucket: b, Kind: storage.ConfigReplication, Data: []byte("<ReplicationConfiguration/>")})
+		mustApply(t, src, storage.PutBucketConfigCmd{Bucket: b, Kind: storage.ConfigReplication, Data: []byte(allRules)})
 	}
 	return &shipEnv{env: &env{t: t, sink: sink.storeSink, src: &origin{t: t, s: src}}, sink: sink}
 }
@@ -410,7 +410,7 @@ func TestStoreSource_Version(t *testing.T) {
 	e := newShipEnv(t)
 	s := e.src.s
 	mustApply(t, s, storage.CreateBucketCmd{Name: "plain", Region: "r", Owner: "owner", Time: time.Unix(1_700_000_000, 0)},
-		storage.PutBucketConfigCmd{Bucket: "plain", Kind: storage.ConfigReplication, Data: []byte("<ReplicationConfiguration/>")})
+		storage.PutBucketConfigCmd{Bucket: "plain", Kind: storage.ConfigReplication, Data: []byte(allRules)})
 	put := func(body string) {
 		id := e.src.nextID()
 		mustApply(t, s, storage.PutObjectCmd{Bucket: "plain", Key: "n", ID: id, Time: storage.HLCTime(id.Time),
@@ -434,3 +434,9 @@ func TestStoreSource_Version(t *testing.T) {
 		t.Fatalf("delete marker: %+v %v", v, err)
 	}
 }
+
+// allRules is a replication configuration whose rule selects every object and
+// delete marker of the bucket.
+const allRules = `<ReplicationConfiguration><Role>arn:aws:iam::1:role/r</Role><Rule><ID>all</ID><Priority>1</Priority>
+<Status>Enabled</Status><Filter><Prefix></Prefix></Filter><DeleteMarkerReplication><Status>Enabled</Status></DeleteMarkerReplication>
+<Destination><Bucket>arn:aws:s3:::dst</Bucket></Destination></Rule></ReplicationConfiguration>`
