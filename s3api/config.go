@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -289,7 +290,64 @@ func (s *Server) putBucketReplication(rc *reqCtx, az *authorizer) error {
 	if az.b.Versioning != storage.VersioningEnabled {
 		return apiErr("InvalidRequest", "Versioning must be 'Enabled' on the bucket to apply a replication configuration")
 	}
+	seen := map[string]bool{}
+	for _, r := range cfg.Rules {
+		dst := r.Destination.BucketName()
+		if seen[dst] {
+			continue
+		}
+		seen[dst] = true
+		if err := s.checkReplicationDestination(rc, dst); err != nil {
+			return err
+		}
+	}
 	return s.b.PutBucketConfig(rc.r.Context(), rc.bucket, storage.ConfigReplication, cfg.XML())
+}
+
+// checkReplicationDestination checks a rule's destination bucket as S3 does
+// (it exists, with versioning enabled) and as Pangea needs (it is in another
+// region: Pangea replicates across regions only).
+func (s *Server) checkReplicationDestination(rc *reqCtx, dst string) error {
+	ctx := rc.r.Context()
+	if dst == rc.bucket {
+		return apiErr("InvalidRequest", "Destination bucket cannot be the same as the source bucket.")
+	}
+	var t Target
+	if s.cfg.Resolver != nil {
+		var err error
+		if t, err = s.cfg.Resolver.Resolve(ctx, dst); errors.Is(err, storage.ErrNoSuchBucket) {
+			return apiErr("InvalidRequest", "Destination bucket must exist.")
+		} else if err != nil {
+			return err
+		}
+	} else {
+		t.Local = true
+	}
+	if t.Local {
+		if _, err := s.b.Bucket(ctx, dst); errors.Is(err, storage.ErrNoSuchBucket) {
+			return apiErr("InvalidRequest", "Destination bucket must exist.")
+		} else if err != nil {
+			return err
+		}
+		return apiErr("InvalidRequest", fmt.Sprintf("The destination bucket %s is in this bucket's region: Pangea replicates between regions, so create the destination in another region.", dst))
+	}
+	resp, err := s.internalRequest(rc, &t, http.MethodGet, "/"+url.PathEscape(dst)+"?versioning", nil)
+	if err != nil {
+		return err
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxXMLBody))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return remoteError(resp, body)
+	}
+	if rerr != nil {
+		return regionUnreachable(t.Region, rerr)
+	}
+	var v versioningConfiguration
+	if err := parseXML(body, &v); err != nil || v.Status != "Enabled" {
+		return apiErr("InvalidRequest", "Destination bucket must have versioning enabled.")
+	}
+	return nil
 }
 
 // ---- ACLs ----

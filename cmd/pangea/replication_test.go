@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/pangea-s3/pangea/integration/testkit"
+	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/routing/topology"
 )
 
@@ -176,6 +178,186 @@ func TestReplication_TwoWay(t *testing.T) {
 		}
 		if len(out.TagSet) != 1 || aws.ToString(out.TagSet[0].Value) != "blue" {
 			return fmt.Errorf("tags %+v", out.TagSet)
+		}
+		return nil
+	})
+}
+
+// TestReplication_Configuration: PutBucketReplication across regions checks the
+// destination as S3 does (it must exist, versioned), then the stored rules read
+// back, forbid suspending the source's versioning, and are deleted.
+func TestReplication_Configuration(t *testing.T) {
+	topo, err := topology.Parse([]byte(twoFar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := startTestPlanet(t, topo)
+	lf := labfile0(pl)
+	ra, rb := regionS3(lf, pl.regions[0].members[0].url, "ra"), regionS3(lf, pl.regions[1].members[0].url, "rb")
+	ctx := t.Context()
+	replBucket(t, ra, "src", "ra")
+	testkit.Eventually(t, 10*time.Second, "create dst", func() error { return createIn(ctx, rb, "dst", "rb") })
+	in := &s3.PutBucketReplicationInput{Bucket: aws.String("src"), ReplicationConfiguration: &types.ReplicationConfiguration{
+		Role: aws.String("arn:aws:iam::000000000000:role/replication"), Rules: []types.ReplicationRule{allRule("r1", "dst", 1)}}}
+	_, err = ra.PutBucketReplication(ctx, in)
+	if s3Code(err) != "InvalidRequest" || !strings.Contains(err.Error(), "versioning enabled") {
+		t.Fatalf("replication to an unversioned destination: %v", err)
+	}
+	in.ReplicationConfiguration.Rules[0].Destination.Bucket = aws.String("arn:aws:s3:::nowhere")
+	if _, err = ra.PutBucketReplication(ctx, in); s3Code(err) != "InvalidRequest" || !strings.Contains(err.Error(), "must exist") {
+		t.Fatalf("replication to a missing destination: %v", err)
+	}
+	if _, err := rb.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("dst"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	in.ReplicationConfiguration.Rules[0].Destination.Bucket = aws.String("arn:aws:s3:::dst")
+	testkit.Eventually(t, 5*time.Second, "PutBucketReplication once dst is versioned", func() error {
+		_, err := ra.PutBucketReplication(ctx, in)
+		return err
+	})
+	got, err := ra.GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String("src")})
+	if err != nil || len(got.ReplicationConfiguration.Rules) != 1 || aws.ToString(got.ReplicationConfiguration.Rules[0].ID) != "r1" {
+		t.Fatalf("GetBucketReplication: %+v %v", got, err)
+	}
+	_, err = ra.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("src"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusSuspended}})
+	if s3Code(err) != "InvalidBucketState" {
+		t.Fatalf("suspending a replicated bucket's versioning: %v", err)
+	}
+	if _, err := ra.DeleteBucketReplication(ctx, &s3.DeleteBucketReplicationInput{Bucket: aws.String("src")}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "the configuration is gone", func() error {
+		_, err := ra.GetBucketReplication(ctx, &s3.GetBucketReplicationInput{Bucket: aws.String("src")})
+		if s3Code(err) != "ReplicationConfigurationNotFoundError" {
+			return fmt.Errorf("GetBucketReplication after the delete: %v", err)
+		}
+		return nil
+	})
+}
+
+// TestReplication_RulesAndPartition replicates one way under two rules (a
+// prefix without delete markers, a tag filter) and checks what S3 replicates:
+// selected objects only, with their status; no delete marker without
+// DeleteMarkerReplication; never a delete of a version. Then with the link cut
+// the source goes on accepting writes, which stay PENDING with a backlog the
+// leader reports, and after healing everything arrives: same version IDs,
+// same bytes, COMPLETED.
+func TestReplication_RulesAndPartition(t *testing.T) {
+	topo, err := topology.Parse([]byte(twoFar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := startTestPlanet(t, topo)
+	lf := labfile0(pl)
+	ra, rb := regionS3(lf, pl.regions[0].members[0].url, "ra"), regionS3(lf, pl.regions[1].members[0].url, "rb")
+	ctx := t.Context()
+	replBucket(t, ra, "src", "ra")
+	replBucket(t, rb, "dst", "rb")
+	dst := &types.Destination{Bucket: aws.String("arn:aws:s3:::dst")}
+	replicateTo(t, ra, "src",
+		types.ReplicationRule{ID: aws.String("logs"), Priority: aws.Int32(2), Status: types.ReplicationRuleStatusEnabled,
+			Filter:                  &types.ReplicationRuleFilter{Prefix: aws.String("logs/")},
+			DeleteMarkerReplication: &types.DeleteMarkerReplication{Status: types.DeleteMarkerReplicationStatusDisabled}, Destination: dst},
+		types.ReplicationRule{ID: aws.String("tagged"), Priority: aws.Int32(1), Status: types.ReplicationRuleStatusEnabled,
+			Filter:                  &types.ReplicationRuleFilter{Tag: &types.Tag{Key: aws.String("repl"), Value: aws.String("yes")}},
+			DeleteMarkerReplication: &types.DeleteMarkerReplication{Status: types.DeleteMarkerReplicationStatusDisabled}, Destination: dst})
+
+	put := func(key, body, tagging string) string {
+		t.Helper()
+		in := &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String(key), Body: strings.NewReader(body)}
+		if tagging != "" {
+			in.Tagging = aws.String(tagging)
+		}
+		out, err := ra.PutObject(ctx, in)
+		if err != nil {
+			t.Fatalf("PUT %s: %v", key, err)
+		}
+		return aws.ToString(out.VersionId)
+	}
+	arrived := func(key, version string) {
+		t.Helper()
+		testkit.Eventually(t, 20*time.Second, key+" replicated", func() error {
+			_, err := rb.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dst"), Key: aws.String(key), VersionId: aws.String(version)})
+			return err
+		})
+	}
+	l1 := put("logs/1", "log one", "")
+	put("other", "not selected", "")
+	put("t/yes", "tagged yes", "repl=yes")
+	put("t/no", "tagged no", "repl=no")
+	if _, err := ra.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("src"), Key: aws.String("logs/1")}); err != nil {
+		t.Fatal(err)
+	}
+	l2 := put("logs/2", "log two", "")
+	arrived("logs/2", l2)
+	if _, err := ra.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("src"), Key: aws.String("logs/2"), VersionId: aws.String(l2)}); err != nil {
+		t.Fatal(err)
+	}
+	last := put("logs/3", "log three", "")
+	// Shipping keeps the outbox's order: once the last write is there, every
+	// earlier one that will ever be shipped is too.
+	arrived("logs/3", last)
+	arrived("logs/1", l1)
+	rows, err := versionRows(ctx, rb, "dst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 || !strings.HasPrefix(rows[0], "logs/1 ") || !strings.Contains(rows[0], "latest=true") ||
+		!strings.HasPrefix(rows[3], "t/yes ") {
+		t.Fatalf("destination versions (want logs/1 without its delete marker, logs/2 still there, logs/3, t/yes):\n%s", strings.Join(rows, "\n"))
+	}
+	if st := replStatus(t, ra, "src", "other", ""); st != "" {
+		t.Fatalf("an object no rule selects has replication status %q", st)
+	}
+	if st := replStatus(t, ra, "src", "t/no", ""); st != "" {
+		t.Fatalf("an object whose tag no rule selects has replication status %q", st)
+	}
+
+	// Cut the link: writes go on, PENDING, with a backlog on the leader.
+	if err := pl.net.Partition("loc-a", "loc-b"); err != nil {
+		t.Fatal(err)
+	}
+	const cut = 20
+	ids := make([]string, cut)
+	for i := range cut {
+		ids[i] = put(fmt.Sprintf("logs/cut-%02d", i), strings.Repeat(fmt.Sprint(i), 1000*(i+1)), "")
+	}
+	if st := replStatus(t, ra, "src", "logs/cut-00", ids[0]); st != "PENDING" {
+		t.Fatalf("status while cut off: %q, want PENDING", st)
+	}
+	src := pl.regions[0].members[0].member
+	testkit.Eventually(t, 10*time.Second, "the leader reports the backlog", func() error {
+		if p := src.(*node.Member).ReplicationStats()["rb"].Pending; p < cut {
+			return fmt.Errorf("pending %d, want at least %d", p, cut)
+		}
+		return nil
+	})
+	if err := pl.net.Heal("loc-a", "loc-b"); err != nil {
+		t.Fatal(err)
+	}
+	arrived("logs/cut-19", ids[cut-1])
+	for i := range cut {
+		key := fmt.Sprintf("logs/cut-%02d", i)
+		out, err := rb.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("dst"), Key: aws.String(key), VersionId: aws.String(ids[i])})
+		if err != nil {
+			t.Fatalf("GET replica %s: %v", key, err)
+		}
+		body := new(strings.Builder)
+		if _, err := io.Copy(body, out.Body); err != nil {
+			t.Fatal(err)
+		}
+		out.Body.Close()
+		if want := strings.Repeat(fmt.Sprint(i), 1000*(i+1)); body.String() != want || string(out.ReplicationStatus) != "REPLICA" {
+			t.Fatalf("replica %s: %d bytes, status %q", key, body.Len(), out.ReplicationStatus)
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, "the source settles COMPLETED", func() error {
+		for i := range cut {
+			if st := replStatus(t, ra, "src", fmt.Sprintf("logs/cut-%02d", i), ids[i]); st != "COMPLETED" {
+				return fmt.Errorf("logs/cut-%02d: %q", i, st)
+			}
 		}
 		return nil
 	})
