@@ -157,6 +157,12 @@ func TestAdmin_ReplicationStatus(t *testing.T) {
 		t.Errorf("ctl replication --watch: exit %d after the interrupt, or cleared a screen that is no terminal", n)
 	}
 
+	// A wrong secret ends a watch at once.
+	c, _, errb := testCLI(map[string]string{"PANGEA_CLUSTER_SECRET": "not-the-secret"})
+	if n := c.run(t.Context(), []string{"ctl", "--admin", admin.URL(), "replication", "--watch", "1s"}); n != 1 || !strings.Contains(errb.String(), "refused the signature") {
+		t.Errorf("ctl replication --watch with a wrong secret: exit %d: %s", n, errb.String())
+	}
+
 	// A planet node's own part, under /_pangea/admin.
 	m := pl.regions[0].members[0]
 	pn := &planetNode{sm: m.servedMember, pool: m.pool, verify: adminapi.NewVerifier(pl.cfg.ClusterSecret, nil), logger: logger}

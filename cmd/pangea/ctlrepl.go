@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pangea-s3/pangea/cmd/pangea/internal/adminapi"
 	"github.com/pangea-s3/pangea/replication"
 )
 
@@ -40,7 +42,7 @@ func (o *replOpts) bind(fs *flag.FlagSet) {
 // ctlReplication is `pangea ctl --lab DIR replication [--json] [--watch D]`.
 // With --watch it reprints until ctx ends (clearing the screen first when
 // stdout is a terminal), reporting a failed read and trying again at the next
-// tick; without, a failed read exits 1.
+// tick; without, or when the lab refuses the signature, a failed read exits 1.
 func (c *cli) ctlReplication(ctx context.Context, args []string, labDir, adminURL, secret string, secretSet bool, o replOpts) int {
 	if len(args) != 0 {
 		fmt.Fprintf(c.stderr, "pangea ctl: replication takes no arguments (flags --json, --watch DURATION), got %q\n", strings.Join(args, " "))
@@ -69,7 +71,7 @@ func (c *cli) ctlReplication(ctx context.Context, args []string, labDir, adminUR
 			fmt.Fprint(c.stdout, clearScreen)
 		}
 		switch {
-		case err != nil && tick == nil:
+		case err != nil && (tick == nil || refused(err)):
 			return c.ctlLabFailed(cl.Base, err)
 		case err != nil && ctx.Err() != nil:
 			return 0 // interrupted while watching
@@ -94,6 +96,13 @@ func (c *cli) ctlReplication(ctx context.Context, args []string, labDir, adminUR
 		case <-tick.C:
 		}
 	}
+}
+
+// refused reports whether err is the admin API refusing the request's
+// signature: trying again would not help.
+func refused(err error) bool {
+	var ae *adminapi.APIError
+	return errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden)
 }
 
 // isTerminal reports whether w is a terminal (a character device).
