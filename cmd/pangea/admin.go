@@ -22,7 +22,7 @@ import (
 )
 
 // The lab's admin API: chaos controls (links, partitions, regions and members
-// down and up) and the planet's status, over HTTP on loopback, every request
+// down and up), the planet's status and its replication (adminrepl.go), over HTTP on loopback, every request
 // signed with the cluster secret (see package adminapi for the scheme). Its
 // address is lab.json's "admin"; `pangea ctl --lab DIR` calls it.
 //
@@ -105,6 +105,10 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if op.Kind == adminapi.OpStatus {
 		writeAdminJSON(w, http.StatusOK, a.pl.status())
+		return
+	}
+	if op.Kind == adminapi.OpReplication {
+		writeAdminJSON(w, http.StatusOK, a.pl.replication(r.Context()))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), adminOpTimeout)

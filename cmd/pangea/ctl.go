@@ -30,10 +30,13 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 		"  pangea ctl --lab DIR region-down R          stop every member of region R, as a crash would\n"+
 		"  pangea ctl --lab DIR region-up R            start them again on their data\n"+
 		"  pangea ctl --lab DIR member-stop R ID       stop one member (e.g. us-east-1 n2)\n"+
-		"  pangea ctl --lab DIR member-start R ID      start it again")
+		"  pangea ctl --lab DIR member-start R ID      start it again\n"+
+		"  pangea ctl --lab DIR replication            cross-region replication: lag, backlog, failures, events per rule,\n"+
+		"                 [--json] [--watch D]         shippers' sequences, receivers; the raw JSON; again every D")
 	e := c.getenv
 	var addr, secret, labDir, adminURL string
 	var lo linkOpts
+	var ro replOpts
 	fs.StringVar(&addr, "cluster-addr", e.str("PANGEA_CLUSTER_ADDR", "127.0.0.1:7000"), "a member's cluster `host:port` (env PANGEA_CLUSTER_ADDR)")
 	fs.StringVar(&secret, "cluster-secret", e.str("PANGEA_CLUSTER_SECRET", ""), "the region's cluster `secret` (env PANGEA_CLUSTER_SECRET)")
 	fs.StringVar(&labDir, "lab", e.str("PANGEA_LAB", ""), "a running lab's data `directory`: its lab.json gives the admin API and the cluster secret (env PANGEA_LAB)")
@@ -41,6 +44,7 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 	fs.DurationVar(&lo.jitter, "jitter", 0, "latency: random extra one-way `delay` in [0, D)")
 	fs.Float64Var(&lo.loss, "loss", 0, "latency: `fraction` of gossip packets dropped, in [0, 1)")
 	fs.Int64Var(&lo.bandwidth, "bandwidth", 0, "latency: `bytes` per second per direction and connection; 0 unlimited")
+	ro.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -56,11 +60,14 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 		}
 	}
 	if len(rest) == 0 {
-		fmt.Fprintln(c.stderr, "pangea ctl: missing command: status, add ID ADDR or remove ID; with --lab DIR also latency, partition, heal, region-down, region-up, member-stop, member-start")
+		fmt.Fprintln(c.stderr, "pangea ctl: missing command: status, add ID ADDR or remove ID; with --lab DIR also latency, partition, heal, region-down, region-up, member-stop, member-start, replication")
 		return 2
 	}
 	secretSet := false
 	fs.Visit(func(f *flag.Flag) { secretSet = secretSet || f.Name == "cluster-secret" })
+	if rest[0] == "replication" && (labDir != "" || adminURL != "") {
+		return c.ctlReplication(ctx, rest[1:], labDir, adminURL, secret, secretSet, ro)
+	}
 	if labDir != "" || adminURL != "" {
 		return c.ctlLab(ctx, rest, labDir, adminURL, secret, secretSet, lo)
 	}

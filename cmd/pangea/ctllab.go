@@ -21,6 +21,7 @@ import (
 var labCommands = map[string]bool{
 	"latency": true, "partition": true, "heal": true,
 	"region-down": true, "region-up": true, "member-stop": true, "member-start": true,
+	"replication": true,
 }
 
 // linkOpts are the latency command's optional settings.
@@ -77,18 +78,50 @@ func (c *cli) ctlLab(ctx context.Context, rest []string, labDir, adminURL, secre
 		}
 		method, path = http.MethodPost, "/members/"+args[0]+"/"+args[1]+"/"+strings.TrimPrefix(cmd, "member-")
 	default:
-		return usage("unknown lab command %q: use status, latency, partition, heal, region-down, region-up, member-stop or member-start", strings.Join(rest, " "))
+		return usage("unknown lab command %q: use status, latency, partition, heal, region-down, region-up, member-stop, member-start or replication", strings.Join(rest, " "))
 	}
 
+	cl, code := c.labAdminClient(labDir, adminURL, secret, secretSet)
+	if cl == nil {
+		return code
+	}
+	adminURL = cl.Base
+	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
+	defer cancel()
+	if method == http.MethodGet {
+		var st adminapi.Status
+		if err := cl.Do(ctx, method, path, nil, &st); err != nil {
+			return c.ctlLabFailed(adminURL, err)
+		}
+		printPlanetStatus(c.stdout, st)
+		return 0
+	}
+	var res map[string]string
+	if err := cl.Do(ctx, method, path, body, &res); err != nil {
+		return c.ctlLabFailed(adminURL, err)
+	}
+	fmt.Fprintln(c.stdout, res["result"])
+	return 0
+}
+
+// labAdminClient is the client of the lab's admin API that --lab DIR (its
+// lab.json) or --admin URL names, signing with lab.json's cluster secret unless
+// --cluster-secret was given (secretSet), or else with secret. On a failure it
+// says so and returns nil with the exit status.
+func (c *cli) labAdminClient(labDir, adminURL, secret string, secretSet bool) (*adminapi.Client, int) {
+	usage := func(format string, a ...any) (*adminapi.Client, int) {
+		fmt.Fprintf(c.stderr, "pangea ctl: "+format+"\n", a...)
+		return nil, 2
+	}
 	if labDir != "" && adminURL == "" {
 		lf, err := labfile.Read(labDir)
 		if err != nil {
 			fmt.Fprintf(c.stderr, "pangea ctl: %v (is pangea lab running with --data %s?)\n", err, labDir)
-			return 1
+			return nil, 1
 		}
 		if lf.Admin == "" {
 			fmt.Fprintf(c.stderr, "pangea ctl: %s has no admin address: it was written by pangea node or an older pangea lab\n", labfile.Path(labDir))
-			return 1
+			return nil, 1
 		}
 		adminURL = lf.Admin
 		if !secretSet && lf.ClusterSecret != "" {
@@ -104,23 +137,7 @@ func (c *cli) ctlLab(ctx context.Context, rest []string, labDir, adminURL, secre
 	if secret == "" {
 		return usage("the cluster secret is required: give --lab DIR, or set PANGEA_CLUSTER_SECRET (lab.json's cluster_secret)")
 	}
-	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
-	defer cancel()
-	cl := &adminapi.Client{Base: adminURL, Secret: secret}
-	if method == http.MethodGet {
-		var st adminapi.Status
-		if err := cl.Do(ctx, method, path, nil, &st); err != nil {
-			return c.ctlLabFailed(adminURL, err)
-		}
-		printPlanetStatus(c.stdout, st)
-		return 0
-	}
-	var res map[string]string
-	if err := cl.Do(ctx, method, path, body, &res); err != nil {
-		return c.ctlLabFailed(adminURL, err)
-	}
-	fmt.Fprintln(c.stdout, res["result"])
-	return 0
+	return &adminapi.Client{Base: adminURL, Secret: secret}, 0
 }
 
 func (c *cli) ctlLabFailed(adminURL string, err error) int {

@@ -33,7 +33,8 @@ import (
 //
 // A planet node also answers the lab admin API's status read on its S3 port,
 // under planetStatusPrefix, signed with the cluster secret: its own view of the
-// planet (`pangea ctl --admin http://HOST:PORT/_pangea/admin status`).
+// planet (`pangea ctl --admin http://HOST:PORT/_pangea/admin status`), and its
+// own replication (`... replication`).
 
 // defaultGossipPort is memberlist's customary port, the default of --gossip-addr.
 const defaultGossipPort = 7946
@@ -361,8 +362,8 @@ func (pn *planetNode) stop() {
 	leaveGossip(pn.pool, pn.logger)
 }
 
-// withStatus serves the admin API's status read under planetStatusPrefix, and
-// hands every other request to next.
+// withStatus serves the admin API's status and replication reads under
+// planetStatusPrefix, and hands every other request to next.
 func (pn *planetNode) withStatus(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, planetStatusPrefix)
@@ -392,8 +393,10 @@ func (pn *planetNode) withStatus(next http.Handler) http.Handler {
 			writeAdminError(w, http.StatusMethodNotAllowed, err.Error())
 		case err != nil:
 			writeAdminError(w, http.StatusBadRequest, err.Error())
+		case op.Kind == adminapi.OpReplication:
+			writeAdminJSON(w, http.StatusOK, pn.replication(r.Context()))
 		case op.Kind != adminapi.OpStatus:
-			writeAdminError(w, http.StatusNotImplemented, "a planet node serves the status only: chaos controls act on the lab's emulated WAN (pangea lab)")
+			writeAdminError(w, http.StatusNotImplemented, "a planet node serves the status and its replication only: chaos controls act on the lab's emulated WAN (pangea lab)")
 		default:
 			writeAdminJSON(w, http.StatusOK, pn.status())
 		}

@@ -56,6 +56,7 @@ type PairRequest struct {
 // Op kinds.
 const (
 	OpStatus      = "status"
+	OpReplication = "replication"
 	OpLink        = "link"
 	OpPartition   = "partition"
 	OpHeal        = "heal"
@@ -112,6 +113,11 @@ func ParseRequest(method, path string, body []byte) (Op, error) {
 			return Op{}, err
 		}
 		return Op{Kind: OpStatus}, nil
+	case path == "/replication":
+		if err := want("GET"); err != nil {
+			return Op{}, err
+		}
+		return Op{Kind: OpReplication}, nil
 	case path == "/links":
 		if err := want("POST"); err != nil {
 			return Op{}, err
@@ -186,7 +192,7 @@ func ParseRequest(method, path string, body []byte) (Op, error) {
 		}
 		return Op{Kind: kind, Region: parts[1], Member: parts[2]}, nil
 	}
-	return Op{}, fmt.Errorf("%w: %s %s; the API has GET /status, POST /links, /partition, /heal, /regions/{region}/down|up, /members/{region}/{id}/stop|start", ErrNotFound, method, path)
+	return Op{}, fmt.Errorf("%w: %s %s; the API has GET /status, GET /replication, POST /links, /partition, /heal, /regions/{region}/down|up, /members/{region}/{id}/stop|start", ErrNotFound, method, path)
 }
 
 func decode(body []byte, v any) error {

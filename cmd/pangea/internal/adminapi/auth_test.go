@@ -61,6 +61,8 @@ func TestParseRequest(t *testing.T) {
 	}{
 		{"GET", "/status", "", Op{Kind: OpStatus}, nil},
 		{"POST", "/status", "", Op{}, ErrMethod},
+		{"GET", "/replication", "", Op{Kind: OpReplication}, nil},
+		{"POST", "/replication", "", Op{}, ErrMethod},
 		{"POST", "/links", `{"a":"x","b":"y","rtt":"70ms","jitter":"2ms","loss":0.1}`,
 			Op{Kind: OpLink, A: "x", B: "y", Latency: 35 * time.Millisecond, Jitter: 2 * time.Millisecond, Loss: 0.1}, nil},
 		{"POST", "/links", `{"a":"x","b":"y","latency":"10ms"}`, Op{Kind: OpLink, A: "x", B: "y", Latency: 10 * time.Millisecond}, nil},
