@@ -2,6 +2,8 @@ package replication
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,6 +66,8 @@ type Manager struct {
 	ships    map[string]*shipperRun          // destination region -> its shipper
 	wakes    map[string]chan struct{}        // destination region -> its shipper's wake
 	trimCh   chan struct{}                   // a mark rose
+	backfill map[string]bool                 // source buckets being backfilled now
+	bfWG     sync.WaitGroup                  // backfills running
 }
 
 type shipperRun struct {
@@ -86,7 +90,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 	return &Manager{
 		cfg: cfg, logger: cfg.Logger.With("component", "replication", "region", cfg.Region, "term", cfg.Term),
 		configs: map[string]*rules.Configuration{}, regionOf: map[string]string{}, ships: map[string]*shipperRun{},
-		wakes: map[string]chan struct{}{}, trimCh: make(chan struct{}, 1),
+		wakes: map[string]chan struct{}{}, trimCh: make(chan struct{}, 1), backfill: map[string]bool{},
 	}
 }
 
@@ -156,6 +160,9 @@ func (m *Manager) refresh(ctx context.Context) error {
 			continue
 		}
 		configs[b.Name] = c
+		if existingObjects(c) {
+			m.maybeBackfill(ctx, b.Name, doc)
+		}
 		for _, r := range c.Rules {
 			dst := r.Destination.BucketName()
 			if _, ok := regionOf[dst]; ok {
@@ -203,6 +210,79 @@ func (m *Manager) refresh(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// existingObjects reports whether a rule of c asks for existing objects.
+func existingObjects(c *rules.Configuration) bool {
+	for _, r := range c.Rules {
+		if r.Enabled() && r.ExistingObjectReplication != nil && r.ExistingObjectReplication.Status == rules.Enabled {
+			return true
+		}
+	}
+	return false
+}
+
+// backfillPage is how many versions one BackfillOutbox command covers.
+const backfillPage = 256
+
+// maybeBackfill starts the backfill of bucket's existing versions for the
+// configuration doc, unless it is done (or running) already. The progress is
+// kept in the store, so a new leader resumes it.
+func (m *Manager) maybeBackfill(ctx context.Context, bucket string, doc []byte) {
+	sum := sha256.Sum256(doc)
+	digest := hex.EncodeToString(sum[:8])
+	st, err := m.cfg.Store.Backfill(bucket)
+	if err != nil || (st.Doc == digest && st.Done) {
+		return
+	}
+	m.mu.Lock()
+	if m.backfill[bucket] {
+		m.mu.Unlock()
+		return
+	}
+	m.backfill[bucket] = true
+	m.mu.Unlock()
+	if st.Doc != digest {
+		st = storage.BackfillState{Doc: digest}
+	}
+	m.logger.Info("backfilling existing objects (ExistingObjectReplication)", "bucket", bucket,
+		"resume_after_key", st.NextKeyMarker, "scanned", st.Scanned, "queued", st.Queued)
+	m.bfWG.Add(1)
+	go func() {
+		defer m.bfWG.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.backfill, bucket)
+			m.mu.Unlock()
+		}()
+		in := storage.ListVersionsInput{KeyMarker: st.NextKeyMarker, VersionIDMarker: st.NextVersionIDMarker, MaxKeys: backfillPage}
+		for ctx.Err() == nil {
+			page, err := m.cfg.Store.ListObjectVersions(ctx, bucket, in)
+			if err != nil {
+				m.logger.Warn("backfill: list versions; retrying at the next refresh", "bucket", bucket, "err", err)
+				return
+			}
+			cmd := storage.BackfillOutboxCmd{Bucket: bucket, Doc: digest, Done: !page.IsTruncated,
+				NextKeyMarker: page.NextKeyMarker, NextVersionIDMarker: page.NextVersionIDMarker}
+			for _, v := range page.Versions {
+				cmd.Refs = append(cmd.Refs, storage.VersionRef{Key: v.Key, ID: v.ID})
+			}
+			res, err := m.cfg.Commit(ctx, cmd)
+			if err == nil {
+				err = res[0].Err
+			}
+			if err != nil {
+				m.logger.Warn("backfill: queue a page; retrying at the next refresh", "bucket", bucket, "err", err)
+				return
+			}
+			st, _ := m.cfg.Store.Backfill(bucket)
+			m.logger.Info("backfill progress", "bucket", bucket, "scanned", st.Scanned, "queued", st.Queued, "done", cmd.Done)
+			if cmd.Done {
+				return
+			}
+			in.KeyMarker, in.VersionIDMarker = page.NextKeyMarker, page.NextVersionIDMarker
+		}
+	}()
 }
 
 // route decides where an outbox entry goes in region dest: the rule of the
@@ -363,6 +443,7 @@ func (m *Manager) wakeAll() {
 }
 
 func (m *Manager) stopAll() {
+	defer m.bfWG.Wait()
 	m.mu.Lock()
 	runs := slices.Collect(maps.Values(m.ships))
 	m.ships = map[string]*shipperRun{}

@@ -17,7 +17,7 @@ const (
 	// Format3: ReserveBucket and ReleaseBucket, the global bucket catalog.
 	Format3 Format = 3
 
-	// Format4: ApplyReplica, TrimOutbox and SetReplicationMark, and the replication outbox: from
+	// Format4: ApplyReplica, TrimOutbox, SetReplicationMark and BackfillOutbox, and the replication outbox: from
 	// Format4 on, client writes to a bucket with a replication configuration
 	// append outbox entries (every member of the region, in the same apply).
 	Format4 Format = 4
@@ -58,6 +58,7 @@ var registry = [...]opSpec{
 	OpApplyReplica:       {"ApplyReplica", Format4, decodeAs[ApplyReplicaCmd]},
 	OpTrimOutbox:         {"TrimOutbox", Format4, decodeAs[TrimOutboxCmd]},
 	OpSetReplicationMark: {"SetReplicationMark", Format4, decodeAs[SetReplicationMarkCmd]},
+	OpBackfillOutbox:     {"BackfillOutbox", Format4, decodeAs[BackfillOutboxCmd]},
 }
 
 // specOf returns the registration of op.

@@ -421,3 +421,49 @@ func TestReplicationStatus_PendingCompletedFailed(t *testing.T) {
 		t.Fatal("a failure above the mark was accepted")
 	}
 }
+
+// TestBackfillOutbox_QueuesExistingVersions: versions written before the bucket
+// replicated get entries (PENDING, delete markers too) when a rule selects them;
+// replicas, versions a rule does not select and versions already queued are
+// left alone; progress is recorded and starts over for another configuration.
+func TestBackfillOutbox_QueuesExistingVersions(t *testing.T) {
+	h := newHarness(t)
+	h.mustApply(SetRegionFormatCmd{Format: Format4})
+	h.createBucket("b")
+	h.setVersioning("b", VersioningEnabled)
+	old := h.put("b", "r/old", []byte("before the rule"))
+	marker := h.del("b", "r/old", "")
+	other := h.put("b", "x/other", []byte("no rule selects it"))
+	replica := h.mustApply(h.replicaCmd("r/replica", replicaAt(5), []byte("from elsewhere"))).Version
+	h.mustApply(PutBucketConfigCmd{Bucket: "b", Kind: ConfigReplication, Data: []byte(strings.Replace(allReplicated,
+		"<Prefix></Prefix>", "<Prefix>r/</Prefix>", 1))})
+	markerID, err := ParseVersionID(marker.VersionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := []VersionRef{{"r/old", old.ID}, {"r/old", markerID}, {"x/other", other.ID}, {"r/replica", replica.ID}, {"r/gone", replicaAt(9)}}
+	h.mustApply(BackfillOutboxCmd{Bucket: "b", Doc: "d1", Refs: refs[:2], NextKeyMarker: "r/old"})
+	h.mustApply(BackfillOutboxCmd{Bucket: "b", Doc: "d1", Refs: refs[2:], Done: true})
+	es := h.outbox(0, 0)
+	if len(es) != 2 || es[0].VersionID != old.ID || es[0].Kind != OutboxPut || es[1].Kind != OutboxDeleteMarker {
+		t.Fatalf("outbox after the backfill: %+v", es)
+	}
+	if v, _ := h.get("b", "r/old", old.ID.String()); v.ReplicationStatus != ReplicationStatusPending {
+		t.Fatalf("backfilled version's status %q", v.ReplicationStatus)
+	}
+	st, err := h.s.Backfill("b")
+	if err != nil || st != (BackfillState{Doc: "d1", Scanned: 5, Queued: 2, Done: true}) {
+		t.Fatalf("backfill state %+v, %v", st, err)
+	}
+	// Again (a new leader re-running a page): the version, PENDING now, is not
+	// queued twice; the delete marker, which carries no status, is (the
+	// destination's apply is idempotent).
+	h.mustApply(BackfillOutboxCmd{Bucket: "b", Doc: "d1", Refs: refs[:2], Done: true})
+	if es := h.outbox(2, 0); len(es) != 1 || es[0].Kind != OutboxDeleteMarker {
+		t.Fatalf("a repeated page queued %+v", es)
+	}
+	h.mustApply(BackfillOutboxCmd{Bucket: "b", Doc: "d2", NextKeyMarker: "k"})
+	if st, _ := h.s.Backfill("b"); st != (BackfillState{Doc: "d2", NextKeyMarker: "k"}) {
+		t.Fatalf("another configuration's backfill did not start over: %+v", st)
+	}
+}

@@ -530,3 +530,42 @@ func TestReplication_ThreeRegionsRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestReplication_ExistingObjects: objects written before the rule replicate
+// once the rule asks for existing objects (ExistingObjectReplication), and the
+// backfill's progress is kept in the store.
+func TestReplication_ExistingObjects(t *testing.T) {
+	topo, err := topology.Parse([]byte(twoFar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := startTestPlanet(t, topo)
+	lf := labfile0(pl)
+	ra, rb := regionS3(lf, pl.regions[0].members[0].url, "ra"), regionS3(lf, pl.regions[1].members[0].url, "rb")
+	ctx := t.Context()
+	replBucket(t, ra, "old", "ra")
+	replBucket(t, rb, "copy", "rb")
+	const n = 300 // more than one backfill page
+	ids := make([]string, n)
+	for i := range n {
+		out, err := ra.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("old"), Key: aws.String(fmt.Sprintf("k%03d", i)), Body: strings.NewReader(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = aws.ToString(out.VersionId)
+	}
+	r := allRule("backfill", "copy", 1)
+	r.ExistingObjectReplication = &types.ExistingObjectReplication{Status: types.ExistingObjectReplicationStatusEnabled}
+	replicateTo(t, ra, "old", r)
+	converged(t, 60*time.Second, n, map[string]*s3.Client{"old": ra, "copy": rb})
+	st, err := pl.regions[0].members[0].member.(*node.Member).Store().Backfill("old")
+	if err != nil || !st.Done || st.Scanned != n || st.Queued != n {
+		t.Fatalf("backfill state %+v, %v", st, err)
+	}
+	testkit.Eventually(t, 10*time.Second, "backfilled versions COMPLETED", func() error {
+		if s := replStatus(t, ra, "old", "k000", ids[0]); s != "COMPLETED" {
+			return fmt.Errorf("status %q", s)
+		}
+		return nil
+	})
+}
