@@ -34,6 +34,9 @@ func splitList(values []string) []string {
 }
 
 func (c *cli) benchCmd(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == "replication" {
+		return c.benchReplCmd(ctx, args[1:])
+	}
 	cfg, code, ok := c.benchConfig(args)
 	if !ok {
 		return code
@@ -78,7 +81,9 @@ func (c *cli) benchConfig(args []string) (bench.Config, int, bool) {
 	fs := c.newFlagSet("bench", "Drive S3 endpoints: PUT distinct keys for --duration at --concurrency,\n"+
 		"then GET them back, for each --size; print ops/s, MiB/s, p50/p90/p99 latency and errors.\n"+
 		"With several endpoints (--endpoint URL,URL or --lab DIR --spread), worker i drives\n"+
-		"endpoint i mod N; ops/s and MiB/s are totals over all of them.")
+		"endpoint i mod N; ops/s and MiB/s are totals over all of them.\n"+
+		"`pangea bench replication [flags]` measures cross-region replication lag in an\n"+
+		"in-process lab instead: see `pangea bench replication -h`.")
 	d := bench.DefaultConfig()
 	e := c.getenv
 	cfg := d

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/routing/topology"
+	"github.com/pangea-s3/pangea/storage"
 )
 
 // Config is the configuration of `pangea node` and `pangea lab`.
@@ -79,6 +80,12 @@ type Config struct {
 	Seeds       []string
 	GossipAddr  string
 	AdvertiseS3 string
+
+	// replicaApplied, if set, is told by the lab's members (planet.go) of each
+	// version their receiver stored in region, replicated from source
+	// (node.MemberConfig.ReplicaApplied): `pangea bench replication` measures lag
+	// with it. Nil everywhere else.
+	replicaApplied func(region, source string, v storage.ObjectVersion, at time.Time)
 }
 
 // DefaultConfig returns the defaults: a lab on 127.0.0.1:9000 with data in

@@ -16,6 +16,7 @@ import (
 	"github.com/pangea-s3/pangea/routing"
 	"github.com/pangea-s3/pangea/routing/topology"
 	"github.com/pangea-s3/pangea/routing/wan"
+	"github.com/pangea-s3/pangea/storage"
 )
 
 // planet is the lab: every member of every region of a topology in this process,
@@ -223,6 +224,9 @@ func (p *planet) startMember(ctx context.Context, pm *planetMember, s3ln, cluste
 		Logger: p.logger, NoSync: cfg.NoFsync, // the member adds its region and ID
 		Raft: node.LabRaftTimeouts(), Upload: cfg.uploadPace(),
 		OnLeadership: announcer.onLeadership,
+	}
+	if hook := cfg.replicaApplied; hook != nil {
+		mc.ReplicaApplied = func(source string, v storage.ObjectVersion, at time.Time) { hook(r.Name, source, v, at) }
 	}
 	wireWAN(&mc, pm.ep)
 	fc := frontConfig{Pool: pool, Topo: p.topo, Region: r.Name, Secret: cfg.ClusterSecret, Dial: pm.ep.DialTCP, Logger: mlogger}

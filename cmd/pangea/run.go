@@ -20,7 +20,8 @@ Commands:
   lab       run the whole lab on loopback (3 members by default) and print its endpoints and credentials
   ctl       inspect and change a region: status, add ID ADDR, remove ID; with --lab DIR the lab's
             planet status and chaos controls (latency, partition, heal, region-down, member-stop, ...)
-  bench     drive an S3 endpoint with PUT/GET load and print ops/s and latencies
+  bench     drive an S3 endpoint with PUT/GET load and print ops/s and latencies;
+            "bench replication" measures cross-region replication lag in an in-process lab
   health    exit 0 if an S3 endpoint serves (ready, or --live), 1 if not
   version   print the version, commit and Go version
   help      show this help, or "pangea help <command>" for a command's flags
