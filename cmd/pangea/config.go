@@ -103,6 +103,7 @@ func DefaultConfig() Config {
 		UploadMinRate: node.DefaultUploadMinRate,
 		UploadStall:   node.DefaultUploadStall,
 		GCPercent:     defaultGCPercent,
+		RTCThreshold:  15 * time.Minute,
 
 		ID:             "n1",
 		NodesPerRegion: 3,
@@ -179,6 +180,9 @@ func (c Config) Validate() error {
 	}
 	if c.UploadStall <= 0 {
 		return fmt.Errorf("upload stall %v: want a duration such as 20s (--upload-stall or PANGEA_UPLOAD_STALL)", c.UploadStall)
+	}
+	if c.RTCThreshold <= 0 {
+		return fmt.Errorf("replication time threshold %v: want a duration such as 15m, S3's (--rtc-threshold or PANGEA_RTC_THRESHOLD)", c.RTCThreshold)
 	}
 	if c.Standalone && (len(c.Peers) > 0 || c.Join || c.ClusterAddr != "") {
 		return errors.New("--standalone runs without raft: drop --peers, --join and --cluster-addr, or drop --standalone to run a region member")
@@ -452,6 +456,11 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 	}
 	fs.Int64Var(&c.UploadMinRate, "upload-min-rate", minRate, "slowest upload in `bytes` per second, 0 for none: one further behind it than --upload-stall is cut with 400 RequestTimeout (env PANGEA_UPLOAD_MIN_RATE)")
 	fs.DurationVar(&c.UploadStall, "upload-stall", stall, "how far an upload may fall behind --upload-min-rate, so how long it may send nothing (env PANGEA_UPLOAD_STALL)")
+	rtc, err := e.duration("PANGEA_RTC_THRESHOLD", d.RTCThreshold)
+	if err != nil {
+		return nil, err
+	}
+	fs.DurationVar(&c.RTCThreshold, "rtc-threshold", rtc, "replication time threshold of rules with ReplicationTime: an operation not replicated within it is OperationMissedThreshold (S3's is 15m; lower it to see the events) (env PANGEA_RTC_THRESHOLD)")
 	gcPercent, err := e.int64("PANGEA_GC_PERCENT", int64(d.GCPercent))
 	if err != nil {
 		return nil, err
