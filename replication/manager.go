@@ -67,7 +67,11 @@ type Manager struct {
 	wakes    map[string]chan struct{}        // destination region -> its shipper's wake
 	trimCh   chan struct{}                   // a mark rose
 	backfill map[string]bool                 // source buckets being backfilled now
-	bfWG     sync.WaitGroup                  // backfills running
+	// marks are the destinations' marks this manager knows committed: read
+	// from the store when a shipper starts, raised as its acks commit (the
+	// store may show a committed entry only at its next flush).
+	marks map[string]uint64
+	bfWG  sync.WaitGroup // backfills running
 }
 
 type shipperRun struct {
@@ -91,6 +95,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 		cfg: cfg, logger: cfg.Logger.With("component", "replication", "region", cfg.Region, "term", cfg.Term),
 		configs: map[string]*rules.Configuration{}, regionOf: map[string]string{}, ships: map[string]*shipperRun{},
 		wakes: map[string]chan struct{}{}, trimCh: make(chan struct{}, 1), backfill: map[string]bool{},
+		marks: map[string]uint64{},
 	}
 }
 
@@ -354,6 +359,9 @@ func (m *Manager) start(ctx context.Context, dest string, mark uint64) {
 			if err != nil {
 				return err
 			}
+			m.mu.Lock()
+			m.marks[dest] = max(m.marks[dest], seq)
+			m.mu.Unlock()
 			if tr != nil {
 				now := time.Now()
 				for _, f := range failed {
@@ -373,6 +381,7 @@ func (m *Manager) start(ctx context.Context, dest string, mark uint64) {
 	m.mu.Lock()
 	m.ships[dest] = run
 	m.wakes[dest] = wake
+	m.marks[dest] = max(m.marks[dest], mark)
 	m.mu.Unlock()
 	logger.Info("replication shipper starts", "resume_after", mark)
 	go func() {
@@ -408,19 +417,14 @@ func (m *Manager) start(ctx context.Context, dest string, mark uint64) {
 // not located yet keeps its entries.
 func (m *Manager) trim(ctx context.Context) {
 	m.mu.Lock()
-	dests := slices.Collect(maps.Keys(m.ships))
-	m.mu.Unlock()
-	if len(dests) == 0 {
-		return
-	}
-	marks, err := m.cfg.Store.ReplicationMarks()
-	if err != nil {
-		m.logger.Warn("read replication marks", "err", err)
-		return
-	}
 	low := ^uint64(0)
-	for _, d := range dests {
-		low = min(low, marks[d])
+	for d := range m.ships {
+		low = min(low, m.marks[d])
+	}
+	n := len(m.ships)
+	m.mu.Unlock()
+	if n == 0 {
+		return
 	}
 	es, err := m.cfg.Store.Outbox(0, 1)
 	if err != nil || len(es) == 0 || es[0].Seq > low {
