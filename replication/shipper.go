@@ -195,14 +195,17 @@ type run struct {
 	flyBytes uint64
 	freed    chan struct{} // signalled as acks free the window
 	readErr  chan error    // the ack reader's end
+
+	toPersist uint64        // the greatest applied mark acknowledged (guarded by mu)
+	persist   chan struct{} // signalled as toPersist rises
 }
 
 // Run ships over one Ship stream until ctx ends (returning ctx's error) or the
 // stream fails; the caller runs it again, with backoff, to resume from the
 // acknowledged mark.
 func (s *Shipper) Run(parent context.Context) error {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
 	stream, err := s.cfg.Client.Ship(ctx)
 	if err != nil {
 		return fmt.Errorf("open ship stream: %w", err)
@@ -230,6 +233,7 @@ func (s *Shipper) Run(parent context.Context) error {
 		windowBatches: int(max(a.GetWindowBatches(), 1)),
 		freed:         make(chan struct{}, 1),
 		readErr:       make(chan error, 1),
+		persist:       make(chan struct{}, 1),
 	}
 	if s.cfg.MaxBatchBytes > 0 {
 		r.maxBatch = int(min(a.GetMaxBatchBytes(), s.cfg.MaxBatchBytes))
@@ -248,9 +252,18 @@ func (s *Shipper) Run(parent context.Context) error {
 		defer close(done)
 		r.readErr <- r.readAcks(ctx)
 	}()
+	persisted := make(chan struct{})
+	go func() {
+		defer close(persisted)
+		r.persistMarks(ctx, cancel)
+	}()
 	err = r.ship(ctx)
-	cancel()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && parent.Err() == nil {
+		err = cause // the mark could not be persisted
+	}
+	cancel(nil)
 	<-done
+	<-persisted
 	if perr := parent.Err(); perr != nil {
 		err = perr
 	}
@@ -331,8 +344,34 @@ func (r *run) readAcks(ctx context.Context) error {
 			r.s.failed = append(r.s.failed, storage.ReplicationFailure{Seq: f.GetOutboxSeq(), Reason: f.GetReason()})
 		}
 		r.s.mu.Unlock()
-		if err := r.s.advance(ctx, ack.GetAppliedThroughSeq()); err != nil {
-			return err
+		// The mark is persisted by persistMarks: acks that arrive while a mark
+		// is being committed are folded into the next commit.
+		r.mu.Lock()
+		r.toPersist = max(r.toPersist, ack.GetAppliedThroughSeq())
+		r.mu.Unlock()
+		select {
+		case r.persist <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// persistMarks persists the acknowledged mark as it rises (Shipper.advance),
+// one commit at a time, each for the latest mark acknowledged, until ctx ends.
+// A failure ends the stream (cancel, with the error as the cause).
+func (r *run) persistMarks(ctx context.Context, cancel context.CancelCauseFunc) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.persist:
+		}
+		r.mu.Lock()
+		seq := r.toPersist
+		r.mu.Unlock()
+		if err := r.s.advance(ctx, seq); err != nil {
+			cancel(err)
+			return
 		}
 	}
 }

@@ -181,3 +181,23 @@ func (s *Store) Backfill(bucket string) (BackfillState, error) {
 	}
 	return st, nil
 }
+
+// Backfills returns every bucket's backfill progress, by bucket.
+func (s *Store) Backfills() (map[string]BackfillState, error) {
+	out := map[string]BackfillState{}
+	err := s.view(func(tx *bbolt.Tx) error {
+		bk := tx.Bucket(bktBackfill)
+		if bk == nil {
+			return nil
+		}
+		return bk.ForEach(func(k, _ []byte) error {
+			st, err := backfillState(tx, string(k))
+			out[string(k)] = st
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: read backfill states: %w", err)
+	}
+	return out, nil
+}

@@ -49,7 +49,18 @@ type adminReplRegion struct {
 	Events []replication.Event `json:"events"`
 	// Shippers has the leader's progress per destination region, sorted by it.
 	Shippers []adminReplShipper `json:"shippers"`
-	Members  []adminReplMember  `json:"members"`
+	// Backfills has the progress of each bucket's backfill of existing
+	// objects (ExistingObjectReplication), sorted by bucket.
+	Backfills []adminReplBackfill `json:"backfills"`
+	Members   []adminReplMember   `json:"members"`
+}
+
+// adminReplBackfill is one bucket's backfill progress (storage.BackfillState).
+type adminReplBackfill struct {
+	Bucket  string `json:"bucket"`
+	Scanned uint64 `json:"scanned"` // versions looked at
+	Queued  uint64 `json:"queued"`  // versions queued for replication
+	Done    bool   `json:"done"`
 }
 
 // adminReplShipper is the leader's shipping progress to one destination region
@@ -99,7 +110,7 @@ func (s adminReplication) configured() bool {
 // newReplRegion is region name with nothing read yet (empty lists, not null).
 func newReplRegion(name string) adminReplRegion {
 	return adminReplRegion{Name: name, Rules: []replication.RuleStatus{}, Events: []replication.Event{},
-		Shippers: []adminReplShipper{}, Members: []adminReplMember{}}
+		Shippers: []adminReplShipper{}, Backfills: []adminReplBackfill{}, Members: []adminReplMember{}}
 }
 
 // readMemberReplication reads running member sm (ID id) into rs: its receiver's
@@ -134,6 +145,12 @@ func readMemberReplication(ctx context.Context, sm *servedMember, id string, now
 		rs.Rules, rs.Events = sm.tracker.Snapshot(now), sm.tracker.Events(replEventsShown)
 	}
 	if nm != nil {
+		if bfs, err := nm.Store().Backfills(); err == nil {
+			for _, b := range slices.Sorted(maps.Keys(bfs)) {
+				st := bfs[b]
+				rs.Backfills = append(rs.Backfills, adminReplBackfill{Bucket: b, Scanned: st.Scanned, Queued: st.Queued, Done: st.Done})
+			}
+		}
 		stats := nm.ReplicationStats()
 		for _, dest := range slices.Sorted(maps.Keys(stats)) {
 			st := stats[dest]

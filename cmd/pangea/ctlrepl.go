@@ -170,6 +170,13 @@ func printReplication(w io.Writer, st adminReplication) {
 			fmt.Fprintf(w, "shipper %s → %s: acked %d, shipped %d, pending %d (batches %d, versions %d, %d bytes, failures %d)\n",
 				r.Name, s.Dest, s.AckedSeq, s.ShippedSeq, s.Pending, s.Batches, s.VersionsShipped, s.BytesShipped, s.Failures)
 		}
+		for _, b := range r.Backfills {
+			state := "running"
+			if b.Done {
+				state = "done"
+			}
+			fmt.Fprintf(w, "backfill of %s (existing objects): %s, %d versions scanned, %d queued\n", b.Bucket, state, b.Scanned, b.Queued)
+		}
 	}
 	printReceivers(w, st)
 }

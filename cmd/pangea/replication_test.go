@@ -24,6 +24,19 @@ import (
 	"github.com/pangea-s3/pangea/routing/topology"
 )
 
+// twoFarPlanet starts the twoFar planet and returns it with S3 clients of ra's
+// and rb's first members.
+func twoFarPlanet(t *testing.T) (*planet, *s3.Client, *s3.Client) {
+	t.Helper()
+	topo, err := topology.Parse([]byte(twoFar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := startTestPlanet(t, topo)
+	lf := labfile0(pl)
+	return pl, regionS3(lf, pl.regions[0].members[0].url, "ra"), regionS3(lf, pl.regions[1].members[0].url, "rb")
+}
+
 // replBucket creates a versioned bucket in region through c.
 func replBucket(t *testing.T, c *s3.Client, name, region string) {
 	t.Helper()
@@ -129,13 +142,7 @@ func replStatus(t *testing.T, c *s3.Client, bucket, key, version string) string 
 // then COMPLETED, its replica says REPLICA; replicas are not shipped back; a tag
 // change on a replica comes back under ReplicaModifications.
 func TestReplication_TwoWay(t *testing.T) {
-	topo, err := topology.Parse([]byte(twoFar))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := startTestPlanet(t, topo)
-	lf := labfile0(pl)
-	ra, rb := regionS3(lf, pl.regions[0].members[0].url, "ra"), regionS3(lf, pl.regions[1].members[0].url, "rb")
+	_, ra, rb := twoFarPlanet(t)
 	ctx := t.Context()
 	replBucket(t, ra, "left", "ra")
 	replBucket(t, rb, "right", "rb")
@@ -194,19 +201,13 @@ func TestReplication_TwoWay(t *testing.T) {
 // destination as S3 does (it must exist, versioned), then the stored rules read
 // back, forbid suspending the source's versioning, and are deleted.
 func TestReplication_Configuration(t *testing.T) {
-	topo, err := topology.Parse([]byte(twoFar))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := startTestPlanet(t, topo)
-	lf := labfile0(pl)
-	ra, rb := regionS3(lf, pl.regions[0].members[0].url, "ra"), regionS3(lf, pl.regions[1].members[0].url, "rb")
+	_, ra, rb := twoFarPlanet(t)
 	ctx := t.Context()
 	replBucket(t, ra, "src", "ra")
 	testkit.Eventually(t, 10*time.Second, "create dst", func() error { return createIn(ctx, rb, "dst", "rb") })
 	in := &s3.PutBucketReplicationInput{Bucket: aws.String("src"), ReplicationConfiguration: &types.ReplicationConfiguration{
 		Role: aws.String("arn:aws:iam::000000000000:role/replication"), Rules: []types.ReplicationRule{allRule("r1", "dst", 1)}}}
-	_, err = ra.PutBucketReplication(ctx, in)
+	_, err := ra.PutBucketReplication(ctx, in)
 	if s3Code(err) != "InvalidRequest" || !strings.Contains(err.Error(), "versioning enabled") {
 		t.Fatalf("replication to an unversioned destination: %v", err)
 	}
@@ -252,13 +253,7 @@ func TestReplication_Configuration(t *testing.T) {
 // leader reports, and after healing everything arrives: same version IDs,
 // same bytes, COMPLETED.
 func TestReplication_RulesAndPartition(t *testing.T) {
-	topo, err := topology.Parse([]byte(twoFar))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := startTestPlanet(t, topo)
-	lf := labfile0(pl)
-	ra, rb := regionS3(lf, pl.regions[0].members[0].url, "ra"), regionS3(lf, pl.regions[1].members[0].url, "rb")
+	pl, ra, rb := twoFarPlanet(t)
 	ctx := t.Context()
 	replBucket(t, ra, "src", "ra")
 	replBucket(t, rb, "dst", "rb")
@@ -535,13 +530,7 @@ func TestReplication_ThreeRegionsRandom(t *testing.T) {
 // once the rule asks for existing objects (ExistingObjectReplication), and the
 // backfill's progress is kept in the store.
 func TestReplication_ExistingObjects(t *testing.T) {
-	topo, err := topology.Parse([]byte(twoFar))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl := startTestPlanet(t, topo)
-	lf := labfile0(pl)
-	ra, rb := regionS3(lf, pl.regions[0].members[0].url, "ra"), regionS3(lf, pl.regions[1].members[0].url, "rb")
+	pl, ra, rb := twoFarPlanet(t)
 	ctx := t.Context()
 	replBucket(t, ra, "old", "ra")
 	replBucket(t, rb, "copy", "rb")
@@ -561,6 +550,12 @@ func TestReplication_ExistingObjects(t *testing.T) {
 	st, err := pl.regions[0].members[0].member.(*node.Member).Store().Backfill("old")
 	if err != nil || !st.Done || st.Scanned != n || st.Queued != n {
 		t.Fatalf("backfill state %+v, %v", st, err)
+	}
+	// The progress shows in pangea ctl replication.
+	var out strings.Builder
+	printReplication(&out, pl.replication(ctx))
+	if want := fmt.Sprintf("backfill of old (existing objects): done, %d versions scanned, %d queued", n, n); !strings.Contains(out.String(), want) {
+		t.Fatalf("pangea ctl replication lacks %q:\n%s", want, out.String())
 	}
 	testkit.Eventually(t, 10*time.Second, "backfilled versions COMPLETED", func() error {
 		if s := replStatus(t, ra, "old", "k000", ids[0]); s != "COMPLETED" {
