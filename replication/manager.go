@@ -72,6 +72,9 @@ type Manager struct {
 	// store may show a committed entry only at its next flush).
 	marks map[string]uint64
 	bfWG  sync.WaitGroup // backfills running
+	// tracked is, per destination, the last outbox entry track has seen (the
+	// manager's goroutine only).
+	tracked map[string]uint64
 }
 
 type shipperRun struct {
@@ -95,7 +98,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 		cfg: cfg, logger: cfg.Logger.With("component", "replication", "region", cfg.Region, "term", cfg.Term),
 		configs: map[string]*rules.Configuration{}, regionOf: map[string]string{}, ships: map[string]*shipperRun{},
 		wakes: map[string]chan struct{}{}, trimCh: make(chan struct{}, 1), backfill: map[string]bool{},
-		marks: map[string]uint64{},
+		marks: map[string]uint64{}, tracked: map[string]uint64{},
 	}
 }
 
@@ -109,6 +112,7 @@ func (m *Manager) Run(ctx context.Context) {
 			m.logger.Warn("replication configurations not read; retrying", "err", err)
 		}
 		m.trim(ctx)
+		m.track(ctx)
 		if m.cfg.Tracker != nil {
 			m.cfg.Tracker.Check(time.Now())
 		}
@@ -122,6 +126,7 @@ func (m *Manager) Run(ctx context.Context) {
 			goto wait
 		case <-m.cfg.Wake:
 			m.wakeAll()
+			m.track(ctx)
 			goto wait
 		}
 	}
@@ -332,17 +337,14 @@ func (m *Manager) start(ctx context.Context, dest string, mark uint64) {
 	wake := make(chan struct{}, 1)
 	logger := m.logger.With("destination_region", dest)
 	tr := m.cfg.Tracker
+	m.tracked[dest] = 0 // a restarted shipper's destination is tracked from its mark again
 	sh := NewShipper(ShipperConfig{
 		SourceRegion: m.cfg.Region, DestRegion: dest, MemberID: m.cfg.MemberID, Term: m.cfg.Term,
 		Source: StoreSource{m.cfg.Store}, StartAfter: mark, Logger: m.cfg.Logger, Wake: wake,
 		Route: func(e storage.OutboxEntry, v storage.ObjectVersion) (Route, bool) {
 			rt, r, ok := m.route(dest, e, v)
-			if ok && tr != nil {
-				tr.Pending(Op{
-					Dest: dest, Rule: rt.Rule, DestBucket: rt.Bucket, Bucket: e.Bucket, Key: e.Key,
-					VersionID: versionIDString(v), Seq: e.Seq, Bytes: v.Size, Written: v.ModTime,
-					RTC: r.ReplicationTimeEnabled(),
-				})
+			if ok {
+				m.pending(dest, e, v, rt, r)
 			}
 			return rt, ok
 		},
@@ -409,6 +411,60 @@ func (m *Manager) start(ctx context.Context, dest string, mark uint64) {
 			wait = min(2*wait, 5*time.Second)
 		}
 	}()
+}
+
+// pending tells the tracker of an operation routed to dest (again is fine: it
+// ignores what it has seen).
+func (m *Manager) pending(dest string, e storage.OutboxEntry, v storage.ObjectVersion, rt Route, r rules.Rule) {
+	if m.cfg.Tracker == nil {
+		return
+	}
+	m.cfg.Tracker.Pending(Op{
+		Dest: dest, Rule: rt.Rule, DestBucket: rt.Bucket, Bucket: e.Bucket, Key: e.Key,
+		VersionID: versionIDString(v), Seq: e.Seq, Bytes: v.Size, Written: v.ModTime,
+		RTC: r.ReplicationTimeEnabled(),
+	})
+}
+
+// trackPerCall bounds the outbox entries one track call reads per destination.
+const trackPerCall = 4096
+
+// track tells the tracker of the outbox entries each destination's shipper has
+// not reached yet: a shipper stalled on a cut link or a full window stops
+// reading the outbox, and the backlog, its age and the threshold events must
+// cover every operation waiting, not only those sent. Runs on the manager's
+// goroutine only (tracked is its own).
+func (m *Manager) track(ctx context.Context) {
+	if m.cfg.Tracker == nil {
+		return
+	}
+	m.mu.Lock()
+	dests := make(map[string]uint64, len(m.ships))
+	for d := range m.ships {
+		dests[d] = m.marks[d]
+	}
+	m.mu.Unlock()
+	src := StoreSource{m.cfg.Store}
+	for d, mark := range dests {
+		after := max(m.tracked[d], mark)
+		for n := 0; n < trackPerCall && ctx.Err() == nil; {
+			es, err := m.cfg.Store.Outbox(after, 256)
+			if err != nil || len(es) == 0 {
+				break
+			}
+			for _, e := range es {
+				after, n = e.Seq, n+1
+				v, err := src.Version(ctx, e)
+				if err != nil {
+					continue // gone: the shipper reports it when it gets there
+				}
+				if rt, r, ok := m.route(d, e, v); ok {
+					m.pending(d, e, v, rt, r)
+				}
+			}
+		}
+		m.tracked[d] = after
+	}
 }
 
 // trim drops the outbox entries every destination has acknowledged (the lowest
