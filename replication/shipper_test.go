@@ -75,7 +75,7 @@ func newShipEnv(t *testing.T) *shipEnv {
 	t.Helper()
 	sink := &countSink{storeSink: &storeSink{s: openStore(t)}}
 	src := openStore(t)
-	mustApply(t, src, storage.SetRegionFormatCmd{Format: storage.Format4},
+	mustApply(t, src, storage.SetRegionFormatCmd{Format: storage.LatestFormat},
 		storage.CreateBucketCmd{Name: otherBucket, Region: "r", Owner: "owner", Time: time.Unix(1_700_000_000, 0)},
 		storage.SetVersioningCmd{Bucket: otherBucket, State: storage.VersioningEnabled})
 	for _, b := range []string{bucket, otherBucket} {

@@ -89,6 +89,9 @@ func IsIdempotent(c Command) bool {
 
 // FormatOf is the region format a member must know to apply c (see Format).
 func FormatOf(c Command) Format {
+	if f, ok := c.(interface{ needsFormat() Format }); ok {
+		return f.needsFormat()
+	}
 	if s, ok := specOf(c.Op()); ok {
 		return s.since
 	}

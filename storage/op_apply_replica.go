@@ -76,6 +76,14 @@ const (
 
 func (ApplyReplicaCmd) Op() Op { return OpApplyReplica }
 
+// needsFormat: the metadata-only form came with Format5.
+func (c ApplyReplicaCmd) needsFormat() Format {
+	if c.MetadataOnly {
+		return Format5
+	}
+	return Format4
+}
+
 func (c ApplyReplicaCmd) PayloadSize() int {
 	return len(c.Inline) + len(c.Key) + 8*len(c.PartSizes) + 32*len(c.MoreBlobs)
 }

@@ -17,13 +17,20 @@ const (
 	// Format3: ReserveBucket and ReleaseBucket, the global bucket catalog.
 	Format3 Format = 3
 
-	// Format4: ApplyReplica, TrimOutbox, SetReplicationMark and BackfillOutbox, and the replication outbox: from
+	// Format4: ApplyReplica and TrimOutbox, and the replication outbox: from
 	// Format4 on, client writes to a bucket with a replication configuration
 	// append outbox entries (every member of the region, in the same apply).
 	Format4 Format = 4
 
+	// Format5: SetReplicationMark and BackfillOutbox, ApplyReplica's
+	// metadata-only form, and the outbox decided by the bucket's rules: from
+	// Format5 on, a change goes to the outbox only if a rule selects it, and a
+	// selected new version starts PENDING (outbox.go, replicates). At Format4
+	// every change of a replicated bucket goes, with no status.
+	Format5 Format = 5
+
 	// LatestFormat is the newest format this binary knows.
-	LatestFormat = Format4
+	LatestFormat = Format5
 )
 
 // opSpec registers an operation: its name, the region format that introduced it,
@@ -57,8 +64,8 @@ var registry = [...]opSpec{
 	OpReleaseBucket:      {"ReleaseBucket", Format3, decodeAs[ReleaseBucketCmd]},
 	OpApplyReplica:       {"ApplyReplica", Format4, decodeAs[ApplyReplicaCmd]},
 	OpTrimOutbox:         {"TrimOutbox", Format4, decodeAs[TrimOutboxCmd]},
-	OpSetReplicationMark: {"SetReplicationMark", Format4, decodeAs[SetReplicationMarkCmd]},
-	OpBackfillOutbox:     {"BackfillOutbox", Format4, decodeAs[BackfillOutboxCmd]},
+	OpSetReplicationMark: {"SetReplicationMark", Format5, decodeAs[SetReplicationMarkCmd]},
+	OpBackfillOutbox:     {"BackfillOutbox", Format5, decodeAs[BackfillOutboxCmd]},
 }
 
 // specOf returns the registration of op.

@@ -92,7 +92,8 @@ func decodeOutboxEntry(k, val []byte) (OutboxEntry, error) {
 }
 
 // replicates reports whether a change of kind to version v goes to the outbox:
-// the region runs Format4 (so every member writes the same entries), the
+// the region runs Format5 (so every member decides alike; Format4 sends every
+// change of a replicated bucket), the
 // bucket has a replication configuration, and one of its enabled rules selects
 // v's key and tags for the change: any rule for a new version, a rule with
 // DeleteMarkerReplication for a delete marker, and for a tag change any rule,
@@ -103,12 +104,16 @@ func decodeOutboxEntry(k, val []byte) (OutboxEntry, error) {
 // Decided in the apply, from the configuration as of the entry, so every member
 // decides alike and a configuration acknowledged before a write applies to it.
 func (a *applier) replicates(t *bucketTables, v *ObjectVersion, kind OutboxKind) bool {
-	if regionFormat(a.tx) < Format4 {
+	format := regionFormat(a.tx)
+	if format < Format4 {
 		return false
 	}
 	raw := t.configs().Get([]byte(ConfigReplication))
 	if raw == nil {
 		return false
+	}
+	if format < Format5 {
+		return true // Format4: every change of a replicated bucket (see Format5)
 	}
 	d, err := checkVersion(raw)
 	if err != nil {
@@ -178,7 +183,7 @@ func (a *applier) outbox(t *bucketTables, v *ObjectVersion, kind OutboxKind) err
 // pendingIf gives a new client version replication status PENDING when a rule
 // will replicate it (S3 shows the status only on versions a rule selects).
 func (a *applier) pendingIf(t *bucketTables, v *ObjectVersion) {
-	if a.replicates(t, v, OutboxPut) {
+	if regionFormat(a.tx) >= Format5 && a.replicates(t, v, OutboxPut) {
 		v.ReplicationStatus = ReplicationStatusPending
 	}
 }

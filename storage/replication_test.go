@@ -199,10 +199,10 @@ func TestApplyReplica_Null(t *testing.T) {
 }
 
 // replicatedBucket makes bucket "b", versioned, with a replication configuration,
-// in a region at Format4.
+// in a region at Format5 (the outbox decided by the rules).
 func (h *harness) replicatedBucket() {
 	h.t.Helper()
-	h.mustApply(SetRegionFormatCmd{Format: Format4})
+	h.mustApply(SetRegionFormatCmd{Format: Format5})
 	h.createBucket("b")
 	h.setVersioning("b", VersioningEnabled)
 	h.mustApply(PutBucketConfigCmd{Bucket: "b", Kind: ConfigReplication, Data: []byte(allReplicated)})
@@ -428,7 +428,7 @@ func TestReplicationStatus_PendingCompletedFailed(t *testing.T) {
 // left alone; progress is recorded and starts over for another configuration.
 func TestBackfillOutbox_QueuesExistingVersions(t *testing.T) {
 	h := newHarness(t)
-	h.mustApply(SetRegionFormatCmd{Format: Format4})
+	h.mustApply(SetRegionFormatCmd{Format: Format5})
 	h.createBucket("b")
 	h.setVersioning("b", VersioningEnabled)
 	old := h.put("b", "r/old", []byte("before the rule"))
