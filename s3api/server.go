@@ -57,6 +57,12 @@ type Config struct {
 	// MetricsHandler answers GET MetricsPath, unauthenticated (metrics.go). Nil:
 	// that path answers NoSuchKey.
 	MetricsHandler http.Handler
+
+	// MRAPControl serves the S3 Control API's Multi-Region Access Point
+	// operations, MRAPRouter the requests addressed to an MRAP (mrap.go). Nil:
+	// not served.
+	MRAPControl MRAPControl
+	MRAPRouter  MRAPRouter
 }
 
 // Server is the S3 front end: an http.Handler over a Backend. It is safe for
