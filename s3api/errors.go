@@ -142,6 +142,11 @@ var statusByCode = map[string]int{
 	"MissingContentLength":                    http.StatusLengthRequired,
 	"MissingRequestBodyError":                 http.StatusBadRequest,
 	"MissingSecurityHeader":                   http.StatusBadRequest,
+	"MultiRegionAccessPointAlreadyExists":     http.StatusConflict,
+	"ConflictingRouteUpdate":                  http.StatusConflict,
+	"NoSuchAsyncRequest":                      http.StatusNotFound,
+	"NoSuchMultiRegionAccessPoint":            http.StatusNotFound,
+	"NotFound":                                http.StatusNotFound,
 	"NoSuchBucket":                            http.StatusNotFound,
 	"NoSuchBucketPolicy":                      http.StatusNotFound,
 	"NoSuchKey":                               http.StatusNotFound,
@@ -286,6 +291,16 @@ func translate(err error) (e *Error, internal bool) {
 		// Handlers translate a missing configuration into the sub-resource's own
 		// code; reaching here means a handler forgot to.
 		return apiErr("NoSuchKey", "The specified configuration does not exist."), false
+	case errors.Is(err, storage.ErrNoSuchMRAP):
+		return apiErr("NoSuchMultiRegionAccessPoint", "The specified Multi-Region Access Point does not exist."), false
+	case errors.Is(err, storage.ErrNoSuchAsyncRequest):
+		return apiErr("NoSuchAsyncRequest", "The specified asynchronous request does not exist."), false
+	case errors.Is(err, storage.ErrMRAPAlreadyExists):
+		return apiErr("MultiRegionAccessPointAlreadyExists", "A Multi-Region Access Point with this name already exists in the account."), false
+	case errors.Is(err, storage.ErrMRAPRouteConflict):
+		return apiErr("ConflictingRouteUpdate", "Another route update for this Multi-Region Access Point is in progress. Please try again."), false
+	case errors.Is(err, storage.ErrInvalidMRAP):
+		return apiErr("InvalidRequest", invalidMRAPMessage(err)), false
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return errRequestTimeout, false
 	}
@@ -357,8 +372,11 @@ func (s *Server) writeError(rc *reqCtx, err error) {
 		rc.w.WriteHeader(e.Status)
 		return
 	}
-	body := errorBody{Code: e.Code, Message: e.Message, Region: e.Region, HeadersNotSigned: e.HeadersNotSigned,
+	var body any = errorBody{Code: e.Code, Message: e.Message, Region: e.Region, HeadersNotSigned: e.HeadersNotSigned,
 		Resource: rc.resource(), RequestID: rc.id, HostID: s.hostID}
+	if rc.control { // the S3 Control API's wrapped form (control.go)
+		body = controlErrorBody{Code: e.Code, Message: e.Message, RequestID: rc.id, HostID: s.hostID}
+	}
 	buf, mErr := xml.Marshal(body)
 	if mErr != nil { // cannot happen for plain strings; keep the status anyway
 		rc.w.WriteHeader(e.Status)

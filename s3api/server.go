@@ -141,6 +141,9 @@ type reqCtx struct {
 	internal bool
 	// errCode is the S3 error code answered, for the access log.
 	errCode string
+	// control: an S3 Control API request (control.go), served by control
+	// instead of dispatch, its errors in the wrapped form.
+	control bool
 }
 
 // principal is the authenticated access key, "" for anonymous requests.
@@ -250,6 +253,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, internal bool) {
 
 	rt, rerr := route(r, s.baseHost)
 	rc.op, rc.bucket, rc.key, rc.query = rt.op, rt.bucket, rt.key, rt.query
+	if isControlRequest(r) { // not a bucket's: the S3 router's verdict does not apply
+		rc.control, rc.op, rc.bucket, rc.key, rerr = true, opUnknown, "", "", nil
+		rc.query = r.URL.Query()
+	}
 	if rerr == nil && rt.op.unauthenticated() {
 		s.health(rc) // unauthenticated by design (health.go)
 		return
@@ -279,7 +286,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, internal bool) {
 	if sc, ok := s.b.(RequestScoper); ok {
 		rc.r = r.WithContext(sc.BeginRequest(r.Context(), r.Method != http.MethodGet && r.Method != http.MethodHead))
 	}
-	if err := s.dispatch(rc); err != nil {
+	handle := s.dispatch
+	if rc.control {
+		handle = s.control
+	}
+	if err := handle(rc); err != nil {
 		if rw.wroteHeader {
 			// The status line is gone (a body was streaming); the client sees a
 			// short body because Content-Length was promised. A client that went
