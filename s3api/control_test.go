@@ -2,10 +2,13 @@ package s3api
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -156,7 +159,10 @@ func (f *fakeControl) MRAPOperation(_ context.Context, account, tokenARN string)
 	f.describes[tokenARN]++
 	if op.Status == storage.MRAPRequestNew || op.Status == storage.MRAPRequestInProgress {
 		op.Status = storage.MRAPRequestInProgress
-		if f.describes[tokenARN] >= f.describesToFinish {
+		if strings.HasPrefix(op.Name, "fail") {
+			op.Status, op.ErrorCode, op.ErrorMessage = storage.MRAPRequestFailed, "InvalidRequest", "bucket fail-bucket does not exist"
+			delete(f.mraps, op.Name)
+		} else if f.describes[tokenARN] >= f.describesToFinish {
 			op.Status = storage.MRAPRequestSucceeded
 			m := f.mraps[op.Name]
 			switch op.Operation {
@@ -239,7 +245,7 @@ func (ctlUnavailable) Retryable() bool { return true }
 // Pangea does.
 type redirectClient struct {
 	target *url.URL
-	hosts  *sync.Map
+	hosts  *sync.Map // the Host headers sent, and "checksum:{method}" for requests with a checksum
 	c      *http.Client
 }
 
@@ -248,6 +254,9 @@ func (rc redirectClient) Do(req *http.Request) (*http.Response, error) {
 		req.Host = req.URL.Host
 	}
 	rc.hosts.Store(req.Host, true)
+	if req.Header.Get("Content-Md5") != "" || req.Header.Get("X-Amz-Checksum-Crc32") != "" {
+		rc.hosts.Store("checksum:"+req.Method, true)
+	}
 	req.URL.Scheme, req.URL.Host = rc.target.Scheme, rc.target.Host
 	return rc.c.Do(req)
 }
@@ -372,6 +381,9 @@ func TestControlRoundTrip(t *testing.T) {
 	}
 	if _, ok := e.hosts.Load(accountID + ".localhost:9000"); !ok {
 		t.Fatalf("host prefix not seen")
+	}
+	if _, ok := e.hosts.Load("checksum:POST"); !ok {
+		t.Fatalf("the SDK sent no checksum: the verification path did not run")
 	}
 
 	// The finished operation's parameters and details.
@@ -744,4 +756,83 @@ func FuzzControlPath(f *testing.F) {
 		}
 		_ = validMRAPName(ref)
 	})
+}
+
+// A failed operation carries its ErrorDetails.
+func TestControlFailedOperation(t *testing.T) {
+	e := newControlEnv(t, newFakeControl())
+	c := e.owner()
+	ctx := context.Background()
+	out, err := c.CreateMultiRegionAccessPoint(ctx, &s3control.CreateMultiRegionAccessPointInput{AccountId: acct,
+		Details: &types.CreateMultiRegionAccessPointInput{Name: aws.String("fail-me"), Regions: []types.Region{{Bucket: aws.String("fail-bucket")}}}})
+	must(t, "create", err)
+	d, err := c.DescribeMultiRegionAccessPointOperation(ctx, &s3control.DescribeMultiRegionAccessPointOperationInput{AccountId: acct,
+		RequestTokenARN: out.RequestTokenARN})
+	must(t, "describe", err)
+	op := d.AsyncOperation
+	if aws.ToString(op.RequestStatus) != storage.MRAPRequestFailed || op.ResponseDetails == nil || op.ResponseDetails.ErrorDetails == nil {
+		t.Fatalf("operation %+v", op)
+	}
+	if ed := op.ResponseDetails.ErrorDetails; aws.ToString(ed.Code) != "InvalidRequest" ||
+		aws.ToString(ed.Message) != "bucket fail-bucket does not exist" || aws.ToString(ed.Resource) != "fail-me" {
+		t.Fatalf("error details %+v", ed)
+	}
+}
+
+// The documents on the wire: the result root in the S3 Control namespace,
+// whole-second UTC timestamps, the wrapped error form; checksums verified.
+func TestControlWireForm(t *testing.T) {
+	e := newControlEnv(t, newFakeControl())
+	hdr := func(kv ...string) map[string]string {
+		h := map[string]string{"X-Amz-Account-Id": accountID, "Host": accountID + ".localhost:9000"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h[kv[i]] = kv[i+1]
+		}
+		return h
+	}
+	body := []byte(`<CreateMultiRegionAccessPointRequest xmlns="` + controlNS + `"><Details><Name>wire</Name>` +
+		`<Regions><Region><Bucket>bucket-us-east-1</Bucket></Region></Regions></Details><ClientToken>ct</ClientToken></CreateMultiRegionAccessPointRequest>`)
+	var crc [4]byte
+	binary.BigEndian.PutUint32(crc[:], crc32.ChecksumIEEE(body))
+	res := e.ownerDo("POST", "/v20180820/async-requests/mrap/create", body,
+		hdr("X-Amz-Checksum-Crc32", base64.StdEncoding.EncodeToString(crc[:])))
+	want := `<CreateMultiRegionAccessPointResult xmlns="` + controlNS + `"><RequestTokenARN>arn:aws:s3:us-west-2:` + accountID
+	if res.status != http.StatusOK || !strings.Contains(string(res.body), want) || res.header.Get("Content-Type") != "application/xml" {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	if calls := e.fake.callLog(); len(calls) != 1 || calls[0] != "create wire ct" {
+		t.Fatalf("calls %v", calls)
+	}
+
+	res = e.ownerDo("GET", "/v20180820/mrap/instances", nil, hdr())
+	for _, want := range []string{`<ListMultiRegionAccessPointsResult xmlns="` + controlNS + `"><AccessPoints><AccessPoint><Name>wire</Name>`,
+		"<CreatedAt>2026-12-08T01:02:03Z</CreatedAt>", "<BlockPublicAcls>true</BlockPublicAcls>"} {
+		if !strings.Contains(string(res.body), want) {
+			t.Fatalf("list: %d %s, want %s", res.status, res.body, want)
+		}
+	}
+
+	res = e.ownerDo("POST", "/v20180820/async-requests/mrap/create", body, hdr("Content-Md5", base64.StdEncoding.EncodeToString(make([]byte, 16))))
+	if res.status != http.StatusBadRequest || !strings.HasPrefix(string(res.body), xml.Header+"<ErrorResponse><Error><Code>BadDigest</Code>") ||
+		!strings.Contains(string(res.body), "</Error><RequestId>"+res.header.Get("X-Amz-Request-Id")+"</RequestId><HostId>") {
+		t.Fatalf("bad digest: %d %s", res.status, res.body)
+	}
+}
+
+func TestControlPolicyIsPublic(t *testing.T) {
+	const res = `"Resource":"arn:aws:s3::000000000000:accesspoint/mabc.mrap/object/*"`
+	for doc, want := range map[string]bool{
+		"":  false,
+		"{": false,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",` + res + `}]}`:                                      true,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:*",` + res + `}]}`:                                      true,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject",` + res + `}]}`:                                       false,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"s3:GetObject",` + res + `}]}`: false,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",` + res +
+			`,"Condition":{"StringEquals":{"aws:SourceAccount":"000000000000"}}}]}`: false,
+	} {
+		if got := mrapPolicyIsPublic(doc); got != want {
+			t.Errorf("IsPublic(%s) = %v, want %v", doc, got, want)
+		}
+	}
 }
