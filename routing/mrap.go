@@ -206,6 +206,7 @@ func (c *Catalog) MRAPByAlias(alias string) (storage.MRAP, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	m, ok := c.aliases[alias]
+	m.Regions = slices.Clone(m.Regions) // the cache's own stays untouched
 	return m, ok
 }
 

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,6 +21,24 @@ import (
 // has ever been used before (aliases are never reused): the caller picks another
 // alias and tries again. It matches ErrMRAPAlreadyExists.
 var ErrMRAPAliasTaken = fmt.Errorf("%w: the alias was used before", ErrMRAPAlreadyExists)
+
+// MaxMRAPsPerAccount is the most MRAPs an account may have (S3's limit).
+const MaxMRAPsPerAccount = 100
+
+// countMRAPs counts account's MRAPs in tx.
+func countMRAPs(tx *bbolt.Tx, account string) int {
+	bk := tx.Bucket(bktMRAPs)
+	if bk == nil {
+		return 0
+	}
+	prefix := []byte(account + "\x00")
+	n := 0
+	cur := bk.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+		n++
+	}
+	return n
+}
 
 // Tables of the MRAP catalog.
 var (

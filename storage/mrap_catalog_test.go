@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -247,4 +248,19 @@ func TestMRAP_SurvivesReopen(t *testing.T) {
 	if err != nil || len(ops) != 1 || ops[0].TokenARN != c.TokenARN {
 		t.Fatalf("operations after reopen: %+v %v", ops, err)
 	}
+}
+
+// TestMRAP_AccountLimit: an account has MaxMRAPsPerAccount MRAPs at most.
+func TestMRAP_AccountLimit(t *testing.T) {
+	h := newHarness(t)
+	at := time.Unix(1_800_000_000, 0).UTC()
+	for i := range MaxMRAPsPerAccount {
+		h.mustApply(putMRAPCmd(fmt.Sprintf("n%03d", i), fmt.Sprintf("m%012d.mrap", i), fmt.Sprint("t", i), at))
+	}
+	if err := h.apply(putMRAPCmd("last", "mzzzzzzzzzzzz.mrap", "tl", at)).Err; !errors.Is(err, ErrInvalidMRAP) {
+		t.Fatalf("one too many: %v", err)
+	}
+	c := putMRAPCmd("last", "mzzzzzzzzzzzz.mrap", "tl", at)
+	c.MRAP.Account = "210987654321"
+	h.mustApply(c)
 }

@@ -17,7 +17,8 @@ const OpPutMRAP Op = 22
 // succeeds without changing anything (the caller reads the operation back by its
 // token); for another request it fails with ErrInvalidMRAP. A name the account
 // uses already: ErrMRAPAlreadyExists; an alias ever used before:
-// ErrMRAPAliasTaken (the caller retries with another).
+// ErrMRAPAliasTaken (the caller retries with another). An account that has
+// MaxMRAPsPerAccount already: ErrInvalidMRAP.
 type PutMRAPCmd struct {
 	MRAP                  MRAP
 	TokenARN, ClientToken string
@@ -90,6 +91,9 @@ func (c PutMRAPCmd) apply(a *applier) (Result, error) {
 			err = fmt.Errorf("%w: %q", ErrMRAPAlreadyExists, m.Name)
 		}
 		return rejectBusiness(err)
+	}
+	if n := countMRAPs(a.tx, m.Account); n >= MaxMRAPsPerAccount {
+		return fail(fmt.Errorf("%w: the account has %d access points already, the most it may have", ErrInvalidMRAP, n))
 	}
 	if _, _, used, err := aliasOwner(a.tx, m.Alias); err != nil || used {
 		if err == nil {
