@@ -150,6 +150,12 @@ var errorCodes = []struct {
 	{regionpb.ErrorCode_ERROR_CODE_STORE_CLOSED, storage.ErrClosed},
 	{regionpb.ErrorCode_ERROR_CODE_ALREADY_APPLIED, storage.ErrAlreadyApplied},
 	{regionpb.ErrorCode_ERROR_CODE_PRECONDITION_FAILED, storage.ErrPreconditionFailed},
+	{regionpb.ErrorCode_ERROR_CODE_NO_SUCH_MRAP, storage.ErrNoSuchMRAP},
+	{regionpb.ErrorCode_ERROR_CODE_NO_SUCH_ASYNC_REQUEST, storage.ErrNoSuchAsyncRequest},
+	{regionpb.ErrorCode_ERROR_CODE_MRAP_ALIAS_TAKEN, storage.ErrMRAPAliasTaken}, // before the one it wraps
+	{regionpb.ErrorCode_ERROR_CODE_MRAP_ALREADY_EXISTS, storage.ErrMRAPAlreadyExists},
+	{regionpb.ErrorCode_ERROR_CODE_MRAP_ROUTE_CONFLICT, storage.ErrMRAPRouteConflict},
+	{regionpb.ErrorCode_ERROR_CODE_INVALID_MRAP, storage.ErrInvalidMRAP},
 	{regionpb.ErrorCode_ERROR_CODE_NOT_LEADER, errNotLeader},
 	{regionpb.ErrorCode_ERROR_CODE_UNKNOWN_OUTCOME, ErrUnknownOutcome},
 	{regionpb.ErrorCode_ERROR_CODE_NO_LEADER, ErrNoLeader},

@@ -8,7 +8,9 @@
 // member linearizable, membership changes, the leader-only collection of staged
 // blobs that were never referenced, and, on a member of the control region, the
 // global bucket catalog (catalog.go: ReserveBucket, ReleaseBucket, a linearizable
-// Catalog, and WatchCatalog woken by the FSM when the catalog changes). It also
+// Catalog, and WatchCatalog woken by the FSM when the catalog changes) with its
+// Multi-Region Access Points (mrap.go: CreateMRAP, DeleteMRAP, PutMRAPPolicy,
+// CompleteMRAPOperation, SubmitMRAPRoutes, MRAPOperation(s)). It also
 // serves the internal HTTP channel (internal.go: forwarded S3 requests and the
 // catalog's calls, after the cluster-secret handshake). Member.Collector
 // (metrics.go) reports its raft state to Prometheus, read at scrape time.

@@ -85,6 +85,7 @@ type catalogWireEntry struct {
 type catalogWireSnapshot struct {
 	Version uint64             `json:"version"`
 	Entries []catalogWireEntry `json:"entries"`
+	MRAPs   []storage.MRAP     `json:"mraps,omitempty"`
 }
 
 type catalogReserveRequest struct {
@@ -122,7 +123,7 @@ func entryFromWire(w catalogWireEntry) storage.CatalogEntry {
 }
 
 func snapshotToWire(s storage.CatalogSnapshot) catalogWireSnapshot {
-	w := catalogWireSnapshot{Version: s.Version, Entries: make([]catalogWireEntry, len(s.Entries))}
+	w := catalogWireSnapshot{Version: s.Version, Entries: make([]catalogWireEntry, len(s.Entries)), MRAPs: s.MRAPs}
 	for i, e := range s.Entries {
 		w.Entries[i] = entryToWire(e)
 	}
@@ -130,11 +131,12 @@ func snapshotToWire(s storage.CatalogSnapshot) catalogWireSnapshot {
 }
 
 func snapshotFromWire(w catalogWireSnapshot) storage.CatalogSnapshot {
-	s := storage.CatalogSnapshot{Version: w.Version, Entries: make([]storage.CatalogEntry, len(w.Entries))}
+	s := storage.CatalogSnapshot{Version: w.Version, Entries: make([]storage.CatalogEntry, len(w.Entries)), MRAPs: w.MRAPs}
 	for i, e := range w.Entries {
 		s.Entries[i] = entryFromWire(e)
 	}
 	slices.SortFunc(s.Entries, func(a, b storage.CatalogEntry) int { return strings.Compare(a.Bucket, b.Bucket) })
+	sortMRAPs(s.MRAPs)
 	return s
 }
 
@@ -154,11 +156,16 @@ func CatalogHandler(store CatalogStore, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+CatalogPath+"release", h.release)
 	mux.HandleFunc("GET "+CatalogPath+"snapshot", h.snapshot)
 	mux.HandleFunc("GET "+CatalogPath+"watch", h.watch)
+	if ms, ok := store.(MRAPStore); ok {
+		h.mraps = ms
+		h.mountMRAP(mux)
+	}
 	return mux
 }
 
 type catalogHandler struct {
 	store  CatalogStore
+	mraps  MRAPStore // nil: the MRAP endpoints are not served
 	logger *slog.Logger
 }
 
@@ -241,8 +248,13 @@ func (h *catalogHandler) current(ctx context.Context, after uint64) (storage.Cat
 }
 
 func (h *catalogHandler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxCatalogRequest+1))
-	if err == nil && len(body) > maxCatalogRequest {
+	return h.decodeN(w, r, v, maxCatalogRequest)
+}
+
+// decodeN is decode with a limit of its own.
+func (h *catalogHandler) decodeN(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err == nil && int64(len(body)) > limit {
 		err = errors.New("request body too large")
 	}
 	if err == nil {
@@ -269,16 +281,20 @@ func (h *catalogHandler) fail(w http.ResponseWriter, r *http.Request, err error)
 	status := http.StatusInternalServerError
 	var re interface{ Retryable() bool }
 	var uo interface{ UnknownOutcome() bool }
-	switch {
-	case errors.Is(err, storage.ErrBucketAlreadyExists):
-		we.Code, status = catalogCodeExists, http.StatusConflict
-	case errors.Is(err, storage.ErrInvalidArgument):
-		we.Code, status = catalogCodeInvalid, http.StatusBadRequest
-	case errors.As(err, &re) && re.Retryable(), r.Context().Err() != nil:
-		we.Code, status = catalogCodeRetryable, http.StatusServiceUnavailable
-		we.Unknown = errors.As(err, &uo) && uo.UnknownOutcome()
-	default:
-		h.logger.Warn("catalog request failed", "path", r.URL.Path, "err", err)
+	if code, st, ok := mrapErrorCode(err); ok {
+		we.Code, status = code, st
+	} else {
+		switch {
+		case errors.Is(err, storage.ErrBucketAlreadyExists):
+			we.Code, status = catalogCodeExists, http.StatusConflict
+		case errors.Is(err, storage.ErrInvalidArgument):
+			we.Code, status = catalogCodeInvalid, http.StatusBadRequest
+		case errors.As(err, &re) && re.Retryable(), r.Context().Err() != nil:
+			we.Code, status = catalogCodeRetryable, http.StatusServiceUnavailable
+			we.Unknown = errors.As(err, &uo) && uo.UnknownOutcome()
+		default:
+			h.logger.Warn("catalog request failed", "path", r.URL.Path, "err", err)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -334,8 +350,10 @@ type Catalog struct {
 	mu      sync.RWMutex
 	version uint64
 	entries map[string]storage.CatalogEntry
-	okAt    time.Time // the last successful watch round
-	failing bool      // the last watch round failed
+	mraps   []storage.MRAP          // the snapshot's, by account and name
+	aliases map[string]storage.MRAP // mraps by alias
+	okAt    time.Time               // the last successful watch round
+	failing bool                    // the last watch round failed
 
 	runMu  sync.Mutex
 	cancel context.CancelFunc
@@ -406,7 +424,7 @@ func (c *Catalog) Lookup(bucket string) (storage.CatalogEntry, bool) {
 // without changing it.
 func (c *Catalog) Snapshot() storage.CatalogSnapshot {
 	c.mu.RLock()
-	s := storage.CatalogSnapshot{Version: c.version, Entries: make([]storage.CatalogEntry, 0, len(c.entries))}
+	s := storage.CatalogSnapshot{Version: c.version, Entries: make([]storage.CatalogEntry, 0, len(c.entries)), MRAPs: slices.Clone(c.mraps)}
 	for _, e := range c.entries {
 		s.Entries = append(s.Entries, e)
 	}
@@ -511,6 +529,11 @@ func (c *Catalog) install(snap storage.CatalogSnapshot) bool {
 	c.entries = make(map[string]storage.CatalogEntry, len(snap.Entries))
 	for _, e := range snap.Entries {
 		c.entries[e.Bucket] = e
+	}
+	c.mraps = snap.MRAPs
+	c.aliases = make(map[string]storage.MRAP, len(snap.MRAPs))
+	for _, m := range snap.MRAPs {
+		c.aliases[m.Alias] = m
 	}
 	return true
 }
@@ -653,6 +676,9 @@ func (c *Catalog) do(ctx context.Context, addr, method, op string, in, out any) 
 		var we catalogWireError
 		if json.Unmarshal(raw, &we) != nil || we.Code == "" {
 			we = catalogWireError{Code: catalogCodeInternal, Message: fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, raw)}
+		}
+		if sentinel, ok := mrapSentinel(we.Code); ok {
+			return &catalogRemoteError{sentinel: sentinel, member: addr, msg: we.Message}
 		}
 		switch we.Code {
 		case catalogCodeExists:

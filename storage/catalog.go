@@ -23,11 +23,15 @@ type CatalogEntry struct {
 }
 
 // CatalogSnapshot is the whole catalog at one version. Entries are sorted by
-// Bucket. Version grows by one with every change (a reservation or a release);
-// commands that change nothing leave it as it was.
+// Bucket, MRAPs by Account then Name (mrap_catalog.go). Version grows by one
+// with every change (a reservation or a release, any change of an MRAP or of
+// its operations); commands that change nothing leave it as it was. The MRAPs'
+// asynchronous operations are not part of it: they are asked of the control
+// region (Store.MRAPOperation).
 type CatalogSnapshot struct {
 	Version uint64
 	Entries []CatalogEntry
+	MRAPs   []MRAP
 }
 
 // Lookup finds the entry of bucket (binary search: Entries are sorted).
@@ -104,6 +108,10 @@ func (s *Store) Catalog() (CatalogSnapshot, error) {
 	var snap CatalogSnapshot
 	err := s.view(func(tx *bbolt.Tx) error {
 		snap.Version = readMetaU64(tx, keyCatalogVersion)
+		var err error
+		if snap.MRAPs, err = readMRAPs(tx); err != nil {
+			return err
+		}
 		bk := tx.Bucket(bktCatalog)
 		if bk == nil {
 			return nil

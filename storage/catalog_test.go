@@ -171,9 +171,13 @@ func TestCatalog_SurvivesReopenAndSnapshot(t *testing.T) {
 
 func TestCatalog_ChangesCatalog(t *testing.T) {
 	for _, c := range sampleCommands() {
-		_, reserve := c.(ReserveBucketCmd)
-		_, release := c.(ReleaseBucketCmd)
-		if got := ChangesCatalog(c); got != (reserve || release) {
+		var want bool
+		switch c.(type) {
+		case ReserveBucketCmd, ReleaseBucketCmd, PutMRAPCmd, DeleteMRAPCmd, PutMRAPPolicyCmd,
+			CompleteMRAPOperationCmd, SubmitMRAPRoutesCmd:
+			want = true
+		}
+		if got := ChangesCatalog(c); got != want {
 			t.Errorf("ChangesCatalog(%v) = %v", c.Op(), got)
 		}
 	}

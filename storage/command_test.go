@@ -70,6 +70,16 @@ func sampleCommands() []Command {
 		TrimOutboxCmd{},
 		SetReplicationMarkCmd{Dest: "eu-west-1", Through: 9, Failed: []ReplicationFailure{{Seq: 3, Reason: "DstBucketNotFound"}, {Seq: 9}}},
 		SetReplicationMarkCmd{Dest: "eu-west-1"},
+		PutMRAPCmd{MRAP: MRAP{Account: "123456789012", Name: "n", Alias: "m0.mrap", Created: ts, Status: MRAPCreating,
+			PublicAccessBlock: MRAPPublicAccessBlock{BlockPublicAcls: true, RestrictPublicBuckets: true},
+			Regions:           []MRAPRegion{{Region: "r1", Bucket: "b1", TrafficDial: 100}, {Region: "r2", Bucket: "b2", BucketAccountID: "a", TrafficDial: 0}},
+			Policy:            "{}", ProposedPolicy: `{"x":1}`}, TokenARN: "arn:t", ClientToken: "c"},
+		PutMRAPCmd{MRAP: MRAP{Account: "a", Name: "n"}},
+		DeleteMRAPCmd{Account: "a", Name: "n", TokenARN: "arn:t", ClientToken: "c", At: ts},
+		PutMRAPPolicyCmd{Account: "a", Name: "n", Policy: "{}", TokenARN: "arn:t", ClientToken: "c"},
+		CompleteMRAPOperationCmd{TokenARN: "arn:t", ErrorCode: "InternalError", ErrorMessage: "m"},
+		SubmitMRAPRoutesCmd{Account: "a", Alias: "m0.mrap", Routes: []MRAPRoute{{Bucket: "b1", TrafficDial: 0}, {Region: "r2", TrafficDial: 100}}},
+		SubmitMRAPRoutesCmd{Account: "a", Alias: "m0.mrap"},
 	}
 }
 

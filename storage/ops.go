@@ -29,8 +29,13 @@ const (
 	// every change of a replicated bucket goes, with no status.
 	Format5 Format = 5
 
+	// Format6: the MRAP catalog: PutMRAP, DeleteMRAP, PutMRAPPolicy,
+	// CompleteMRAPOperation and SubmitMRAPRoutes (mrap_catalog.go), applied in
+	// the control region only.
+	Format6 Format = 6
+
 	// LatestFormat is the newest format this binary knows.
-	LatestFormat = Format5
+	LatestFormat = Format6
 )
 
 // opSpec registers an operation: its name, the region format that introduced it,
@@ -45,27 +50,32 @@ type opSpec struct {
 // (the type, its code, codec, checks and apply) plus one line here; a code that is
 // used twice does not compile.
 var registry = [...]opSpec{
-	OpCreateBucket:       {"CreateBucket", Format1, decodeAs[CreateBucketCmd]},
-	OpDeleteBucket:       {"DeleteBucket", Format1, decodeAs[DeleteBucketCmd]},
-	OpSetVersioning:      {"SetVersioning", Format1, decodeAs[SetVersioningCmd]},
-	OpPutBucketConfig:    {"PutBucketConfig", Format1, decodeAs[PutBucketConfigCmd]},
-	OpPutChunk:           {"PutChunk", Format1, decodeAs[PutChunkCmd]},
-	OpPutObject:          {"PutObject", Format1, decodeAs[PutObjectCmd]},
-	OpDeleteObject:       {"DeleteObject", Format1, decodeAs[DeleteObjectCmd]},
-	OpPutObjectTagging:   {"PutObjectTagging", Format1, decodeAs[PutObjectTaggingCmd]},
-	OpCreateUpload:       {"CreateUpload", Format1, decodeAs[CreateUploadCmd]},
-	OpPutPart:            {"PutPart", Format1, decodeAs[PutPartCmd]},
-	OpCompleteUpload:     {"CompleteUpload", Format1, decodeAs[CompleteUploadCmd]},
-	OpAbortUpload:        {"AbortUpload", Format1, decodeAs[AbortUploadCmd]},
-	OpDiscardBlob:        {"DiscardBlob", Format1, decodeAs[DiscardBlobCmd]},
-	OpSetRegionFormat:    {"SetRegionFormat", Format2, decodeAs[SetRegionFormatCmd]},
-	OpNoop:               {"Noop", Format2, decodeAs[NoopCmd]},
-	OpReserveBucket:      {"ReserveBucket", Format3, decodeAs[ReserveBucketCmd]},
-	OpReleaseBucket:      {"ReleaseBucket", Format3, decodeAs[ReleaseBucketCmd]},
-	OpApplyReplica:       {"ApplyReplica", Format4, decodeAs[ApplyReplicaCmd]},
-	OpTrimOutbox:         {"TrimOutbox", Format4, decodeAs[TrimOutboxCmd]},
-	OpSetReplicationMark: {"SetReplicationMark", Format5, decodeAs[SetReplicationMarkCmd]},
-	OpBackfillOutbox:     {"BackfillOutbox", Format5, decodeAs[BackfillOutboxCmd]},
+	OpCreateBucket:          {"CreateBucket", Format1, decodeAs[CreateBucketCmd]},
+	OpDeleteBucket:          {"DeleteBucket", Format1, decodeAs[DeleteBucketCmd]},
+	OpSetVersioning:         {"SetVersioning", Format1, decodeAs[SetVersioningCmd]},
+	OpPutBucketConfig:       {"PutBucketConfig", Format1, decodeAs[PutBucketConfigCmd]},
+	OpPutChunk:              {"PutChunk", Format1, decodeAs[PutChunkCmd]},
+	OpPutObject:             {"PutObject", Format1, decodeAs[PutObjectCmd]},
+	OpDeleteObject:          {"DeleteObject", Format1, decodeAs[DeleteObjectCmd]},
+	OpPutObjectTagging:      {"PutObjectTagging", Format1, decodeAs[PutObjectTaggingCmd]},
+	OpCreateUpload:          {"CreateUpload", Format1, decodeAs[CreateUploadCmd]},
+	OpPutPart:               {"PutPart", Format1, decodeAs[PutPartCmd]},
+	OpCompleteUpload:        {"CompleteUpload", Format1, decodeAs[CompleteUploadCmd]},
+	OpAbortUpload:           {"AbortUpload", Format1, decodeAs[AbortUploadCmd]},
+	OpDiscardBlob:           {"DiscardBlob", Format1, decodeAs[DiscardBlobCmd]},
+	OpSetRegionFormat:       {"SetRegionFormat", Format2, decodeAs[SetRegionFormatCmd]},
+	OpNoop:                  {"Noop", Format2, decodeAs[NoopCmd]},
+	OpReserveBucket:         {"ReserveBucket", Format3, decodeAs[ReserveBucketCmd]},
+	OpReleaseBucket:         {"ReleaseBucket", Format3, decodeAs[ReleaseBucketCmd]},
+	OpApplyReplica:          {"ApplyReplica", Format4, decodeAs[ApplyReplicaCmd]},
+	OpTrimOutbox:            {"TrimOutbox", Format4, decodeAs[TrimOutboxCmd]},
+	OpSetReplicationMark:    {"SetReplicationMark", Format5, decodeAs[SetReplicationMarkCmd]},
+	OpBackfillOutbox:        {"BackfillOutbox", Format5, decodeAs[BackfillOutboxCmd]},
+	OpPutMRAP:               {"PutMRAP", Format6, decodeAs[PutMRAPCmd]},
+	OpDeleteMRAP:            {"DeleteMRAP", Format6, decodeAs[DeleteMRAPCmd]},
+	OpPutMRAPPolicy:         {"PutMRAPPolicy", Format6, decodeAs[PutMRAPPolicyCmd]},
+	OpCompleteMRAPOperation: {"CompleteMRAPOperation", Format6, decodeAs[CompleteMRAPOperationCmd]},
+	OpSubmitMRAPRoutes:      {"SubmitMRAPRoutes", Format6, decodeAs[SubmitMRAPRoutesCmd]},
 }
 
 // specOf returns the registration of op.

@@ -56,6 +56,12 @@ const (
 	ErrorCode_ERROR_CODE_STORE_CLOSED                ErrorCode = 21
 	ErrorCode_ERROR_CODE_ALREADY_APPLIED             ErrorCode = 22
 	ErrorCode_ERROR_CODE_PRECONDITION_FAILED         ErrorCode = 23
+	ErrorCode_ERROR_CODE_NO_SUCH_MRAP                ErrorCode = 24
+	ErrorCode_ERROR_CODE_NO_SUCH_ASYNC_REQUEST       ErrorCode = 25
+	ErrorCode_ERROR_CODE_MRAP_ALREADY_EXISTS         ErrorCode = 26
+	ErrorCode_ERROR_CODE_MRAP_ALIAS_TAKEN            ErrorCode = 27 // an MRAP alias used before: retry with another
+	ErrorCode_ERROR_CODE_MRAP_ROUTE_CONFLICT         ErrorCode = 28
+	ErrorCode_ERROR_CODE_INVALID_MRAP                ErrorCode = 29
 	// Submission-level outcomes.
 	ErrorCode_ERROR_CODE_NOT_LEADER       ErrorCode = 100 // nothing applied: ask the leader
 	ErrorCode_ERROR_CODE_UNKNOWN_OUTCOME  ErrorCode = 101 // may or may not have been applied
@@ -91,6 +97,12 @@ var (
 		21:  "ERROR_CODE_STORE_CLOSED",
 		22:  "ERROR_CODE_ALREADY_APPLIED",
 		23:  "ERROR_CODE_PRECONDITION_FAILED",
+		24:  "ERROR_CODE_NO_SUCH_MRAP",
+		25:  "ERROR_CODE_NO_SUCH_ASYNC_REQUEST",
+		26:  "ERROR_CODE_MRAP_ALREADY_EXISTS",
+		27:  "ERROR_CODE_MRAP_ALIAS_TAKEN",
+		28:  "ERROR_CODE_MRAP_ROUTE_CONFLICT",
+		29:  "ERROR_CODE_INVALID_MRAP",
 		100: "ERROR_CODE_NOT_LEADER",
 		101: "ERROR_CODE_UNKNOWN_OUTCOME",
 		102: "ERROR_CODE_NO_LEADER",
@@ -122,6 +134,12 @@ var (
 		"ERROR_CODE_STORE_CLOSED":                21,
 		"ERROR_CODE_ALREADY_APPLIED":             22,
 		"ERROR_CODE_PRECONDITION_FAILED":         23,
+		"ERROR_CODE_NO_SUCH_MRAP":                24,
+		"ERROR_CODE_NO_SUCH_ASYNC_REQUEST":       25,
+		"ERROR_CODE_MRAP_ALREADY_EXISTS":         26,
+		"ERROR_CODE_MRAP_ALIAS_TAKEN":            27,
+		"ERROR_CODE_MRAP_ROUTE_CONFLICT":         28,
+		"ERROR_CODE_INVALID_MRAP":                29,
 		"ERROR_CODE_NOT_LEADER":                  100,
 		"ERROR_CODE_UNKNOWN_OUTCOME":             101,
 		"ERROR_CODE_NO_LEADER":                   102,
@@ -1702,7 +1720,7 @@ const file_regionpb_region_proto_rawDesc = "" +
 	"\rregion_format\x18\f \x01(\rR\fregionFormat\"\x14\n" +
 	"\x12ActiveBlobsRequest\"+\n" +
 	"\x13ActiveBlobsResponse\x12\x14\n" +
-	"\x05blobs\x18\x01 \x03(\fR\x05blobs*\xaa\a\n" +
+	"\x05blobs\x18\x01 \x03(\fR\x05blobs*\xf3\b\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ERROR_CODE_NO_SUCH_BUCKET\x10\x01\x12$\n" +
@@ -1728,7 +1746,13 @@ const file_regionpb_region_proto_rawDesc = "" +
 	"\x17ERROR_CODE_BLOB_MISSING\x10\x14\x12\x1b\n" +
 	"\x17ERROR_CODE_STORE_CLOSED\x10\x15\x12\x1e\n" +
 	"\x1aERROR_CODE_ALREADY_APPLIED\x10\x16\x12\"\n" +
-	"\x1eERROR_CODE_PRECONDITION_FAILED\x10\x17\x12\x19\n" +
+	"\x1eERROR_CODE_PRECONDITION_FAILED\x10\x17\x12\x1b\n" +
+	"\x17ERROR_CODE_NO_SUCH_MRAP\x10\x18\x12$\n" +
+	" ERROR_CODE_NO_SUCH_ASYNC_REQUEST\x10\x19\x12\"\n" +
+	"\x1eERROR_CODE_MRAP_ALREADY_EXISTS\x10\x1a\x12\x1f\n" +
+	"\x1bERROR_CODE_MRAP_ALIAS_TAKEN\x10\x1b\x12\"\n" +
+	"\x1eERROR_CODE_MRAP_ROUTE_CONFLICT\x10\x1c\x12\x1b\n" +
+	"\x17ERROR_CODE_INVALID_MRAP\x10\x1d\x12\x19\n" +
 	"\x15ERROR_CODE_NOT_LEADER\x10d\x12\x1e\n" +
 	"\x1aERROR_CODE_UNKNOWN_OUTCOME\x10e\x12\x18\n" +
 	"\x14ERROR_CODE_NO_LEADER\x10f\x12\x15\n" +
