@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,7 @@ type planetFront struct {
 	fwd      *http.Transport
 	catTrans *http.Transport
 	stop     context.CancelFunc
-	done     chan struct{} // closed when the reconciler has stopped
+	done     chan struct{} // closed when the reconciler and the MRAP completer have stopped
 }
 
 // reconcileInterval is how often a region's leader reconciles the catalog with
@@ -81,11 +82,45 @@ func startFront(ctx context.Context, fc frontConfig) *planetFront {
 	f.stop, f.done = cancel, make(chan struct{})
 	go func() {
 		defer close(f.done)
-		if fc.Member != nil {
-			f.reconcile(rctx, fc.Member, fc.Region, fc.Logger)
+		if fc.Member == nil {
+			return
 		}
+		var wg sync.WaitGroup
+		if fc.Region == fc.Topo.ControlRegion().Name {
+			wg.Go(func() { f.completeMRAPs(rctx, fc.Member, fc.Logger) })
+		}
+		f.reconcile(rctx, fc.Member, fc.Region, fc.Logger)
+		wg.Wait()
 	}()
 	return f
+}
+
+// mrapCompleteInterval is how often the control region's leader completes the
+// MRAP operations whose propagation delay has passed.
+const mrapCompleteInterval = 250 * time.Millisecond
+
+// completeMRAPs completes MRAP operations (routing.CompleteMRAPOperations)
+// while m leads the control region, until ctx ends.
+func (f *planetFront) completeMRAPs(ctx context.Context, m *node.Member, logger *slog.Logger) {
+	t := time.NewTicker(mrapCompleteInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !m.Ready() {
+			continue
+		}
+		n, err := routing.CompleteMRAPOperations(ctx, m, routing.DefaultMRAPPropagation, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("completing multi-region access point operations; retrying", "err", err)
+		case n > 0:
+			logger.Info("multi-region access point operations completed", "count", n)
+		}
+	}
 }
 
 // reconcile runs routing.Reconcile every reconcileInterval while m leads its
@@ -118,6 +153,7 @@ func (f *planetFront) reconcile(ctx context.Context, m *node.Member, region stri
 func (f *planetFront) configure(c *s3api.Config) {
 	c.Resolver = frontResolver{f.res}
 	c.Forward = f.fwd
+	c.MRAPControl = f.cat
 }
 
 // servePlanetMember opens mc's member and puts it behind the S3 endpoint on s3ln
