@@ -141,6 +141,10 @@ type reqCtx struct {
 	internal bool
 	// errCode is the S3 error code answered, for the access log.
 	errCode string
+	// mrap: addressed to a Multi-Region Access Point (mrapdata.go);
+	// accessPoint is the ARN of the MRAP a request is served for.
+	mrap        *mrapRequest
+	accessPoint string
 }
 
 // principal is the authenticated access key, "" for anonymous requests.
@@ -248,8 +252,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, internal bool) {
 		s.accessLog(rc, start)
 	}()
 
-	rt, rerr := route(r, s.baseHost)
-	rc.op, rc.bucket, rc.key, rc.query = rt.op, rt.bucket, rt.key, rt.query
+	rt, mr, rerr := s.routeRequest(r, internal)
+	rc.op, rc.bucket, rc.key, rc.query, rc.mrap = rt.op, rt.bucket, rt.key, rt.query, mr
 	if rerr == nil && rt.op.unauthenticated() {
 		s.health(rc) // unauthenticated by design (health.go)
 		return
