@@ -68,6 +68,10 @@ type mrapRequest struct {
 	alias string
 	// host: addressed by one of the accesspoint host forms (must be SigV4A).
 	host bool
+	// known: the alias names an MRAP; region is the region that served the
+	// request ("" none yet). For the metrics.
+	known  bool
+	region string
 }
 
 // validMRAPAlias reports whether alias matches ^[a-z][a-z0-9]*[.]mrap$ and is
@@ -133,6 +137,14 @@ func (s *Server) routeRequest(r *http.Request, internal bool) (routed, *mrapRequ
 			}
 			return rt, mr, err
 		}
+	}
+	if internal && r.Header.Get(hdrDataAccessPoint) != "" {
+		// A forwarded MRAP request keeps the client's Host (for Location
+		// headers) but names its bucket in the path.
+		pr := *r
+		pr.Host = ""
+		rt, err := route(&pr, s.baseHost)
+		return rt, nil, err
 	}
 	rt, err := route(r, s.baseHost)
 	if internal || len(rt.bucket) < len(".mrap") || !strings.EqualFold(rt.bucket[len(rt.bucket)-len(".mrap"):], ".mrap") {
@@ -229,17 +241,36 @@ func mrapAction(rc *reqCtx) string {
 // isSigV4A reports whether an auth method is SigV4A.
 func isSigV4A(method string) bool { return method == "SigV4A" || method == "SigV4A-Presigned" }
 
-// serveMRAP serves a request addressed to an MRAP (see the top of this file).
-func (s *Server) serveMRAP(rc *reqCtx) error {
+// serveMRAP serves a request addressed to an MRAP (see the top of this file)
+// and counts it (pangea_mrap_requests_total).
+func (s *Server) serveMRAP(rc *reqCtx) (err error) {
+	mr := rc.mrap
+	defer func() {
+		status := rc.w.status
+		if !rc.w.wroteHeader {
+			status = http.StatusOK
+			if err != nil {
+				e, _ := translate(err)
+				status = e.Status
+			}
+		}
+		alias := mr.alias
+		if !mr.known {
+			alias = "unknown" // no label per alias a client makes up
+		}
+		s.cfg.Metrics.observeMRAP(alias, mr.region, status)
+	}()
+	return s.serveMRAPRequest(rc)
+}
+
+// serveMRAPRequest is serveMRAP's work.
+func (s *Server) serveMRAPRequest(rc *reqCtx) error {
 	mr := rc.mrap
 	if rc.anonymous() {
 		return apiErr("AccessDenied", "Multi-Region Access Points do not support anonymous requests.")
 	}
 	if mr.host && !isSigV4A(rc.auth.Method) {
 		return apiErr("InvalidRequest", "Requests to a Multi-Region Access Point must be signed with Signature Version 4A (AWS4-ECDSA-P256-SHA256).")
-	}
-	if err := mrapOpAllowed(rc); err != nil {
-		return err
 	}
 	noSuch := &Error{Code: "NoSuchBucket", Status: http.StatusNotFound,
 		Message: "The specified Multi-Region Access Point does not exist: " + mr.alias}
@@ -251,12 +282,16 @@ func (s *Server) serveMRAP(rc *reqCtx) error {
 	if err != nil {
 		return err
 	}
+	mr.known = ok
 	switch {
 	case !ok || m.Status == storage.MRAPDeleting:
 		return noSuch
 	case m.Status != storage.MRAPReady:
 		return &Error{Code: "ServiceUnavailable", Status: http.StatusServiceUnavailable,
 			Message: "The Multi-Region Access Point " + mr.alias + " is not ready yet (" + m.Status + "). Please retry."}
+	}
+	if err := mrapOpAllowed(rc); err != nil {
+		return err
 	}
 	rc.accessPoint = m.ARN()
 	if err := s.authorizeMRAP(rc, m); err != nil {
@@ -335,7 +370,9 @@ func (s *Server) authorizeMRAP(rc *reqCtx, m storage.MRAP) error {
 
 // mrapHopRequest is rc as a request for hop's bucket: the path names the
 // bucket (and the key), the signature's region was checked already, and the
-// request is served where it lands (internal: never resolved again).
+// request is served where it lands (internal: never resolved again). The Host
+// stays the client's: the owner of a forwarded one routes it path style
+// (routeRequest).
 func mrapHopRequest(rc *reqCtx, hop MRAPHop) *reqCtx {
 	h := *rc
 	h.mrap = nil
@@ -352,9 +389,6 @@ func mrapHopRequest(rc *reqCtx, hop MRAPHop) *reqCtx {
 	u.RawPath = ""
 	r := *rc.r
 	r.URL = &u
-	if !hop.Target.Local {
-		r.Host = "" // the forward's address: the owner routes the path
-	}
 	h.r = &r
 	return &h
 }
@@ -373,6 +407,7 @@ func (s *Server) sendMRAP(rc *reqCtx, m storage.MRAP, hops []MRAPHop) error {
 			if s.b == nil {
 				continue // an edge has no region of its own
 			}
+			rc.mrap.region = hop.Region
 			return s.dispatch(hrc)
 		}
 		if !prepared {
@@ -384,6 +419,9 @@ func (s *Server) sendMRAP(rc *reqCtx, m storage.MRAP, hops []MRAPHop) error {
 		}
 		t := hop.Target
 		err := s.forwardPrepared(hrc, &t, body, small)
+		if err == nil || rc.w.wroteHeader {
+			rc.mrap.region = hop.Region
+		}
 		if err == nil {
 			return nil
 		}

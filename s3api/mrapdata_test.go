@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pangea-s3/pangea/node"
 	"github.com/pangea-s3/pangea/s3api/auth"
@@ -100,6 +101,7 @@ type mrapEnv struct {
 	mu       sync.Mutex
 	euSeen   []*http.Request // requests eu's internal handler served
 	seen     [2]string       // Host and Authorization of the ARN client's last request
+	reg      *prometheus.Registry
 }
 
 const deadAddr = "127.0.0.1:9" // a region that cannot be reached
@@ -107,7 +109,7 @@ const deadAddr = "127.0.0.1:9" // a region that cannot be reached
 func newMRAPEnv(t *testing.T) *mrapEnv {
 	t.Helper()
 	creds := auth.StaticCredentials{ownerAK: ownerSK, otherAK: otherSK}
-	e := &mrapEnv{t: t}
+	e := &mrapEnv{t: t, reg: prometheus.NewRegistry()}
 	e.us = openLocalWith(t, func(c *node.LocalConfig) { c.Region = "us-east-1" })
 	e.eu = openLocalWith(t, func(c *node.LocalConfig) { c.Region = "eu-west-1" })
 	euSrv := New(Config{Region: "eu-west-1", Credentials: creds, Logger: testLogger(t).With("region", "eu-west-1")}, e.eu)
@@ -131,7 +133,7 @@ func newMRAPEnv(t *testing.T) *mrapEnv {
 		},
 	}
 	srv := New(Config{Region: "us-east-1", Credentials: creds, Logger: testLogger(t).With("region", "us-east-1"),
-		Forward: notSentTransport{next: http.DefaultTransport, dead: deadAddr}, MRAPRouter: e.router}, e.us)
+		Forward: notSentTransport{next: http.DefaultTransport, dead: deadAddr}, MRAPRouter: e.router, Metrics: NewMetrics(e.reg)}, e.us)
 	e.ts = httptest.NewServer(srv)
 	t.Cleanup(e.ts.Close)
 
@@ -200,6 +202,22 @@ func (e *mrapEnv) arnClient(ak, sk string) *s3.Client {
 		HTTPClient: &http.Client{Transport: redirect{to: u.Host, seen: &e.seen}}, Retryer: aws.NopRetryer{}})
 }
 
+// mrapCount is pangea_mrap_requests_total for the labels.
+func (e *mrapEnv) mrapCount(mrap, region, status string) float64 {
+	e.t.Helper()
+	fams, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == "pangea_mrap_requests_total" {
+			m, _ := sample(f, map[string]string{"mrap": mrap, "region": region, "status": status})
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
 func (e *mrapEnv) setOrder(regions ...string) {
 	e.router.mu.Lock()
 	e.router.order = regions
@@ -254,6 +272,12 @@ func TestMRAP_SDKThroughARN(t *testing.T) {
 	if _, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(mrapARN)}); apiCode(err) != "InvalidRequest" {
 		t.Fatalf("bucket op through the ARN: %v", err)
 	}
+	if n := e.mrapCount(mrapAlias, "us-east-1", "200"); n < 4 {
+		t.Errorf("pangea_mrap_requests_total 200 in us-east-1: %v", n)
+	}
+	if n := e.mrapCount(mrapAlias, "", "400"); n != 1 {
+		t.Errorf("pangea_mrap_requests_total 400: %v", n)
+	}
 }
 
 // TestMRAP_PathStyleAliasAndErrors: the alias as a path-style bucket with
@@ -305,16 +329,70 @@ func TestMRAP_PathStyleAliasAndErrors(t *testing.T) {
 	m.Status = storage.MRAPReady
 	e.router.set(m)
 
-	// SigV4 on the host form.
-	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/k", nil)
-	req.Host = mrapAlias + mrapGlobalSuffix
-	sum := sha256.Sum256(nil)
-	if err := signWith(req, hex.EncodeToString(sum[:]), ownerAK, ownerSK); err != nil {
+	// SigV4 on the host forms is refused; the alias as a virtual host under
+	// the base domain is the alias as a bucket (here forwarded to eu).
+	e.setOrder("eu-west-1")
+	if _, err := e.pathClient(e.euPublic.URL, ownerAK, ownerSK).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("mrap-eu"),
+		Key: aws.String("k"), Body: strings.NewReader("in eu")}); err != nil {
 		t.Fatal(err)
 	}
-	if r := sendRaw(t, http.DefaultClient, req); r.status != http.StatusBadRequest || r.code() != "InvalidRequest" ||
-		!bytes.Contains(r.body, []byte("Version 4A")) {
-		t.Fatalf("SigV4 on the host form: %d %s", r.status, r.body)
+	for host, want := range map[string]int{
+		mrapAlias + mrapGlobalSuffix:            http.StatusBadRequest,
+		mrapAlias + ".accesspoint.localhost:80": http.StatusBadRequest,
+		mrapAlias + ".localhost":                http.StatusOK,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/k", nil)
+		req.Host = host
+		sum := sha256.Sum256(nil)
+		if err := signWith(req, hex.EncodeToString(sum[:]), ownerAK, ownerSK); err != nil {
+			t.Fatal(err)
+		}
+		r := sendRaw(t, http.DefaultClient, req)
+		if r.status != want {
+			t.Fatalf("SigV4 with Host %s: %d %s", host, r.status, r.body)
+		}
+		if want == http.StatusBadRequest && (r.code() != "InvalidRequest" || !bytes.Contains(r.body, []byte("Version 4A"))) {
+			t.Fatalf("SigV4 with Host %s: %s", host, r.body)
+		}
+		if want == http.StatusOK && string(r.body) != "in eu" {
+			t.Fatalf("SigV4 with Host %s: %s", host, r.body)
+		}
+	}
+}
+
+// TestMRAP_MultipartThroughARN: a multipart upload through the ARN, forwarded
+// to the nearest region, completes there.
+func TestMRAP_MultipartThroughARN(t *testing.T) {
+	e := newMRAPEnv(t)
+	ctx := context.Background()
+	c := e.arnClient(ownerAK, ownerSK)
+	e.setOrder("eu-west-1", "us-east-1")
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(mrapARN), Key: aws.String("mp")})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	part := strings.Repeat("p", 5<<20)
+	var parts []types.CompletedPart
+	for i, body := range []string{part, "tail"} {
+		n := int32(i + 1)
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(mrapARN), Key: aws.String("mp"), UploadId: up.UploadId,
+			PartNumber: aws.Int32(n), Body: strings.NewReader(body)})
+		if err != nil {
+			t.Fatalf("part %d: %v", n, err)
+		}
+		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n)})
+	}
+	lp, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(mrapARN), Key: aws.String("mp"), UploadId: up.UploadId})
+	if err != nil || len(lp.Parts) != 2 {
+		t.Fatalf("list parts: %+v, %v", lp, err)
+	}
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(mrapARN), Key: aws.String("mp"),
+		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	got, err := mrapGetBody(t, e.pathClient(e.euPublic.URL, ownerAK, ownerSK), "mrap-eu", "mp")
+	if err != nil || got != part+"tail" {
+		t.Fatalf("direct read in eu: %d bytes, %v", len(got), err)
 	}
 }
 
@@ -350,7 +428,7 @@ func TestMRAP_Policies(t *testing.T) {
 	e.mu.Lock()
 	last := e.euSeen[len(e.euSeen)-1]
 	e.mu.Unlock()
-	if last.URL.Path != "/mrap-eu/k" || last.Header.Get(hdrDataAccessPoint) != mrapARN {
+	if last.URL.Path != "/mrap-eu/k" || last.Host != mrapAlias+mrapGlobalSuffix || last.Header.Get(hdrDataAccessPoint) != mrapARN {
 		t.Fatalf("forwarded as %s %v", last.URL.Path, last.Header)
 	}
 
@@ -392,6 +470,12 @@ func TestMRAP_FailsOverToNextRegion(t *testing.T) {
 	_, err := mrapGetBody(t, c, mrapARN, "f")
 	if httpStatus(err) != http.StatusServiceUnavailable || !strings.Contains(err.Error(), mrapAlias) {
 		t.Fatalf("no region: %v", err)
+	}
+	if n := e.mrapCount(mrapAlias, "", "503"); n != 1 {
+		t.Errorf("pangea_mrap_requests_total 503: %v", n)
+	}
+	if n := e.mrapCount(mrapAlias, "eu-west-1", "200"); n != 2 {
+		t.Errorf("pangea_mrap_requests_total 200 in eu-west-1: %v", n)
 	}
 	var nf interface{ NotSent() bool }
 	if errors.As(err, &nf) {
