@@ -466,15 +466,37 @@ func TestMRAP_FailsOverToNextRegion(t *testing.T) {
 	if got, err := mrapGetBody(t, e.pathClient(e.euPublic.URL, ownerAK, ownerSK), "mrap-eu", "f"); err != nil || got != "failover" {
 		t.Fatalf("direct read in eu: %q, %v", got, err)
 	}
+	// A streamed body (over smallBody) nothing read from goes on too.
+	big := strings.Repeat("b", 3*smallBody)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(mrapARN), Key: aws.String("big"), Body: strings.NewReader(big)}); err != nil {
+		t.Fatalf("put big: %v", err)
+	}
+	if got, err := mrapGetBody(t, e.pathClient(e.euPublic.URL, ownerAK, ownerSK), "mrap-eu", "big"); err != nil || got != big {
+		t.Fatalf("direct read of big in eu: %d bytes, %v", len(got), err)
+	}
+	// A presigned (SigV4A) URL for the ARN.
+	ps, err := s3.NewPresignClient(c).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(mrapARN), Key: aws.String("f")})
+	if err != nil {
+		t.Fatalf("presign: %v", err)
+	}
+	if !strings.Contains(ps.URL, "X-Amz-Region-Set=") {
+		t.Fatalf("presigned URL %s", ps.URL)
+	}
+	preq, _ := http.NewRequest(http.MethodGet, ps.URL, nil)
+	u, _ := url.Parse(e.ts.URL)
+	if r := sendRaw(t, &http.Client{Transport: redirect{to: u.Host}}, preq); r.status != http.StatusOK || string(r.body) != "failover" {
+		t.Fatalf("presigned GET: %d %s", r.status, r.body)
+	}
+
 	e.setOrder("ap-southeast-2")
-	_, err := mrapGetBody(t, c, mrapARN, "f")
+	_, err = mrapGetBody(t, c, mrapARN, "f")
 	if httpStatus(err) != http.StatusServiceUnavailable || !strings.Contains(err.Error(), mrapAlias) {
 		t.Fatalf("no region: %v", err)
 	}
 	if n := e.mrapCount(mrapAlias, "", "503"); n != 1 {
 		t.Errorf("pangea_mrap_requests_total 503: %v", n)
 	}
-	if n := e.mrapCount(mrapAlias, "eu-west-1", "200"); n != 2 {
+	if n := e.mrapCount(mrapAlias, "eu-west-1", "200"); n != 4 {
 		t.Errorf("pangea_mrap_requests_total 200 in eu-west-1: %v", n)
 	}
 	var nf interface{ NotSent() bool }
