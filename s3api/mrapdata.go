@@ -28,10 +28,10 @@ import (
 // region (the MRAP has none). Anonymous requests are refused (AccessDenied):
 // MRAPs do not support them, whatever their policy or public access block.
 //
-// Operations: the object operations S3 accepts through an MRAP (mrapOpAllowed);
-// any other (bucket configuration, ListObjects v1, ListObjectVersions,
-// DeleteObjects, UploadPartCopy, a CopyObject whose source is an MRAP) is
-// InvalidRequest.
+// Operations, checked once the alias is known to name an MRAP: the object
+// operations S3 accepts through an MRAP (mrapOpAllowed); any other (bucket
+// configuration, ListObjects v1, ListObjectVersions, DeleteObjects,
+// UploadPartCopy, a CopyObject whose source is an MRAP) is InvalidRequest.
 //
 // Resolution: the MRAP by alias (unknown: NoSuchBucket naming the alias), which
 // must be READY (CREATING: 503 ServiceUnavailable, to retry; DELETING: as
@@ -51,7 +51,13 @@ import (
 // Then the routed bucket's policy decides as usual, with the condition keys
 // s3:DataAccessPointArn (the MRAP's ARN) and s3:DataAccessPointAccount; a
 // forwarded request carries the ARN in X-Pangea-Data-Access-Point, which only
-// InternalHandler reads.
+// InternalHandler reads (and which makes it route the request path style,
+// the client's Host kept). The MRAP's public access block needs no check of
+// its own: it can only take away what a public MRAP policy grants anonymous
+// requests, and those are refused anyway.
+//
+// pangea_mrap_requests_total{mrap,region,status} counts the requests (mrap
+// "unknown" when the alias names no MRAP; region "" when none served).
 
 // mrapGlobalSuffix is the host suffix of MRAP requests on AWS.
 const mrapGlobalSuffix = ".accesspoint.s3-global.amazonaws.com"
