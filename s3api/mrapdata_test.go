@@ -488,12 +488,29 @@ func TestMRAP_FailsOverToNextRegion(t *testing.T) {
 		t.Fatalf("presigned GET: %d %s", r.status, r.body)
 	}
 
+	// A region set that leaves eu-west-1 out: only us-east-1 may serve.
+	e.setOrder("eu-west-1", "us-east-1")
+	usOnly := s3.New(c.Options(), s3.WithSigV4ASigningRegions([]string{"us-east-1"}))
+	if _, err := usOnly.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(mrapARN), Key: aws.String("us"), Body: strings.NewReader("us")}); err != nil {
+		t.Fatalf("put signed for us-east-1: %v", err)
+	}
+	if e.seen[1] == "" || !strings.Contains(e.seen[1], "x-amz-region-set") {
+		t.Fatalf("not SigV4A: %q", e.seen[1])
+	}
+	if got, err := mrapGetBody(t, e.pathClient(e.ts.URL, ownerAK, ownerSK), "mrap-us", "us"); err != nil || got != "us" {
+		t.Fatalf("direct read in us: %q, %v", got, err)
+	}
+	apOnly := s3.New(c.Options(), s3.WithSigV4ASigningRegions([]string{"ap-*"}))
+	if _, err := mrapGetBody(t, apOnly, mrapARN, "us"); httpStatus(err) != http.StatusServiceUnavailable {
+		t.Fatalf("no region in the region set: %v", err)
+	}
+
 	e.setOrder("ap-southeast-2")
 	_, err = mrapGetBody(t, c, mrapARN, "f")
 	if httpStatus(err) != http.StatusServiceUnavailable || !strings.Contains(err.Error(), mrapAlias) {
 		t.Fatalf("no region: %v", err)
 	}
-	if n := e.mrapCount(mrapAlias, "", "503"); n != 1 {
+	if n := e.mrapCount(mrapAlias, "", "503"); n != 2 {
 		t.Errorf("pangea_mrap_requests_total 503: %v", n)
 	}
 	if n := e.mrapCount(mrapAlias, "eu-west-1", "200"); n != 4 {
