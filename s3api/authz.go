@@ -193,6 +193,11 @@ func (a *authorizer) conditions() map[string][]string {
 	if v := a.rc.param("versionId"); v != "" {
 		c["s3:VersionId"] = []string{v}
 	}
+	if ap := a.rc.dataAccessPoint(); ap != "" {
+		// Served through a Multi-Region Access Point (mrapdata.go).
+		c["s3:DataAccessPointArn"] = []string{ap}
+		c["s3:DataAccessPointAccount"] = []string{accountOfARN(ap)}
+	}
 	if a.rc.auth != nil {
 		switch a.rc.auth.Method {
 		case "SigV4", "SigV4-Presigned":

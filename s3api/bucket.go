@@ -22,6 +22,9 @@ const accountID = "000000000000"
 // that owns the bucket, or this endpoint's for ListBuckets and CreateBucket (which
 // creates the bucket here).
 func (s *Server) dispatch(rc *reqCtx) error {
+	if rc.mrap != nil {
+		return s.serveMRAP(rc) // mrapdata.go: served for a region's bucket
+	}
 	switch rc.op {
 	case opListBuckets:
 		// An edge answers for no region: any signing region will do.

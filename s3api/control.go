@@ -180,21 +180,6 @@ func validAccountID(s string) bool {
 	return true
 }
 
-// validMRAPAlias reports whether s matches the alias pattern ^[a-z][a-z0-9]*[.]mrap$
-// (at most 63 characters).
-func validMRAPAlias(s string) bool {
-	stem, ok := strings.CutSuffix(s, ".mrap")
-	if !ok || stem == "" || len(s) > 63 || stem[0] < 'a' || stem[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(stem); i++ {
-		c := stem[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
 
 // parseMRAPRef parses the {mrap+} label of the route operations: an MRAP ARN
 // (arn:{partition}:s3::{account}:accesspoint/{alias}), whose account is

@@ -90,7 +90,7 @@ func (s *Server) canForward(rc *reqCtx, t *Target) error {
 		return fmt.Errorf("s3api: bucket %q lives in region %s and this server cannot forward (no Config.Forward)", rc.bucket, t.Region)
 	}
 	if len(t.Addrs) == 0 {
-		return regionUnreachable(t.Region, errors.New("no healthy process of the region is known"))
+		return regionUnreachable(t.Region, nothingSentError("no healthy process of the region is known"))
 	}
 	return nil
 }
@@ -107,7 +107,7 @@ func (s *Server) sendToRegion(rc *reqCtx, t *Target, build func(addr string) (*h
 	}
 	addrs := s.unreachable.usable(t.Addrs, time.Now(), s.probe)
 	if len(addrs) == 0 {
-		return nil, regionUnreachable(t.Region, errors.New("every member of the region failed a request in the last seconds"))
+		return nil, regionUnreachable(t.Region, nothingSentError("every member of the region failed a request in the last seconds"))
 	}
 	var lastErr error
 	for i, addr := range addrs {
@@ -301,6 +301,9 @@ func (s *Server) forwardRequest(rc *reqCtx, addr string, body *forwardedBody, sm
 		}
 	}
 	h.Set(hdrEntryRequest, rc.id)
+	if ap := rc.dataAccessPoint(); ap != "" {
+		h.Set(hdrDataAccessPoint, ap) // the MRAP the request came through
+	}
 	if s.cfg.Region != "" {
 		h.Set(hdrForwardedFrom, s.cfg.Region)
 	}

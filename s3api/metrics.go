@@ -24,6 +24,7 @@ type Metrics struct {
 	requestDuration *prometheus.HistogramVec
 	forwards        *prometheus.CounterVec
 	forwardDuration *prometheus.HistogramVec
+	mrapRequests    *prometheus.CounterVec
 }
 
 // NewMetrics returns Metrics registered with reg (not registered when reg is nil).
@@ -48,9 +49,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time a forwarded S3 request took, by target region and HTTP status (\"error\": no answer).",
 			Buckets: latencyBuckets,
 		}, []string{"region", "status"}),
+		mrapRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pangea_mrap_requests_total",
+			Help: "Requests addressed to a Multi-Region Access Point, by its alias, the region that served them (\"\" none) and HTTP status.",
+		}, []string{"mrap", "region", "status"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.requestDuration, m.forwards, m.forwardDuration)
+		reg.MustRegister(m.requests, m.requestDuration, m.forwards, m.forwardDuration, m.mrapRequests)
 	}
 	return m
 }
@@ -77,6 +82,15 @@ func (m *Metrics) observeRequest(region string, o op, status int, d time.Duratio
 	st := statusLabel(status)
 	m.requests.WithLabelValues(region, o.name(), st).Inc()
 	m.requestDuration.WithLabelValues(region, o.name(), st).Observe(d.Seconds())
+}
+
+// observeMRAP records one request addressed to the MRAP alias, served by
+// region ("" when no region took it).
+func (m *Metrics) observeMRAP(alias, region string, status int) {
+	if m == nil {
+		return
+	}
+	m.mrapRequests.WithLabelValues(alias, region, statusLabel(status)).Inc()
 }
 
 func statusLabel(status int) string {

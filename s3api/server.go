@@ -144,6 +144,10 @@ type reqCtx struct {
 	// control: an S3 Control API request (control.go), served by control
 	// instead of dispatch, its errors in the wrapped form.
 	control bool
+	// mrap: addressed to a Multi-Region Access Point (mrapdata.go);
+	// accessPoint is the ARN of the MRAP a request is served for.
+	mrap        *mrapRequest
+	accessPoint string
 }
 
 // principal is the authenticated access key, "" for anonymous requests.
@@ -251,10 +255,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, internal bool) {
 		s.accessLog(rc, start)
 	}()
 
-	rt, rerr := route(r, s.baseHost)
-	rc.op, rc.bucket, rc.key, rc.query = rt.op, rt.bucket, rt.key, rt.query
+	rt, mr, rerr := s.routeRequest(r, internal)
+	rc.op, rc.bucket, rc.key, rc.query, rc.mrap = rt.op, rt.bucket, rt.key, rt.query, mr
 	if isControlRequest(r) { // not a bucket's: the S3 router's verdict does not apply
-		rc.control, rc.op, rc.bucket, rc.key, rerr = true, opUnknown, "", "", nil
+		rc.control, rc.op, rc.bucket, rc.key, rc.mrap, rerr = true, opUnknown, "", "", nil, nil
 		rc.query = r.URL.Query()
 	}
 	if rerr == nil && rt.op.unauthenticated() {

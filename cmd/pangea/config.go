@@ -60,6 +60,9 @@ type Config struct {
 	// RTCThreshold is the replication time threshold of rules with
 	// ReplicationTime enabled (S3's is 15 minutes; tests and demos lower it).
 	RTCThreshold time.Duration
+	// MRAPRouteDelay is how long an MRAP route change takes to apply in each
+	// process (AWS: up to 2 minutes).
+	MRAPRouteDelay time.Duration
 
 	// Lab only: the planet is TopologyFile's, or else Regions regions of the
 	// built-in catalog with NodesPerRegion members each (each member with its own
@@ -104,6 +107,8 @@ func DefaultConfig() Config {
 		UploadStall:   node.DefaultUploadStall,
 		GCPercent:     defaultGCPercent,
 		RTCThreshold:  15 * time.Minute,
+
+		MRAPRouteDelay: time.Second,
 
 		ID:             "n1",
 		NodesPerRegion: 3,
@@ -180,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if c.UploadStall <= 0 {
 		return fmt.Errorf("upload stall %v: want a duration such as 20s (--upload-stall or PANGEA_UPLOAD_STALL)", c.UploadStall)
+	}
+	if c.MRAPRouteDelay < 0 {
+		return fmt.Errorf("MRAP route delay %v: want a duration, 0 or more (--mrap-route-delay or PANGEA_MRAP_ROUTE_DELAY)", c.MRAPRouteDelay)
 	}
 	if c.RTCThreshold <= 0 {
 		return fmt.Errorf("replication time threshold %v: want a duration such as 15m, S3's (--rtc-threshold or PANGEA_RTC_THRESHOLD)", c.RTCThreshold)
@@ -460,6 +468,11 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	routeDelay, err := e.duration("PANGEA_MRAP_ROUTE_DELAY", d.MRAPRouteDelay)
+	if err != nil {
+		return nil, err
+	}
+	fs.DurationVar(&c.MRAPRouteDelay, "mrap-route-delay", routeDelay, "how long a change of a multi-region access point's routes (SubmitMultiRegionAccessPointRoutes) takes to apply in each process; AWS takes up to 2m (env PANGEA_MRAP_ROUTE_DELAY)")
 	fs.DurationVar(&c.RTCThreshold, "rtc-threshold", rtc, "replication time threshold of rules with ReplicationTime: an operation not replicated within it is OperationMissedThreshold (S3's is 15m; lower it to see the events) (env PANGEA_RTC_THRESHOLD)")
 	gcPercent, err := e.int64("PANGEA_GC_PERCENT", int64(d.GCPercent))
 	if err != nil {

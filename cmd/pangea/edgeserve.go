@@ -76,7 +76,8 @@ func startEdge(ctx context.Context, es edgeSpec, errs chan<- error) (*edgeProc, 
 		es.Ln.Close()
 		return nil, fmt.Errorf("edge %s: %w", es.Name, err)
 	}
-	front := startFront(ctx, frontConfig{Pool: pool, Topo: es.Topo, Secret: es.Cfg.ClusterSecret, Dial: es.EP.DialTCP, Logger: logger})
+	front := startFront(ctx, frontConfig{Pool: pool, Topo: es.Topo, Secret: es.Cfg.ClusterSecret, Dial: es.EP.DialTCP, Logger: logger,
+		MRAPRouteDelay: es.Cfg.MRAPRouteDelay})
 	mm := newMemberMetrics(nil)
 	mm.reg.MustRegister(routing.NewCollector(pool))
 	sc := s3api.Config{

@@ -31,6 +31,7 @@ const forwardHeaderTimeout = 10 * time.Second
 type planetFront struct {
 	cat      *routing.Catalog
 	res      *routing.Resolver
+	picker   *routing.Picker
 	fwd      *http.Transport
 	catTrans *http.Transport
 	stop     context.CancelFunc
@@ -53,6 +54,9 @@ type frontConfig struct {
 	Member  *node.Member
 	Control bool
 	Logger  *slog.Logger
+	// MRAPRouteDelay is how long a change of an MRAP's routes takes to apply
+	// here (routing.Picker; AWS takes up to 2 minutes).
+	MRAPRouteDelay time.Duration
 }
 
 func startFront(ctx context.Context, fc frontConfig) *planetFront {
@@ -78,6 +82,7 @@ func startFront(ctx context.Context, fc frontConfig) *planetFront {
 		regions[i] = r.Name
 	}
 	f.res = routing.NewResolver(fc.Pool, f.cat, fc.Region, regions, local)
+	f.picker = routing.NewPicker(fc.Pool, fc.Region, fc.MRAPRouteDelay)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f.stop, f.done = cancel, make(chan struct{})
 	go func() {
@@ -154,6 +159,26 @@ func (f *planetFront) configure(c *s3api.Config) {
 	c.Resolver = frontResolver{f.res}
 	c.Forward = f.fwd
 	c.MRAPControl = f.cat
+	c.MRAPRouter = frontMRAPs{f}
+}
+
+// frontMRAPs routes MRAP requests with the cached catalog and the picker.
+type frontMRAPs struct{ f *planetFront }
+
+func (a frontMRAPs) MRAPByAlias(_ context.Context, alias string) (storage.MRAP, bool, error) {
+	m, ok := a.f.cat.MRAPByAlias(alias)
+	return m, ok, nil
+}
+
+func (a frontMRAPs) Route(_ context.Context, m storage.MRAP) ([]s3api.MRAPHop, error) {
+	picked := a.f.picker.Pick(m)
+	hops := make([]s3api.MRAPHop, 0, len(picked))
+	for _, p := range picked {
+		pl := a.f.picker.Placement(p.Region)
+		hops = append(hops, s3api.MRAPHop{Region: p.Region, Bucket: p.Bucket,
+			Target: s3api.Target{Local: pl.Local, Region: pl.Region, Addrs: pl.Addrs}})
+	}
+	return hops, nil
 }
 
 // servePlanetMember opens mc's member and puts it behind the S3 endpoint on s3ln
@@ -184,6 +209,7 @@ func servePlanetMember(ctx context.Context, mc node.MemberConfig, fc frontConfig
 		return nil, err
 	}
 	fc.Member, fc.Control = member, fc.Region == fc.Topo.ControlRegion().Name
+	fc.MRAPRouteDelay = cfg.MRAPRouteDelay
 	f := startFront(ctx, fc)
 	front.Store(f)
 	sm := newServedMember(member, id, s3ln, cfg, logger, f)

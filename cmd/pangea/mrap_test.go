@@ -1,0 +1,195 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3control"
+	ctltypes "github.com/aws/aws-sdk-go-v2/service/s3control/types"
+
+	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
+	"github.com/pangea-s3/pangea/integration/testkit"
+)
+
+// toEndpoint sends every request to a Pangea endpoint once the SDK has signed
+// it, keeping the Host it signed (an MRAP's global host, or the
+// account-prefixed S3 Control host): how users point unmodified ARN-based code
+// at Pangea.
+type toEndpoint struct {
+	target *url.URL
+	base   http.RoundTripper
+}
+
+func (t toEndpoint) RoundTrip(r *http.Request) (*http.Response, error) {
+	out := r.Clone(r.Context())
+	if out.Host == "" {
+		out.Host = r.URL.Host
+	}
+	out.URL.Scheme, out.URL.Host = t.target.Scheme, t.target.Host
+	return t.base.RoundTrip(out)
+}
+
+func redirectedClient(t *testing.T, endpoint string) *http.Client {
+	t.Helper()
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Transport: toEndpoint{target: u, base: http.DefaultTransport.(*http.Transport).Clone()}}
+}
+
+// mrapClients are an S3 Control client and an S3 client whose requests,
+// addressed as the SDK addresses them, reach endpoint.
+func mrapClients(t *testing.T, lf labfile.File, endpoint string) (*s3control.Client, *s3.Client) {
+	cfg := aws.Config{
+		Region:      "us-west-2",
+		Credentials: credentials.NewStaticCredentialsProvider(lf.AccessKey, lf.SecretKey, ""),
+		HTTPClient:  redirectedClient(t, endpoint), RetryMaxAttempts: 1,
+	}
+	return s3control.NewFromConfig(cfg), s3.NewFromConfig(cfg)
+}
+
+const testAccount = "000000000000"
+
+// TestMRAP_CreateRouteFailover drives an MRAP over two regions with the real
+// SDKs, unmodified (the MRAP ARN as the bucket, SigV4A to the global host, S3
+// Control to the account's host), through the planet's edges: create it and
+// wait for READY as Terraform does; a PUT through the edge beside a region
+// lands in that region's bucket; with that region down, requests through the
+// same edge go to the other; with a region made passive (SubmitRoutes), traffic
+// leaves it; routes and errors read back as AWS's.
+func TestMRAP_CreateRouteFailover(t *testing.T) {
+	pl, ra, rb := twoFarPlanet(t)
+	lf := labfile0(pl)
+	ctx := t.Context()
+	edgeA, edgeB := lf.Edges[0].URL, lf.Edges[1].URL
+	replBucket(t, ra, "bucket-a", "ra")
+	replBucket(t, rb, "bucket-b", "rb")
+	ctlA, _ := mrapClients(t, lf, edgeA)
+
+	out, err := ctlA.CreateMultiRegionAccessPoint(ctx, &s3control.CreateMultiRegionAccessPointInput{
+		AccountId: aws.String(testAccount),
+		Details: &ctltypes.CreateMultiRegionAccessPointInput{Name: aws.String("walk"),
+			Regions: []ctltypes.Region{{Bucket: aws.String("bucket-a")}, {Bucket: aws.String("bucket-b")}}},
+	})
+	if err != nil {
+		t.Fatalf("CreateMultiRegionAccessPoint: %v", err)
+	}
+	testkit.Eventually(t, 20*time.Second, "the create operation SUCCEEDED", func() error {
+		d, err := ctlA.DescribeMultiRegionAccessPointOperation(ctx, &s3control.DescribeMultiRegionAccessPointOperationInput{
+			AccountId: aws.String(testAccount), RequestTokenARN: out.RequestTokenARN})
+		if err != nil {
+			return err
+		}
+		if st := aws.ToString(d.AsyncOperation.RequestStatus); st != "SUCCEEDED" {
+			return fmt.Errorf("request status %q", st)
+		}
+		return nil
+	})
+	got, err := ctlA.GetMultiRegionAccessPoint(ctx, &s3control.GetMultiRegionAccessPointInput{AccountId: aws.String(testAccount), Name: aws.String("walk")})
+	if err != nil || got.AccessPoint.Status != ctltypes.MultiRegionAccessPointStatusReady || len(got.AccessPoint.Regions) != 2 {
+		t.Fatalf("GetMultiRegionAccessPoint: %+v %v", got, err)
+	}
+	alias := aws.ToString(got.AccessPoint.Alias)
+	arn := "arn:aws:s3::" + testAccount + ":accesspoint/" + alias
+	t.Logf("MRAP walk: %s", arn)
+
+	// A duplicate name is refused as AWS's SDK expects to parse it.
+	_, err = ctlA.CreateMultiRegionAccessPoint(ctx, &s3control.CreateMultiRegionAccessPointInput{
+		AccountId: aws.String(testAccount),
+		Details:   &ctltypes.CreateMultiRegionAccessPointInput{Name: aws.String("walk"), Regions: []ctltypes.Region{{Bucket: aws.String("bucket-a")}}},
+	})
+	if s3Code(err) != "MultiRegionAccessPointAlreadyExists" {
+		t.Fatalf("a second MRAP named walk: %v", err)
+	}
+
+	// put writes key through the MRAP via edge and says which region's bucket
+	// got it.
+	put := func(edge, key string) (string, error) {
+		_, c := mrapClients(t, lf, edge)
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(arn), Key: aws.String(key), Body: strings.NewReader(key)}); err != nil {
+			return "", err
+		}
+		for name, cl := range map[string]*s3.Client{"bucket-a": ra, "bucket-b": rb} {
+			if _, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(name), Key: aws.String(key)}); err == nil {
+				return name, nil
+			}
+		}
+		return "", errors.New("the object is in neither bucket")
+	}
+	lands := func(what, edge, key, want string) {
+		t.Helper()
+		testkit.Eventually(t, 20*time.Second, what, func() error {
+			got, err := put(edge, key)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("%s landed in %s, want %s", key, got, want)
+			}
+			return nil
+		})
+	}
+	lands("a PUT through edge-b lands in rb", edgeB, "near-b", "bucket-b")
+	lands("a PUT through edge-a lands in ra", edgeA, "near-a", "bucket-a")
+	_, c := mrapClients(t, lf, edgeB)
+	g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(arn), Key: aws.String("near-b")})
+	if err != nil {
+		t.Fatalf("GET through the MRAP: %v", err)
+	}
+	b, _ := io.ReadAll(g.Body)
+	g.Body.Close()
+	if string(b) != "near-b" {
+		t.Fatalf("GET through the MRAP: %q", b)
+	}
+
+	// rb down: edge-b's requests go to ra.
+	down := pl.regions[1].members[0]
+	pl.stopMember(down)
+	start := time.Now()
+	lands("with rb down, a PUT through edge-b lands in ra", edgeB, "failover", "bucket-a")
+	t.Logf("with rb down, PUTs through edge-b reached ra after %v", time.Since(start).Round(time.Millisecond))
+	if err := pl.restartMember(ctx, down); err != nil {
+		t.Fatal(err)
+	}
+	lands("rb back: edge-b's PUTs land there again", edgeB, "back", "bucket-b")
+
+	// ra passive: edge-a's requests go to rb.
+	if _, err := ctlA.SubmitMultiRegionAccessPointRoutes(ctx, &s3control.SubmitMultiRegionAccessPointRoutesInput{
+		AccountId: aws.String(testAccount), Mrap: aws.String(arn),
+		RouteUpdates: []ctltypes.MultiRegionAccessPointRoute{{Bucket: aws.String("bucket-a"), TrafficDialPercentage: aws.Int32(0)}},
+	}); err != nil {
+		t.Fatalf("SubmitMultiRegionAccessPointRoutes: %v", err)
+	}
+	lands("ra passive: a PUT through edge-a lands in rb", edgeA, "passive", "bucket-b")
+	routes, err := ctlA.GetMultiRegionAccessPointRoutes(ctx, &s3control.GetMultiRegionAccessPointRoutesInput{AccountId: aws.String(testAccount), Mrap: aws.String(arn)})
+	if err != nil || len(routes.Routes) != 2 {
+		t.Fatalf("GetMultiRegionAccessPointRoutes: %+v %v", routes, err)
+	}
+	for _, r := range routes.Routes {
+		want := int32(100)
+		if aws.ToString(r.Bucket) == "bucket-a" {
+			want = 0
+		}
+		if aws.ToInt32(r.TrafficDialPercentage) != want {
+			t.Fatalf("route %s: %d, want %d", aws.ToString(r.Bucket), aws.ToInt32(r.TrafficDialPercentage), want)
+		}
+	}
+	// Both passive is refused.
+	_, err = ctlA.SubmitMultiRegionAccessPointRoutes(ctx, &s3control.SubmitMultiRegionAccessPointRoutesInput{
+		AccountId: aws.String(testAccount), Mrap: aws.String(arn),
+		RouteUpdates: []ctltypes.MultiRegionAccessPointRoute{{Bucket: aws.String("bucket-b"), TrafficDialPercentage: aws.Int32(0)}},
+	})
+	if s3Code(err) != "InvalidRequest" {
+		t.Fatalf("every region passive: %v", err)
+	}
+}
