@@ -180,7 +180,6 @@ func validAccountID(s string) bool {
 	return true
 }
 
-
 // parseMRAPRef parses the {mrap+} label of the route operations: an MRAP ARN
 // (arn:{partition}:s3::{account}:accesspoint/{alias}), whose account is
 // returned, or a bare alias (an emulator convenience; account ""). ok is false
