@@ -62,6 +62,8 @@ type peerState struct {
 	health  Health
 	since   time.Time
 	rtt     time.Duration // smoothed; 0 until the first probe completes
+	// measuring: a first ping of the peer is on its way (measure).
+	measuring bool
 }
 
 var _ Directory = (*Pool)(nil)
@@ -451,6 +453,14 @@ func (p *Pool) nodeEvent(n *memberlist.Node, alive bool) {
 		ps.rtt = 0
 		p.viv.forget(n.Name)
 	}
+	if h == HealthAlive && ps.rtt == 0 && !ps.measuring && p.ml != nil {
+		// Measure a new peer at once rather than at its turn in memberlist's
+		// probe round (a round of N peers takes N probe intervals): routing by
+		// RTT, an MRAP's nearest region, wants it from the first requests.
+		ps.measuring = true
+		target := &net.UDPAddr{IP: n.Addr, Port: int(n.Port)}
+		go p.measure(n.Name, target)
+	}
 	if setHealthLocked(ps, h) {
 		// A first sighting is routine (a lab of 12 processes makes 132 at start);
 		// a change of a known peer's health is news.
@@ -479,6 +489,19 @@ func (p *Pool) observeLog(msg string) {
 
 // pingComplete feeds a direct probe's RTT into the peer's moving average; an
 // answered probe also ends our suspicion of it.
+// measure pings a peer once and feeds the RTT in as a probe's (nodeEvent).
+func (p *Pool) measure(name string, addr net.Addr) {
+	rtt, err := p.ml.Ping(name, addr)
+	p.mu.Lock()
+	if ps := p.peers[name]; ps != nil {
+		ps.measuring = false
+	}
+	p.mu.Unlock()
+	if err == nil {
+		p.pingComplete(name, rtt)
+	}
+}
+
 func (p *Pool) pingComplete(name string, rtt time.Duration) {
 	if rtt <= 0 || name == p.cfg.Name {
 		return

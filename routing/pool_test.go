@@ -76,15 +76,20 @@ func TestPool_RTTKnownForEveryPeerAfterAFewProbes(t *testing.T) {
 		}
 		return nil
 	})
-	// The acks of those probes carried coordinates: pools[0] can estimate the
-	// RTT between any two processes, including pairs it never measures.
-	for _, a := range pools {
-		for _, b := range pools {
-			if _, ok := pools[0].EstimateRTT(a.cfg.Name, b.cfg.Name); !ok {
-				t.Errorf("no RTT estimate between %s and %s", a.cfg.Name, b.cfg.Name)
+	// The acks of memberlist's probes carry coordinates: soon pools[0] can
+	// estimate the RTT between any two processes, including pairs it never
+	// measures. (A first RTT can come earlier, from the ping a new peer gets
+	// at once, which carries none.)
+	testkit.Eventually(t, 15*time.Second, "an RTT estimate between every two processes", func() error {
+		for _, a := range pools {
+			for _, b := range pools {
+				if _, ok := pools[0].EstimateRTT(a.cfg.Name, b.cfg.Name); !ok {
+					return fmt.Errorf("no RTT estimate between %s and %s", a.cfg.Name, b.cfg.Name)
+				}
 			}
 		}
-	}
+		return nil
+	})
 	if _, ok := pools[0].EstimateRTT(pools[1].cfg.Name, "nobody"); ok {
 		t.Error("an RTT estimate to an unknown process")
 	}

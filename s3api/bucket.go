@@ -15,6 +15,10 @@ import (
 // s3api/policy); x-amz-expected-bucket-owner may name it or the owner's access key.
 const accountID = "000000000000"
 
+// AccountID is the account of every Pangea principal: the one S3 Control
+// requests name (x-amz-account-id) and MRAP ARNs carry.
+const AccountID = accountID
+
 // dispatch runs the handler of rc.op. Every op but ListBuckets and CreateBucket
 // addresses an existing bucket, which is looked up once here.
 //

@@ -111,6 +111,10 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAdminJSON(w, http.StatusOK, a.pl.replication(r.Context()))
 		return
 	}
+	if op.Kind == adminapi.OpMRAPs {
+		writeAdminJSON(w, http.StatusOK, a.pl.mraps())
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), adminOpTimeout)
 	defer cancel()
 	msg, err := a.pl.apply(ctx, op)

@@ -63,6 +63,9 @@ type Config struct {
 	// MRAPRouteDelay is how long an MRAP route change takes to apply in each
 	// process (AWS: up to 2 minutes).
 	MRAPRouteDelay time.Duration
+	// LabMRAP, for pangea lab, names an MRAP to make at start-up over a bucket
+	// in every region (labmrap.go); "" for none.
+	LabMRAP string
 
 	// Lab only: the planet is TopologyFile's, or else Regions regions of the
 	// built-in catalog with NodesPerRegion members each (each member with its own
@@ -185,6 +188,9 @@ func (c Config) Validate() error {
 	}
 	if c.UploadStall <= 0 {
 		return fmt.Errorf("upload stall %v: want a duration such as 20s (--upload-stall or PANGEA_UPLOAD_STALL)", c.UploadStall)
+	}
+	if c.LabMRAP != "" && !validLabMRAPName(c.LabMRAP) {
+		return fmt.Errorf("MRAP name %q: want 3 to 50 characters of a-z, 0-9 and -, not starting or ending with - (--mrap or PANGEA_LAB_MRAP)", c.LabMRAP)
 	}
 	if c.MRAPRouteDelay < 0 {
 		return fmt.Errorf("MRAP route delay %v: want a duration, 0 or more (--mrap-route-delay or PANGEA_MRAP_ROUTE_DELAY)", c.MRAPRouteDelay)
@@ -497,6 +503,7 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 		fs.IntVar(&c.Regions, "regions", d.Regions, fmt.Sprintf("number of regions, the first %d of the built-in catalog: us-east-1 (the control region), eu-west-1, ap-southeast-2, ...", maxLabRegions))
 		fs.StringVar(&c.AdminAddr, "admin-addr", e.str("PANGEA_ADMIN_ADDR", "127.0.0.1:0"), "serve the admin API (chaos controls, status; signed with the cluster secret) on `host:port`, loopback only; port 0 picks one, written to lab.json as \"admin\" (env PANGEA_ADMIN_ADDR)")
 		fs.StringVar(&c.TopologyFile, "topology", e.str("PANGEA_TOPOLOGY", ""), "YAML `file` of the planet: locations, round-trip times, regions and their members (env PANGEA_TOPOLOGY; excludes --regions and --nodes-per-region)")
+		fs.StringVar(&c.LabMRAP, "mrap", e.str("PANGEA_LAB_MRAP", ""), "make a multi-region access point of this `name` at start-up, over a versioned bucket <name>-<region> in every region replicating to the others; lab.json lists its alias and ARN (env PANGEA_LAB_MRAP)")
 	} else {
 		fs.StringVar(&c.Region, "region", e.str("PANGEA_REGION", d.Region), "`region` this node serves (env PANGEA_REGION)")
 		fs.StringVar(&c.BaseDomain, "base-domain", e.str("PANGEA_BASE_DOMAIN", d.BaseDomain), "`domain` for virtual-host-style requests (env PANGEA_BASE_DOMAIN)")

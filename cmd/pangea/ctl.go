@@ -32,7 +32,9 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 		"  pangea ctl --lab DIR member-stop R ID       stop one member (e.g. us-east-1 n2)\n"+
 		"  pangea ctl --lab DIR member-start R ID      start it again\n"+
 		"  pangea ctl --lab DIR replication            cross-region replication: lag, backlog, failures, events per rule,\n"+
-		"                 [--json] [--watch D]         shippers' sequences, receivers; the raw JSON; again every D")
+		"                 [--json] [--watch D]         shippers' sequences, receivers; the raw JSON; again every D\n"+
+		"  pangea ctl --lab DIR mrap                   multi-region access points: regions, routes, health, and where\n"+
+		"                                              requests entering at each edge go now")
 	e := c.getenv
 	var addr, secret, labDir, adminURL string
 	var lo linkOpts
@@ -60,13 +62,20 @@ func (c *cli) ctlCmd(ctx context.Context, args []string) int {
 		}
 	}
 	if len(rest) == 0 {
-		fmt.Fprintln(c.stderr, "pangea ctl: missing command: status, add ID ADDR or remove ID; with --lab DIR also latency, partition, heal, region-down, region-up, member-stop, member-start, replication")
+		fmt.Fprintln(c.stderr, "pangea ctl: missing command: status, add ID ADDR or remove ID; with --lab DIR also latency, partition, heal, region-down, region-up, member-stop, member-start, replication, mrap")
 		return 2
 	}
 	secretSet := false
 	fs.Visit(func(f *flag.Flag) { secretSet = secretSet || f.Name == "cluster-secret" })
 	if rest[0] == "replication" && (labDir != "" || adminURL != "") {
 		return c.ctlReplication(ctx, rest[1:], labDir, adminURL, secret, secretSet, ro)
+	}
+	if rest[0] == "mrap" && (labDir != "" || adminURL != "") {
+		if len(rest) > 1 {
+			fmt.Fprintf(c.stderr, "pangea ctl mrap: unexpected arguments %q\n", rest[1:])
+			return 2
+		}
+		return c.ctlMRAP(ctx, labDir, adminURL, secret, secretSet)
 	}
 	if labDir != "" || adminURL != "" {
 		return c.ctlLab(ctx, rest, labDir, adminURL, secret, secretSet, lo)

@@ -21,7 +21,7 @@ import (
 var labCommands = map[string]bool{
 	"latency": true, "partition": true, "heal": true,
 	"region-down": true, "region-up": true, "member-stop": true, "member-start": true,
-	"replication": true,
+	"replication": true, "mrap": true,
 }
 
 // linkOpts are the latency command's optional settings.

@@ -177,6 +177,14 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.To
 		}
 		defer admin.close() // before the planet stops (deferred earlier)
 		lf.Admin = admin.URL()
+		lf.AccountID = s3api.AccountID
+		if cfg.LabMRAP != "" {
+			m, err := setupLabMRAP(ctx, pl, cfg, lf, cfg.LabMRAP, c.stdout)
+			if err != nil {
+				return fmt.Errorf("%w (the lab's regions did not answer in time; see the log above, or start without --mrap)", err)
+			}
+			lf.MRAPs = append(lf.MRAPs, m)
+		}
 	} else {
 		lf = labfile.File{
 			Endpoints: labfile.Endpoints{Global: members[0].url, Regions: map[string][]string{cfg.Region: {members[0].url}}},
@@ -476,10 +484,17 @@ func (c *cli) printBanner(cfg Config, pl *planet, lf labfile.File) {
   Region status: pangea ctl --cluster-addr %s --cluster-secret <cluster_secret from lab.json> status
   Readiness:     curl %s%s  (every member answers it)
 
-  Press Ctrl-C to stop.
-
 `, url, where, cfg.AccessKey, cfg.SecretKey, labJSON,
 		cfg.AccessKey, cfg.SecretKey, region0, url, url, url, cfg.DataDir, lf.ClusterAddrs[region0][0], url, s3api.HealthReadyPath)
+	for _, m := range lf.MRAPs {
+		fmt.Fprintf(&b, `  Multi-Region Access Point %s (account %s):
+    ARN     %s
+    alias   %s  (as a bucket, path style, signed with SigV4, through any endpoint:
+            aws --endpoint-url %s s3 ls s3://%s)
+
+`, m.Name, lf.AccountID, m.ARN, m.Alias, url, m.Alias)
+	}
+	b.WriteString("  Press Ctrl-C to stop.\n\n")
 	fmt.Fprint(c.stdout, b.String())
 }
 

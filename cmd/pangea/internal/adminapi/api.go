@@ -57,6 +57,7 @@ type PairRequest struct {
 const (
 	OpStatus      = "status"
 	OpReplication = "replication"
+	OpMRAPs       = "mraps"
 	OpLink        = "link"
 	OpPartition   = "partition"
 	OpHeal        = "heal"
@@ -118,6 +119,11 @@ func ParseRequest(method, path string, body []byte) (Op, error) {
 			return Op{}, err
 		}
 		return Op{Kind: OpReplication}, nil
+	case path == "/mraps":
+		if err := want("GET"); err != nil {
+			return Op{}, err
+		}
+		return Op{Kind: OpMRAPs}, nil
 	case path == "/links":
 		if err := want("POST"); err != nil {
 			return Op{}, err

@@ -38,6 +38,21 @@ type File struct {
 	// nothing and send each request to the bucket's region. Endpoints.Global is
 	// the first. Written by `pangea lab`.
 	Edges []Edge `json:"edges,omitempty"`
+	// AccountID is the account of the lab's credentials: the one S3 Control
+	// requests name (x-amz-account-id) and MRAP ARNs carry.
+	AccountID string `json:"account_id,omitempty"`
+	// MRAPs lists the Multi-Region Access Points the lab made at start-up
+	// (pangea lab --mrap NAME).
+	MRAPs []MRAP `json:"mraps,omitempty"`
+}
+
+// MRAP is a Multi-Region Access Point of the lab.
+type MRAP struct {
+	Name  string `json:"name"`
+	Alias string `json:"alias"`
+	ARN   string `json:"arn"`
+	// Buckets names its bucket in each region.
+	Buckets map[string]string `json:"buckets"`
 }
 
 // Edge is one edge of the lab.
