@@ -134,4 +134,3 @@ func printMRAPs(w io.Writer, st adminMRAPs) {
 		tw.Flush()
 	}
 }
-
