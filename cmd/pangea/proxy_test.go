@@ -326,6 +326,16 @@ func TestProxy_AWSCLI(t *testing.T) {
 		t.Errorf("plain bucket: Host %q, Authorization %q", got.Host, got.Header.Get("Authorization"))
 	}
 
+	// The setup docs/mrap-clients.md recommends for ordinary buckets: the
+	// endpoint for S3 only, not proxied.
+	env = append(env, "AWS_ENDPOINT_URL_S3="+e.srv.URL, "NO_PROXY=127.0.0.1,localhost")
+	if out, err := listing("plain-bucket"); err != nil {
+		t.Fatalf("aws (plain bucket, AWS_ENDPOINT_URL_S3): %v\n%s", err, out)
+	}
+	if got := e.last(t); got.Host != strings.TrimPrefix(e.srv.URL, "http://") || !strings.HasPrefix(got.URI, "/plain-bucket") {
+		t.Errorf("plain bucket with AWS_ENDPOINT_URL_S3: Host %q URI %q", got.Host, got.URI)
+	}
+
 	if out, err := run("s3control", "list-multi-region-access-points", "--account-id", "000000000000"); err != nil {
 		t.Fatalf("aws s3control: %v\n%s", err, out)
 	}
