@@ -58,6 +58,9 @@ func newEchoTarget(t *testing.T) *echoTarget {
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListMultiRegionAccessPointsResult><AccessPoints></AccessPoints></ListMultiRegionAccessPointsResult>`)
 		case r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>`+proxyTestAlias+`</Name><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>`)
+		case r.Method == http.MethodGet && r.URL.Path == "/big":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(bigBody())
 		case r.Method == http.MethodPut:
 			w.Header().Set("ETag", `"5d41402abc4b2a76b9719d911017c592"`)
 		default:
@@ -257,6 +260,45 @@ func TestProxy_CAReusedAndPlainClient(t *testing.T) {
 		if got.Host != host || got.URI != "/a%20b/c.txt?x-id=PutObject" || string(got.Body) != "payload" {
 			t.Errorf("target saw %q %q %q", got.Host, got.URI, got.Body)
 		}
+	}
+}
+
+// bigBody is 8 MiB of a repeating pattern, larger than any buffer on the way.
+func bigBody() []byte {
+	return bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuv"), 8<<20/32)
+}
+
+// TestProxy_LargeBodies: large bodies go through both ways intact, a PUT with
+// Expect: 100-continue included.
+func TestProxy_LargeBodies(t *testing.T) {
+	e := newEchoTarget(t)
+	p := startTestProxy(t, t.TempDir(), e.srv.URL)
+	client := proxiedClient(t, p.URL(), p.CAFile())
+	base := "https://" + proxyTestAlias + ".accesspoint.s3-global.amazonaws.com"
+	want := bigBody()
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, base+"/up", bytes.NewReader(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Expect", "100-continue")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := e.last(t); resp.StatusCode != http.StatusOK || !bytes.Equal(got.Body, want) {
+		t.Errorf("PUT: status %d, target got %d bytes, want %d", resp.StatusCode, len(got.Body), len(want))
+	}
+
+	resp, err = client.Get(base + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("GET: %d bytes (%v), want %d", len(got), err, len(want))
 	}
 }
 
