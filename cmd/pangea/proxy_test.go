@@ -400,3 +400,28 @@ func TestProxy_AWSCLI(t *testing.T) {
 		t.Errorf("Authorization %q, want SigV4A", a)
 	}
 }
+
+// TestProxy_CloseEndsTunnels: Close ends kept-alive tunnels too; the next
+// request fails instead of reaching the target.
+func TestProxy_CloseEndsTunnels(t *testing.T) {
+	e := newEchoTarget(t)
+	p := startTestProxy(t, t.TempDir(), e.srv.URL)
+	client := proxiedClient(t, p.URL(), p.CAFile())
+	url := "https://s3.us-west-2.amazonaws.com/bucket/key"
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := client.Get(url); err == nil {
+		resp.Body.Close()
+		t.Fatalf("request after Close: status %d", resp.StatusCode)
+	}
+	if n := len(e.requests()); n != 1 {
+		t.Errorf("%d requests reached the target, want 1", n)
+	}
+}
