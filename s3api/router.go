@@ -208,6 +208,9 @@ func vhostBucket(host, baseHost string) (string, bool) {
 		host = h
 	}
 	host = strings.TrimSuffix(host, ".")
+	if b, ok := awsVhostBucket(host); ok {
+		return b, true
+	}
 	if len(host) <= len(baseHost) {
 		return "", false
 	}
@@ -215,6 +218,43 @@ func vhostBucket(host, baseHost string) (string, bool) {
 		return "", false
 	}
 	return strings.ToLower(host[:len(host)-len(baseHost)]), true
+}
+
+// awsVhostBucket is the bucket of a virtual-hosted AWS S3 host name, as an
+// unmodified client sends it through Pangea's proxy mode:
+// {bucket}.s3.amazonaws.com, {bucket}.s3.{region}.amazonaws.com or the legacy
+// {bucket}.s3-{region}.amazonaws.com (bucket names may hold dots). The
+// path-style hosts (s3.amazonaws.com, s3.{region}.amazonaws.com), S3 Control's
+// and the MRAP global host are not buckets' hosts.
+func awsVhostBucket(host string) (string, bool) {
+	const suffix = ".amazonaws.com"
+	if !hasSuffixFold(host, suffix) {
+		return "", false
+	}
+	rest := strings.ToLower(host[:len(host)-len(suffix)])
+	var bucket string
+	switch {
+	case strings.HasSuffix(rest, ".s3"): // bucket.s3
+		bucket = rest[:len(rest)-len(".s3")]
+	default:
+		i := strings.LastIndex(rest, ".s3")
+		if i <= 0 {
+			return "", false
+		}
+		tail := rest[i+1:] // s3.<region> or s3-<region>
+		region, ok := strings.CutPrefix(tail, "s3.")
+		if !ok {
+			region, ok = strings.CutPrefix(tail, "s3-")
+		}
+		if !ok || region == "" || strings.Contains(region, ".") || region == "global" || strings.HasPrefix(region, "control") {
+			return "", false
+		}
+		bucket = rest[:i]
+	}
+	if bucket == "" {
+		return "", false
+	}
+	return bucket, true
 }
 
 func hasSuffixFold(s, suffix string) bool {

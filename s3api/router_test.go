@@ -185,3 +185,27 @@ func TestRoute_MethodNotAllowedStatus(t *testing.T) {
 		t.Fatalf("status = %d, want 405", e.Status)
 	}
 }
+
+// TestAWSVhostBucket: the virtual-hosted AWS S3 host names unmodified clients
+// send through proxy mode name their bucket; the path-style, S3 Control and
+// MRAP hosts do not.
+func TestAWSVhostBucket(t *testing.T) {
+	for host, want := range map[string]string{
+		"bucket-a.s3.us-west-2.amazonaws.com":                    "bucket-a",
+		"my.dotted.bucket.s3.eu-west-1.amazonaws.com":            "my.dotted.bucket",
+		"b.s3.amazonaws.com":                                     "b",
+		"legacy.s3-us-west-2.amazonaws.com":                      "legacy",
+		"Upper.S3.US-EAST-1.AMAZONAWS.COM":                       "upper",
+		"s3.amazonaws.com":                                       "",
+		"s3.us-east-1.amazonaws.com":                             "",
+		"123456789012.s3-control.us-west-2.amazonaws.com":        "",
+		"mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com": "",
+		"ec2.us-east-1.amazonaws.com":                            "",
+		"bucket.s3.us-east-1.example.com":                        "",
+	} {
+		got, ok := awsVhostBucket(host)
+		if got != want || ok != (want != "") {
+			t.Errorf("awsVhostBucket(%q) = %q, %v; want %q", host, got, ok, want)
+		}
+	}
+}

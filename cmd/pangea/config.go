@@ -66,6 +66,10 @@ type Config struct {
 	// LabMRAP, for pangea lab, names an MRAP to make at start-up over a bucket
 	// in every region (labmrap.go); "" for none.
 	LabMRAP string
+	// ProxyAddr, for pangea lab, is where proxy mode listens (proxy.go): an
+	// HTTPS proxy for AWS S3 and S3 Control host names with a generated CA, so
+	// that unmodified clients reach the lab; "" for none.
+	ProxyAddr string
 
 	// Lab only: the planet is TopologyFile's, or else Regions regions of the
 	// built-in catalog with NodesPerRegion members each (each member with its own
@@ -503,6 +507,7 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 		fs.IntVar(&c.Regions, "regions", d.Regions, fmt.Sprintf("number of regions, the first %d of the built-in catalog: us-east-1 (the control region), eu-west-1, ap-southeast-2, ...", maxLabRegions))
 		fs.StringVar(&c.AdminAddr, "admin-addr", e.str("PANGEA_ADMIN_ADDR", "127.0.0.1:0"), "serve the admin API (chaos controls, status; signed with the cluster secret) on `host:port`, loopback only; port 0 picks one, written to lab.json as \"admin\" (env PANGEA_ADMIN_ADDR)")
 		fs.StringVar(&c.TopologyFile, "topology", e.str("PANGEA_TOPOLOGY", ""), "YAML `file` of the planet: locations, round-trip times, regions and their members (env PANGEA_TOPOLOGY; excludes --regions and --nodes-per-region)")
+		fs.StringVar(&c.ProxyAddr, "proxy", e.str("PANGEA_PROXY", ""), "serve proxy mode on `host:port` (loopback; port 0 picks one): an HTTPS proxy that takes CONNECT for AWS S3, S3 Control and MRAP host names only and terminates TLS with a CA it generates in the data directory, so that unmodified clients reach the lab with HTTPS_PROXY and AWS_CA_BUNDLE; lab.json lists \"proxy\" and \"ca_bundle\" (env PANGEA_PROXY)")
 		fs.StringVar(&c.LabMRAP, "mrap", e.str("PANGEA_LAB_MRAP", ""), "make a multi-region access point of this `name` at start-up, over a versioned bucket <name>-<region> in every region replicating to the others; lab.json lists its alias and ARN (env PANGEA_LAB_MRAP)")
 	} else {
 		fs.StringVar(&c.Region, "region", e.str("PANGEA_REGION", d.Region), "`region` this node serves (env PANGEA_REGION)")

@@ -178,6 +178,15 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.To
 		defer admin.close() // before the planet stops (deferred earlier)
 		lf.Admin = admin.URL()
 		lf.AccountID = s3api.AccountID
+		if cfg.ProxyAddr != "" {
+			px, err := startMRAPProxy(ctx, proxyConfig{Addr: cfg.ProxyAddr, CADir: filepath.Join(cfg.DataDir, "proxy-ca"),
+				Target: lf.Endpoints.Global, Logger: logger})
+			if err != nil {
+				return err
+			}
+			defer px.Close()
+			lf.Proxy, lf.CABundle = px.URL(), px.CAFile()
+		}
 		if cfg.LabMRAP != "" {
 			m, err := setupLabMRAP(ctx, pl, cfg, lf, cfg.LabMRAP, c.stdout)
 			if err != nil {
@@ -493,6 +502,12 @@ func (c *cli) printBanner(cfg Config, pl *planet, lf labfile.File) {
             aws --endpoint-url %s s3 ls s3://%s)
 
 `, m.Name, lf.AccountID, m.ARN, m.Alias, url, m.Alias)
+	}
+	if lf.Proxy != "" {
+		fmt.Fprintf(&b, `  Proxy mode (unmodified clients: MRAP ARNs, SigV4A, S3 Control; docs/mrap-clients.md):
+    export HTTPS_PROXY=%s AWS_CA_BUNDLE=%s NO_PROXY=127.0.0.1,localhost
+
+`, lf.Proxy, lf.CABundle)
 	}
 	b.WriteString("  Press Ctrl-C to stop.\n\n")
 	fmt.Fprint(c.stdout, b.String())

@@ -44,6 +44,10 @@ type File struct {
 	// MRAPs lists the Multi-Region Access Points the lab made at start-up
 	// (pangea lab --mrap NAME).
 	MRAPs []MRAP `json:"mraps,omitempty"`
+	// Proxy is proxy mode's URL (pangea lab --proxy) and CABundle the PEM file
+	// of the CA its certificates chain to: HTTPS_PROXY and AWS_CA_BUNDLE.
+	Proxy    string `json:"proxy,omitempty"`
+	CABundle string `json:"ca_bundle,omitempty"`
 }
 
 // MRAP is a Multi-Region Access Point of the lab.
