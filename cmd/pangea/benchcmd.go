@@ -37,6 +37,9 @@ func (c *cli) benchCmd(ctx context.Context, args []string) int {
 	if len(args) > 0 && args[0] == "replication" {
 		return c.benchReplCmd(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "mrap" {
+		return c.benchMRAPCmd(ctx, args[1:])
+	}
 	cfg, code, ok := c.benchConfig(args)
 	if !ok {
 		return code
