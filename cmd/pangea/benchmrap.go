@@ -257,4 +257,3 @@ func (c *cli) benchMRAPCmd(ctx context.Context, args []string) int {
 	}
 	return 0
 }
-
