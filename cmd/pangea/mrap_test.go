@@ -18,6 +18,7 @@ import (
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
 	"github.com/pangea-s3/pangea/integration/testkit"
+	"github.com/pangea-s3/pangea/routing/topology"
 )
 
 // toEndpoint sends every request to a Pangea endpoint once the SDK has signed
@@ -248,4 +249,106 @@ func TestLab_MRAP(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMRAP_ThreeRegions: the default planet (us-east-1, eu-west-1 and
+// ap-southeast-2, 3 members each, an edge at each location) and an MRAP over a
+// bucket in each, driven with the real SDKs (the ARN as the bucket, SigV4A): a
+// PUT through the edge at eu-west-1 lands in eu-west-1's bucket; with
+// eu-west-1 down it lands in the next-nearest region (us-east-1, 70 ms away,
+// not ap-southeast-2 at 250 ms); with ap-southeast-2 passive, a PUT through
+// the edge beside it goes to us-east-1; an MRAP policy denying PutObject
+// refuses it once established.
+func TestMRAP_ThreeRegions(t *testing.T) {
+	pl := startTestPlanet(t, topology.Default())
+	lf := labfile0(pl)
+	ctx := t.Context()
+	regions := []string{"us-east-1", "eu-west-1", "ap-southeast-2"}
+	direct := map[string]*s3.Client{}
+	var ctlRegions []ctltypes.Region
+	for i, r := range regions {
+		direct[r] = regionS3(lf, pl.regions[i].members[0].url, r)
+		testkit.Eventually(t, 20*time.Second, "bucket in "+r, func() error {
+			err := createIn(ctx, direct[r], "three-"+r, r)
+			if s3Code(err) == "BucketAlreadyOwnedByYou" {
+				return nil
+			}
+			return err
+		})
+		ctlRegions = append(ctlRegions, ctltypes.Region{Bucket: aws.String("three-" + r)})
+	}
+	edgeOf := map[string]string{}
+	for _, e := range lf.Edges {
+		edgeOf[e.Location] = e.URL
+	}
+	ctl, _ := mrapClients(t, lf, edgeOf["us-east-1"])
+	acct := aws.String(testAccount)
+	if _, err := ctl.CreateMultiRegionAccessPoint(ctx, &s3control.CreateMultiRegionAccessPointInput{AccountId: acct,
+		Details: &ctltypes.CreateMultiRegionAccessPointInput{Name: aws.String("three"), Regions: ctlRegions}}); err != nil {
+		t.Fatal(err)
+	}
+	var arn string
+	testkit.Eventually(t, 20*time.Second, "READY, as Terraform waits for it", func() error {
+		got, err := ctl.GetMultiRegionAccessPoint(ctx, &s3control.GetMultiRegionAccessPointInput{AccountId: acct, Name: aws.String("three")})
+		if err != nil {
+			return err
+		}
+		if got.AccessPoint.Status != ctltypes.MultiRegionAccessPointStatusReady {
+			return fmt.Errorf("status %s", got.AccessPoint.Status)
+		}
+		arn = "arn:aws:s3::" + testAccount + ":accesspoint/" + aws.ToString(got.AccessPoint.Alias)
+		return nil
+	})
+	_, viaEU := mrapClients(t, lf, edgeOf["eu-west-1"])
+	lands := func(c *s3.Client, what, key, want string) {
+		t.Helper()
+		testkit.Eventually(t, 30*time.Second, what, func() error {
+			if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(arn), Key: aws.String(key), Body: strings.NewReader(key)}); err != nil {
+				return err
+			}
+			for _, r := range regions {
+				if _, err := direct[r].HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("three-" + r), Key: aws.String(key)}); err == nil {
+					if r != want {
+						var out strings.Builder
+						printMRAPs(&out, pl.mraps())
+						return fmt.Errorf("%s landed in %s, want %s\n%s", key, r, want, out.String())
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("%s is in no region's bucket", key)
+		})
+	}
+	lands(viaEU, "a PUT through the edge at eu-west-1 lands there", "near", "eu-west-1")
+
+	// ap-southeast-2 passive: requests entering beside it go to the next
+	// nearest active region (us-east-1, 200 ms, before eu-west-1 at 250 ms).
+	if _, err := ctl.SubmitMultiRegionAccessPointRoutes(ctx, &s3control.SubmitMultiRegionAccessPointRoutesInput{AccountId: acct, Mrap: aws.String(arn),
+		RouteUpdates: []ctltypes.MultiRegionAccessPointRoute{{Region: aws.String("ap-southeast-2"), TrafficDialPercentage: aws.Int32(0)}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, viaAP := mrapClients(t, lf, edgeOf["ap-southeast-2"])
+	lands(viaAP, "ap-southeast-2 passive: traffic leaves it", "passive", "us-east-1")
+
+	for _, pm := range pl.regions[1].members {
+		pl.stopMember(pm)
+	}
+	lands(viaEU, "with eu-west-1 down, the next-nearest region", "down", "us-east-1")
+
+	deny := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"` + arn + `/object/*"},` +
+		`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"` + arn + `/object/*"}]}`
+	if _, err := ctl.PutMultiRegionAccessPointPolicy(ctx, &s3control.PutMultiRegionAccessPointPolicyInput{AccountId: acct,
+		Details: &ctltypes.PutMultiRegionAccessPointPolicyInput{Name: aws.String("three"), Policy: aws.String(deny)}}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 20*time.Second, "the MRAP policy denies PutObject", func() error {
+		_, err := viaEU.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(arn), Key: aws.String("denied"), Body: strings.NewReader("x")})
+		if s3Code(err) != "AccessDenied" {
+			return fmt.Errorf("PUT under a denying policy: %v", err)
+		}
+		return nil
+	})
+	if _, err := viaEU.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(arn), Key: aws.String("down")}); err != nil {
+		t.Fatalf("GET the policy allows: %v", err)
+	}
 }
