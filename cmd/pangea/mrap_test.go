@@ -127,9 +127,12 @@ func TestMRAP_CreateRouteFailover(t *testing.T) {
 		}
 		return "", errors.New("the object is in neither bucket")
 	}
-	lands := func(what, edge, key, want string) {
+	attempt := 0
+	lands := func(what, edge, base, want string) {
 		t.Helper()
 		testkit.Eventually(t, 20*time.Second, what, func() error {
+			attempt++ // a new key each try (see TestMRAP_ThreeRegions)
+			key := fmt.Sprintf("%s-%d", base, attempt)
 			got, err := put(edge, key)
 			if err != nil {
 				return err
@@ -141,15 +144,16 @@ func TestMRAP_CreateRouteFailover(t *testing.T) {
 		})
 	}
 	lands("a PUT through edge-b lands in rb", edgeB, "near-b", "bucket-b")
+	nearB := fmt.Sprintf("near-b-%d", attempt)
 	lands("a PUT through edge-a lands in ra", edgeA, "near-a", "bucket-a")
 	_, c := mrapClients(t, lf, edgeB)
-	g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(arn), Key: aws.String("near-b")})
+	g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(arn), Key: aws.String(nearB)})
 	if err != nil {
 		t.Fatalf("GET through the MRAP: %v", err)
 	}
 	b, _ := io.ReadAll(g.Body)
 	g.Body.Close()
-	if string(b) != "near-b" {
+	if string(b) != nearB {
 		t.Fatalf("GET through the MRAP: %q", b)
 	}
 
@@ -256,9 +260,10 @@ func TestLab_MRAP(t *testing.T) {
 // bucket in each, driven with the real SDKs (the ARN as the bucket, SigV4A): a
 // PUT through the edge at eu-west-1 lands in eu-west-1's bucket; with
 // eu-west-1 down it lands in the next-nearest region (us-east-1, 70 ms away,
-// not ap-southeast-2 at 250 ms); with ap-southeast-2 passive, a PUT through
-// the edge beside it goes to us-east-1; an MRAP policy denying PutObject
-// refuses it once established.
+// not ap-southeast-2 at 250 ms), and back there once it is up again; with
+// ap-southeast-2 passive, a PUT through the edge beside it goes to us-east-1,
+// and back to ap-southeast-2 once active again; an MRAP policy denying
+// PutObject refuses it once established.
 func TestMRAP_ThreeRegions(t *testing.T) {
 	pl := startTestPlanet(t, topology.Default())
 	lf := labfile0(pl)
@@ -300,9 +305,14 @@ func TestMRAP_ThreeRegions(t *testing.T) {
 		return nil
 	})
 	_, viaEU := mrapClients(t, lf, edgeOf["eu-west-1"])
-	lands := func(c *s3.Client, what, key, want string) {
+	attempt := 0
+	lands := func(c *s3.Client, what, base, want string) {
 		t.Helper()
 		testkit.Eventually(t, 30*time.Second, what, func() error {
+			// A new key each try: an earlier try that went elsewhere (while a
+			// change was still on its way) must not answer for this one.
+			attempt++
+			key := fmt.Sprintf("%s-%d", base, attempt)
 			if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(arn), Key: aws.String(key), Body: strings.NewReader(key)}); err != nil {
 				return err
 			}
@@ -329,11 +339,22 @@ func TestMRAP_ThreeRegions(t *testing.T) {
 	}
 	_, viaAP := mrapClients(t, lf, edgeOf["ap-southeast-2"])
 	lands(viaAP, "ap-southeast-2 passive: traffic leaves it", "passive", "us-east-1")
+	if _, err := ctl.SubmitMultiRegionAccessPointRoutes(ctx, &s3control.SubmitMultiRegionAccessPointRoutesInput{AccountId: acct, Mrap: aws.String(arn),
+		RouteUpdates: []ctltypes.MultiRegionAccessPointRoute{{Region: aws.String("ap-southeast-2"), TrafficDialPercentage: aws.Int32(100)}}}); err != nil {
+		t.Fatal(err)
+	}
+	lands(viaAP, "ap-southeast-2 active again", "active", "ap-southeast-2")
 
 	for _, pm := range pl.regions[1].members {
 		pl.stopMember(pm)
 	}
 	lands(viaEU, "with eu-west-1 down, the next-nearest region", "down", "us-east-1")
+	for _, pm := range pl.regions[1].members {
+		if err := pl.restartMember(ctx, pm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lands(viaEU, "eu-west-1 back", "back", "eu-west-1")
 
 	deny := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"` + arn + `/object/*"},` +
 		`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"` + arn + `/object/*"}]}`
@@ -348,7 +369,7 @@ func TestMRAP_ThreeRegions(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := viaEU.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(arn), Key: aws.String("down")}); err != nil {
+	if _, err := viaEU.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(arn), Key: aws.String(fmt.Sprintf("back-%d", attempt))}); err != nil {
 		t.Fatalf("GET the policy allows: %v", err)
 	}
 }
