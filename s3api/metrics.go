@@ -25,6 +25,7 @@ type Metrics struct {
 	forwards        *prometheus.CounterVec
 	forwardDuration *prometheus.HistogramVec
 	mrapRequests    *prometheus.CounterVec
+	mrapBytes       *prometheus.CounterVec
 }
 
 // NewMetrics returns Metrics registered with reg (not registered when reg is nil).
@@ -53,9 +54,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pangea_mrap_requests_total",
 			Help: "Requests addressed to a Multi-Region Access Point, by its alias, the region that served them (\"\" none) and HTTP status.",
 		}, []string{"mrap", "region", "status"}),
+		mrapBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pangea_mrap_bytes_total",
+			Help: "Body bytes of requests addressed to a multi-region access point, by the region that served them and direction: in (request bodies, as declared) or out (response bodies).",
+		}, []string{"mrap", "region", "direction"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.requestDuration, m.forwards, m.forwardDuration, m.mrapRequests)
+		reg.MustRegister(m.requests, m.requestDuration, m.forwards, m.forwardDuration, m.mrapRequests, m.mrapBytes)
 	}
 	return m
 }
@@ -86,11 +91,17 @@ func (m *Metrics) observeRequest(region string, o op, status int, d time.Duratio
 
 // observeMRAP records one request addressed to the MRAP alias, served by
 // region ("" when no region took it).
-func (m *Metrics) observeMRAP(alias, region string, status int) {
+func (m *Metrics) observeMRAP(alias, region string, status int, in, out int64) {
 	if m == nil {
 		return
 	}
 	m.mrapRequests.WithLabelValues(alias, region, statusLabel(status)).Inc()
+	if in > 0 {
+		m.mrapBytes.WithLabelValues(alias, region, "in").Add(float64(in))
+	}
+	if out > 0 {
+		m.mrapBytes.WithLabelValues(alias, region, "out").Add(float64(out))
+	}
 }
 
 func statusLabel(status int) string {

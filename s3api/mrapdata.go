@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/pangea-s3/pangea/s3api/policy"
@@ -264,7 +265,11 @@ func (s *Server) serveMRAP(rc *reqCtx) (err error) {
 		if !mr.known {
 			alias = "unknown" // no label per alias a client makes up
 		}
-		s.cfg.Metrics.observeMRAP(alias, mr.region, status)
+		in := rc.r.ContentLength
+		if d, err := strconv.ParseInt(rc.r.Header.Get("X-Amz-Decoded-Content-Length"), 10, 64); err == nil {
+			in = d // aws-chunked: the object's bytes, not the framing
+		}
+		s.cfg.Metrics.observeMRAP(alias, mr.region, status, in, rc.w.bytes)
 	}()
 	return s.serveMRAPRequest(rc)
 }

@@ -204,14 +204,19 @@ func (e *mrapEnv) arnClient(ak, sk string) *s3.Client {
 
 // mrapCount is pangea_mrap_requests_total for the labels.
 func (e *mrapEnv) mrapCount(mrap, region, status string) float64 {
+	return e.mrapCounter("pangea_mrap_requests_total", map[string]string{"mrap": mrap, "region": region, "status": status})
+}
+
+// mrapCounter is the counter name with labels.
+func (e *mrapEnv) mrapCounter(name string, labels map[string]string) float64 {
 	e.t.Helper()
 	fams, err := e.reg.Gather()
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	for _, f := range fams {
-		if f.GetName() == "pangea_mrap_requests_total" {
-			m, _ := sample(f, map[string]string{"mrap": mrap, "region": region, "status": status})
+		if f.GetName() == name {
+			m, _ := sample(f, labels)
 			return m.GetCounter().GetValue()
 		}
 	}
@@ -277,6 +282,12 @@ func TestMRAP_SDKThroughARN(t *testing.T) {
 	}
 	if n := e.mrapCount(mrapAlias, "", "400"); n != 1 {
 		t.Errorf("pangea_mrap_requests_total 400: %v", n)
+	}
+	// "hello mrap" went in with the PUT and out with the GET.
+	in := e.mrapCounter("pangea_mrap_bytes_total", map[string]string{"mrap": mrapAlias, "region": "us-east-1", "direction": "in"})
+	out := e.mrapCounter("pangea_mrap_bytes_total", map[string]string{"mrap": mrapAlias, "region": "us-east-1", "direction": "out"})
+	if in < float64(len("hello mrap")) || out < float64(len("hello mrap")) {
+		t.Errorf("pangea_mrap_bytes_total in %v, out %v: want at least the object's %d bytes each", in, out, len("hello mrap"))
 	}
 }
 

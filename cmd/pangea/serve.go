@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -187,10 +188,14 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.To
 			defer px.Close()
 			lf.Proxy, lf.CABundle = px.URL(), px.CAFile()
 		}
-		if cfg.LabMRAP != "" {
-			m, err := setupLabMRAP(ctx, pl, cfg, lf, cfg.LabMRAP, c.stdout)
+		names := slices.Clone(pl.topo.MRAPs)
+		if cfg.LabMRAP != "" && !slices.Contains(names, cfg.LabMRAP) {
+			names = append(names, cfg.LabMRAP)
+		}
+		for _, name := range names {
+			m, err := setupLabMRAP(ctx, pl, cfg, lf, name, c.stdout)
 			if err != nil {
-				return fmt.Errorf("%w (the lab's regions did not answer in time; see the log above, or start without --mrap)", err)
+				return fmt.Errorf("%w (the lab's regions did not answer in time; see the log above, or start without --mrap or the topology's mraps)", err)
 			}
 			lf.MRAPs = append(lf.MRAPs, m)
 		}

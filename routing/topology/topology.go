@@ -34,6 +34,9 @@ type Topology struct {
 	// the key, Parse puts one edge beside every location; "edges: []" means
 	// no edge at all.
 	Edges []Edge `yaml:"edges"`
+	// MRAPs names Multi-Region Access Points the lab makes at start-up, each
+	// over a bucket in every region (as pangea lab --mrap NAME does).
+	MRAPs []string `yaml:"mraps,omitempty"`
 }
 
 // Link describes the path between two distinct locations. It is symmetric:
@@ -181,6 +184,7 @@ func (t *Topology) Clone() *Topology {
 		Links:     slices.Clone(t.Links),
 		Regions:   slices.Clone(t.Regions),
 		Edges:     slices.Clone(t.Edges),
+		MRAPs:     slices.Clone(t.MRAPs),
 	}
 }
 
@@ -193,6 +197,11 @@ func (t *Topology) Validate() error {
 	}
 	if len(t.Locations) == 0 {
 		return bad("locations", "no location")
+	}
+	for i, name := range t.MRAPs {
+		if !validMRAPName(name) || slices.Contains(t.MRAPs[:i], name) {
+			return bad(fmt.Sprintf("mraps[%d]", i), "%q: want a unique name of 3 to 40 characters of a-z, 0-9 and -, not starting or ending with -", name)
+		}
 	}
 	locs := make(map[string]bool, len(t.Locations))
 	for i, loc := range t.Locations {
@@ -346,4 +355,18 @@ func pairKey(a, b string) [2]string {
 		a, b = b, a
 	}
 	return [2]string{a, b}
+}
+
+// validMRAPName reports whether name can name a lab MRAP: an MRAP name short
+// enough that "<name>-<region>" is a bucket name.
+func validMRAPName(name string) bool {
+	if len(name) < 3 || len(name) > 40 || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -242,3 +242,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParse_MRAPs: the mraps key names the lab's MRAPs; names that cannot make
+// bucket names, and duplicates, are refused naming the field.
+func TestParse_MRAPs(t *testing.T) {
+	base := "locations: [a]\nregions:\n  - {name: r1, location: a, members: 1}\n"
+	got, err := Parse([]byte(base + "mraps: [demo, other-one]\n"))
+	if err != nil || len(got.MRAPs) != 2 || got.MRAPs[0] != "demo" || got.Clone().MRAPs[1] != "other-one" {
+		t.Fatalf("mraps: %+v, %v", got, err)
+	}
+	for _, bad := range []string{"[Demo]", "[-x-]", "[ab]", "[demo, demo]", "[" + strings.Repeat("a", 41) + "]"} {
+		if _, err := Parse([]byte(base + "mraps: " + bad + "\n")); err == nil || !strings.Contains(err.Error(), "mraps[") {
+			t.Errorf("mraps: %s: %v", bad, err)
+		}
+	}
+}
