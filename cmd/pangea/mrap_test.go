@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -372,4 +373,47 @@ func TestMRAP_ThreeRegions(t *testing.T) {
 	if _, err := viaEU.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(arn), Key: aws.String(fmt.Sprintf("back-%d", attempt))}); err != nil {
 		t.Fatalf("GET the policy allows: %v", err)
 	}
+}
+
+// TestMRAP_ThroughTheProxy: the whole path an unmodified client takes in proxy
+// mode, against the lab: aws-sdk-go-v2 with only HTTPS_PROXY's proxy and the
+// proxy's CA configured (no endpoint) reads the MRAP with S3 Control, writes
+// through its ARN (SigV4A over TLS to the global host, terminated by the proxy)
+// and reads the object back through the ARN and from the bucket it landed in.
+func TestMRAP_ThroughTheProxy(t *testing.T) {
+	pl, ra, _ := twoFarPlanet(t)
+	lf := labfile0(pl)
+	m, err := setupLabMRAP(t.Context(), pl, DefaultConfig(), lf, "viaproxy", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startTestProxy(t, t.TempDir(), lf.Edges[0].URL) // the edge beside ra
+	cfg := proxiedAWSConfig(t, p)
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(lf.AccessKey, lf.SecretKey, "")
+	ctx := t.Context()
+	got, err := s3control.NewFromConfig(cfg).GetMultiRegionAccessPoint(ctx, &s3control.GetMultiRegionAccessPointInput{
+		AccountId: aws.String(testAccount), Name: aws.String("viaproxy")})
+	if err != nil || aws.ToString(got.AccessPoint.Alias) != m.Alias {
+		t.Fatalf("GetMultiRegionAccessPoint through the proxy: %+v %v", got, err)
+	}
+	c := s3.NewFromConfig(cfg)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(m.ARN), Key: aws.String("proxied"), Body: strings.NewReader("through the proxy")}); err != nil {
+		t.Fatalf("PUT through the ARN via the proxy: %v", err)
+	}
+	if b, err := mrapGet(ctx, c, m.ARN, "proxied"); err != nil || b != "through the proxy" {
+		t.Fatalf("GET through the ARN via the proxy: %q %v", b, err)
+	}
+	if b, err := mrapGet(ctx, ra, m.Buckets["ra"], "proxied"); err != nil || b != "through the proxy" {
+		t.Fatalf("the object is not in ra's bucket, beside the edge: %q %v", b, err)
+	}
+}
+
+func mrapGet(ctx context.Context, c *s3.Client, bucket, key string) (string, error) {
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return "", err
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	return string(b), err
 }
