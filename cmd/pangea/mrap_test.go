@@ -406,6 +406,19 @@ func TestMRAP_ThroughTheProxy(t *testing.T) {
 	if b, err := mrapGet(ctx, ra, m.Buckets["ra"], "proxied"); err != nil || b != "through the proxy" {
 		t.Fatalf("the object is not in ra's bucket, beside the edge: %q %v", b, err)
 	}
+	// CopyObject through the MRAP: only as the destination, from a bucket.
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(m.ARN), Key: aws.String("copied"),
+		CopySource: aws.String(m.Buckets["ra"] + "/proxied")}); err != nil {
+		t.Fatalf("CopyObject into the MRAP from a bucket: %v", err)
+	}
+	if b, err := mrapGet(ctx, c, m.ARN, "copied"); err != nil || b != "through the proxy" {
+		t.Fatalf("the copy: %q %v", b, err)
+	}
+	_, err = ra.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(m.Buckets["ra"]), Key: aws.String("from-mrap"),
+		CopySource: aws.String(m.Alias + "/proxied")})
+	if code := s3Code(err); code != "NoSuchBucket" && code != "InvalidRequest" {
+		t.Fatalf("CopyObject with the MRAP as its source: %v, want it refused", err)
+	}
 }
 
 func mrapGet(ctx context.Context, c *s3.Client, bucket, key string) (string, error) {
