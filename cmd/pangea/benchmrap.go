@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pangea-s3/pangea/routing/topology"
+	"github.com/pangea-s3/pangea/s3api/awsclient"
 )
 
 // mrapBenchConfig configures `pangea bench mrap`.
@@ -106,10 +106,12 @@ func runMRAPBench(ctx context.Context, cfg mrapBenchConfig) (*mrapBenchReport, e
 	rep := &mrapBenchReport{Near: "us-east-1", Far: "eu-west-1"}
 	edge := lf.Edges[0].URL // at us-east-1
 	creds := credentials.NewStaticCredentialsProvider(pcfg.AccessKey, pcfg.SecretKey, "")
-	target, _ := url.Parse(edge)
 	base := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}
-	viaMRAP := s3.NewFromConfig(aws.Config{Region: rep.Near, Credentials: creds,
-		HTTPClient: &http.Client{Transport: signedHostTransport{target: target, base: base}}}) // the SDK's default retryer
+	hc, err := awsclient.HTTPClient(edge, &http.Client{Transport: base})
+	if err != nil {
+		return nil, err
+	}
+	viaMRAP := s3.NewFromConfig(aws.Config{Region: rep.Near, Credentials: creds, HTTPClient: hc}) // the SDK's default retryer
 	direct := s3.NewFromConfig(aws.Config{Region: rep.Near, Credentials: creds, HTTPClient: &http.Client{Transport: base}},
 		func(o *s3.Options) { o.UsePathStyle, o.BaseEndpoint = true, aws.String(edge) })
 	near, far := m.Buckets[rep.Near], m.Buckets[rep.Far]

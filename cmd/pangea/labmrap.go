@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
 	"github.com/pangea-s3/pangea/s3api"
+	"github.com/pangea-s3/pangea/s3api/awsclient"
 )
 
 // validLabMRAPName reports whether name is a valid MRAP name
@@ -39,23 +39,6 @@ func validLabMRAPName(name string) bool {
 // labMRAPWait bounds the lab's MRAP set-up: a region may still be electing
 // its leader when the lab starts.
 const labMRAPWait = 60 * time.Second
-
-// signedHostTransport sends every request, once the SDK has signed it, to
-// target's scheme and host, keeping the Host the SDK signed (an MRAP's global
-// host, an account-prefixed S3 Control host).
-type signedHostTransport struct {
-	target *url.URL
-	base   http.RoundTripper
-}
-
-func (t signedHostTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	out := r.Clone(r.Context())
-	if out.Host == "" {
-		out.Host = r.URL.Host
-	}
-	out.URL.Scheme, out.URL.Host = t.target.Scheme, t.target.Host
-	return t.base.RoundTrip(out)
-}
 
 // setupLabMRAP gives the lab an MRAP named name over a bucket in every region
 // ("<name>-<region>", versioned), each replicating to all the others (two-way,
@@ -139,12 +122,13 @@ func setupLabMRAP(ctx context.Context, pl *planet, cfg Config, lf labfile.File, 
 		fmt.Fprintf(progress, "  lab MRAP %s: the buckets replicate to each other (two-way)\n", name)
 	}
 
-	target, err := url.Parse(lf.Endpoints.Global)
+	// S3 Control as the SDK addresses it ({account}.s3-control...), sent to the
+	// lab's global endpoint.
+	hc, err := awsclient.HTTPClient(lf.Endpoints.Global, plain)
 	if err != nil {
 		return out, fmt.Errorf("lab MRAP %s: %w", name, err)
 	}
-	ctl := s3control.NewFromConfig(aws.Config{Region: "us-west-2", Credentials: creds, RetryMaxAttempts: 1,
-		HTTPClient: &http.Client{Transport: signedHostTransport{target: target, base: &http.Transport{Proxy: nil}}}})
+	ctl := s3control.NewFromConfig(aws.Config{Region: "us-west-2", Credentials: creds, RetryMaxAttempts: 1, HTTPClient: hc})
 	account := aws.String(s3api.AccountID)
 	var mrap *s3control.GetMultiRegionAccessPointOutput
 	err = retry("create the MRAP", func() error {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -20,33 +19,18 @@ import (
 	"github.com/pangea-s3/pangea/cmd/pangea/internal/labfile"
 	"github.com/pangea-s3/pangea/integration/testkit"
 	"github.com/pangea-s3/pangea/routing/topology"
+	"github.com/pangea-s3/pangea/s3api/awsclient"
 )
 
-// toEndpoint sends every request to a Pangea endpoint once the SDK has signed
-// it, keeping the Host it signed (an MRAP's global host, or the
-// account-prefixed S3 Control host): how users point unmodified ARN-based code
-// at Pangea.
-type toEndpoint struct {
-	target *url.URL
-	base   http.RoundTripper
-}
-
-func (t toEndpoint) RoundTrip(r *http.Request) (*http.Response, error) {
-	out := r.Clone(r.Context())
-	if out.Host == "" {
-		out.Host = r.URL.Host
-	}
-	out.URL.Scheme, out.URL.Host = t.target.Scheme, t.target.Host
-	return t.base.RoundTrip(out)
-}
-
+// redirectedClient sends what the SDK signed to endpoint, keeping the signed
+// Host (s3api/awsclient, as users do).
 func redirectedClient(t *testing.T, endpoint string) *http.Client {
 	t.Helper()
-	u, err := url.Parse(endpoint)
+	hc, err := awsclient.HTTPClient(endpoint, &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Transport: toEndpoint{target: u, base: http.DefaultTransport.(*http.Transport).Clone()}}
+	return hc
 }
 
 // mrapClients are an S3 Control client and an S3 client whose requests,
