@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,6 +67,15 @@ type Config struct {
 	// LabMRAP, for pangea lab, names an MRAP to make at start-up over a bucket
 	// in every region (labmrap.go); "" for none.
 	LabMRAP string
+	// TLSCert and TLSKey are the S3 endpoints' certificate and key (PEM files):
+	// they speak HTTPS (and HTTP/2) instead of HTTP. LabTLS, for pangea lab,
+	// mints a certificate from a CA kept in the data directory instead.
+	TLSCert, TLSKey string
+	LabTLS          bool
+	// serverTLS is the endpoints' TLS configuration (loadServerTLS), nil for
+	// plain HTTP; tlsCAFile the lab's CA certificate file.
+	serverTLS *tls.Config
+	tlsCAFile string
 	// ProxyAddr, for pangea lab, is where proxy mode listens (proxy.go): an
 	// HTTPS proxy for AWS S3 and S3 Control host names with a generated CA, so
 	// that unmodified clients reach the lab; "" for none.
@@ -484,6 +494,8 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 	}
 	fs.DurationVar(&c.MRAPRouteDelay, "mrap-route-delay", routeDelay, "how long a change of a multi-region access point's routes (SubmitMultiRegionAccessPointRoutes) takes to apply in each process; AWS takes up to 2m (env PANGEA_MRAP_ROUTE_DELAY)")
 	fs.DurationVar(&c.RTCThreshold, "rtc-threshold", rtc, "replication time threshold of rules with ReplicationTime: an operation not replicated within it is OperationMissedThreshold (S3's is 15m; lower it to see the events) (env PANGEA_RTC_THRESHOLD)")
+	fs.StringVar(&c.TLSCert, "tls-cert", e.str("PANGEA_TLS_CERT", ""), "PEM `file` of the S3 endpoints' TLS certificate (chain): with --tls-key they speak HTTPS and HTTP/2 (env PANGEA_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", e.str("PANGEA_TLS_KEY", ""), "PEM `file` of its private key (env PANGEA_TLS_KEY)")
 	gcPercent, err := e.int64("PANGEA_GC_PERCENT", int64(d.GCPercent))
 	if err != nil {
 		return nil, err
@@ -507,6 +519,11 @@ func bindServeFlags(fs *flag.FlagSet, e env, lab bool) (*Config, error) {
 		fs.IntVar(&c.Regions, "regions", d.Regions, fmt.Sprintf("number of regions, the first %d of the built-in catalog: us-east-1 (the control region), eu-west-1, ap-southeast-2, ...", maxLabRegions))
 		fs.StringVar(&c.AdminAddr, "admin-addr", e.str("PANGEA_ADMIN_ADDR", "127.0.0.1:0"), "serve the admin API (chaos controls, status; signed with the cluster secret) on `host:port`, loopback only; port 0 picks one, written to lab.json as \"admin\" (env PANGEA_ADMIN_ADDR)")
 		fs.StringVar(&c.TopologyFile, "topology", e.str("PANGEA_TOPOLOGY", ""), "YAML `file` of the planet: locations, round-trip times, regions and their members (env PANGEA_TOPOLOGY; excludes --regions and --nodes-per-region)")
+		labTLS, err := e.boolean("PANGEA_TLS", false)
+		if err != nil {
+			return nil, err
+		}
+		fs.BoolVar(&c.LabTLS, "tls", labTLS, "serve the lab's S3 endpoints over HTTPS (and HTTP/2) with a certificate for localhost and 127.0.0.1 from a CA kept in the data directory (tls/ca.pem; lab.json \"tls_ca\"): clients trust it with AWS_CA_BUNDLE (env PANGEA_TLS)")
 		fs.StringVar(&c.ProxyAddr, "proxy", e.str("PANGEA_PROXY", ""), "serve proxy mode on `host:port` (loopback; port 0 picks one): an HTTPS proxy that takes CONNECT for AWS S3, S3 Control and MRAP host names only and terminates TLS with a CA it generates in the data directory, so that unmodified clients reach the lab with HTTPS_PROXY and AWS_CA_BUNDLE; lab.json lists \"proxy\" and \"ca_bundle\" (env PANGEA_PROXY)")
 		fs.StringVar(&c.LabMRAP, "mrap", e.str("PANGEA_LAB_MRAP", ""), "make a multi-region access point of this `name` at start-up, over a versioned bucket <name>-<region> in every region replicating to the others; lab.json lists its alias and ARN (env PANGEA_LAB_MRAP)")
 	} else {

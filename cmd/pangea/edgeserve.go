@@ -62,7 +62,7 @@ func edgeRegion(topo *topology.Topology, location string) string {
 // after the start go to errs.
 func startEdge(ctx context.Context, es edgeSpec, errs chan<- error) (*edgeProc, error) {
 	logger := es.Logger.With("edge", es.Name)
-	url := endpointURL(es.Ln.Addr())
+	url := es.Cfg.endpoint(es.Ln.Addr())
 	if es.AdvertiseS3 != "" {
 		url = es.AdvertiseS3
 	}
@@ -97,8 +97,13 @@ func startEdge(ctx context.Context, es edgeSpec, errs chan<- error) (*edgeProc, 
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
 	}
+	serve := func() error { return e.srv.Serve(es.Ln) }
+	if es.Cfg.serverTLS != nil {
+		e.srv.TLSConfig = es.Cfg.serverTLS.Clone()
+		serve = func() error { return e.srv.ServeTLS(es.Ln, "", "") }
+	}
 	go func() {
-		if err := e.srv.Serve(es.Ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			select {
 			case errs <- fmt.Errorf("edge %s: %w", es.Name, err):
 			default:

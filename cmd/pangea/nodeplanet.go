@@ -253,7 +253,7 @@ func advertisedS3(cfg Config, bound net.Addr, host string) string {
 			return "http://" + net.JoinHostPort(host, strconv.Itoa(t.Port))
 		}
 	}
-	return endpointURL(bound)
+	return cfg.endpoint(bound)
 }
 
 // planetNode is a node's place in its planet: its gossip pool, its leadership

@@ -130,7 +130,7 @@ func startPlanet(ctx context.Context, cfg Config, topo *topology.Topology, logge
 				closeLns()
 				return nil, fmt.Errorf("lab member %s/%s: listen on %s: %w (is another process using the port? pick another with --addr)", r.Name, peer.ID, s3Addr, err)
 			}
-			pm := &planetMember{id: peer.ID, region: pr, ep: ep, peers: peers, clusterAddr: peer.Addr, s3Addr: s3ln.Addr().String(), url: endpointURL(s3ln.Addr())}
+			pm := &planetMember{id: peer.ID, region: pr, ep: ep, peers: peers, clusterAddr: peer.Addr, s3Addr: s3ln.Addr().String(), url: cfg.endpoint(s3ln.Addr())}
 			pr.members = append(pr.members, pm)
 			ln := lns[i]
 			lns[i] = nil // owned by startMember from here on
@@ -196,7 +196,7 @@ func (p *planet) startMember(ctx context.Context, pm *planetMember, s3ln, cluste
 	mlogger := rlogger.With("member", pm.id)
 	gc := gossipConfig{
 		Name: pm.name(), Region: r.Name, Location: r.Location,
-		S3Endpoint: endpointURL(s3ln.Addr()), ClusterAddr: pm.clusterAddr, Secret: cfg.ClusterSecret,
+		S3Endpoint: cfg.endpoint(s3ln.Addr()), ClusterAddr: pm.clusterAddr, Secret: cfg.ClusterSecret,
 		BindAddr: "127.0.0.1", Seeds: seeds, Logger: p.logger, // the pool names itself in its logs
 	}
 	// The pool starts before the member, so that no leadership event is lost.

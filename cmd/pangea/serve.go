@@ -96,6 +96,9 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.To
 		}
 	}
 	fmt.Fprintf(c.stdout, "pangea %s: %s\n", mode, cfg.redacted(lab))
+	if err := cfg.loadServerTLS(); err != nil {
+		return err
+	}
 	inProcess := 1 // members served by this process
 	if lab {
 		inProcess = 0
@@ -179,6 +182,7 @@ func (c *cli) serve(ctx context.Context, cfg Config, lab bool, topo *topology.To
 		defer admin.close() // before the planet stops (deferred earlier)
 		lf.Admin = admin.URL()
 		lf.AccountID = s3api.AccountID
+		lf.TLSCA = cfg.tlsCAFile
 		if cfg.ProxyAddr != "" {
 			px, err := startMRAPProxy(ctx, proxyConfig{Addr: cfg.ProxyAddr, CADir: filepath.Join(cfg.DataDir, "proxy-ca"),
 				Target: lf.Endpoints.Global, Logger: logger})
@@ -314,7 +318,12 @@ type servedMember struct {
 }
 
 func (m *servedMember) serve() error {
-	err := m.srv.Serve(m.ln)
+	var err error
+	if m.srv.TLSConfig != nil {
+		err = m.srv.ServeTLS(m.ln, "", "") // HTTPS, and HTTP/2 for the clients that offer it
+	} else {
+		err = m.srv.Serve(m.ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -390,7 +399,10 @@ func newServedMember(m regionMember, id string, ln net.Listener, cfg Config, log
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	return &servedMember{member: m, srv: srv, ln: ln, url: endpointURL(ln.Addr()), metrics: mm, s3: handler, front: front}
+	if cfg.serverTLS != nil {
+		srv.TLSConfig = cfg.serverTLS.Clone()
+	}
+	return &servedMember{member: m, srv: srv, ln: ln, url: cfg.endpoint(ln.Addr()), metrics: mm, s3: handler, front: front}
 }
 
 // labLeaderWait bounds how long the lab waits for its regions to elect a leader
@@ -507,6 +519,12 @@ func (c *cli) printBanner(cfg Config, pl *planet, lf labfile.File) {
             aws --endpoint-url %s s3 ls s3://%s)
 
 `, m.Name, lf.AccountID, m.ARN, m.Alias, url, m.Alias)
+	}
+	if lf.TLSCA != "" {
+		fmt.Fprintf(&b, `  HTTPS (and HTTP/2): the endpoints' certificate chains to the lab's CA:
+    export AWS_CA_BUNDLE=%s     (curl --cacert, boto3 verify=, Go RootCAs)
+
+`, lf.TLSCA)
 	}
 	if lf.Proxy != "" {
 		fmt.Fprintf(&b, `  Proxy mode (unmodified clients: MRAP ARNs, SigV4A, S3 Control; docs/mrap-clients.md):

@@ -48,6 +48,9 @@ type File struct {
 	// of the CA its certificates chain to: HTTPS_PROXY and AWS_CA_BUNDLE.
 	Proxy    string `json:"proxy,omitempty"`
 	CABundle string `json:"ca_bundle,omitempty"`
+	// TLSCA is the PEM file of the CA the lab's HTTPS endpoints' certificate
+	// chains to (pangea lab --tls).
+	TLSCA string `json:"tls_ca,omitempty"`
 }
 
 // MRAP is a Multi-Region Access Point of the lab.
