@@ -131,6 +131,8 @@ func (s *Server) dispatch(rc *reqCtx) error {
 		return s.deleteObject(rc, az)
 	case opGetObjectTagging:
 		return s.getObjectTagging(rc, az)
+	case opGetObjectAttributes:
+		return s.getObjectAttributes(rc, az)
 	case opPutObjectTagging:
 		return s.putObjectTagging(rc, az)
 	case opDeleteObjectTagging:

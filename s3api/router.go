@@ -45,6 +45,7 @@ const (
 	opCopyObject
 	opDeleteObject
 	opGetObjectTagging
+	opGetObjectAttributes
 	opPutObjectTagging
 	opDeleteObjectTagging
 	opGetObjectACL
@@ -95,6 +96,7 @@ var opNames = [numOps]string{
 	opCopyObject:              "CopyObject",
 	opDeleteObject:            "DeleteObject",
 	opGetObjectTagging:        "GetObjectTagging",
+	opGetObjectAttributes:     "GetObjectAttributes",
 	opPutObjectTagging:        "PutObjectTagging",
 	opDeleteObjectTagging:     "DeleteObjectTagging",
 	opGetObjectACL:            "GetObjectAcl",
@@ -178,6 +180,9 @@ func route(r *http.Request, baseHost string) (routed, error) {
 		return rt, errMethodNotAllowed
 	}
 	for name := range rt.query {
+		if name == "attributes" && r.Method == http.MethodGet && rt.key != "" {
+			continue // GetObjectAttributes; elsewhere ?attributes is not an operation
+		}
 		if unsupportedSubresource(name) {
 			return rt, errNotImplemented
 		}
@@ -351,6 +356,8 @@ func objectOp(method string, q url.Values, h http.Header) (op, error) {
 			return opGetObjectTagging, nil
 		case has(q, "acl"):
 			return opGetObjectACL, nil
+		case has(q, "attributes"):
+			return opGetObjectAttributes, nil
 		}
 		return opGetObject, nil
 	case http.MethodHead:

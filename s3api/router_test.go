@@ -103,8 +103,12 @@ func TestRoute_Table(t *testing.T) {
 		for _, m := range []string{"GET", "PUT", "DELETE", "POST"} {
 			cases = append(cases, routeCase{name: m + " ?" + sub, method: m, target: "/b1?" + sub, wantCode: "NotImplemented"})
 		}
-		cases = append(cases, routeCase{name: "object ?" + sub, method: "GET", target: "/b1/k?" + sub, wantCode: "NotImplemented"})
+		if sub != "attributes" { // GET of an object's ?attributes is GetObjectAttributes
+			cases = append(cases, routeCase{name: "object ?" + sub, method: "GET", target: "/b1/k?" + sub, wantCode: "NotImplemented"})
+		}
+		cases = append(cases, routeCase{name: "PUT object ?" + sub, method: "PUT", target: "/b1/k?" + sub, wantCode: "NotImplemented"})
 	}
+	cases = append(cases, routeCase{name: "GetObjectAttributes", method: "GET", target: "/b1/k?attributes", wantOp: opGetObjectAttributes, wantB: "b1", wantK: "k"})
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
