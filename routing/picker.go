@@ -43,6 +43,12 @@ type Picker struct {
 
 	mu     sync.Mutex
 	routes map[string]*pickerRoutes
+	// rtts is regionRTTs' result, computed again when the pool changes (health
+	// or membership) and at least every placementTTL (RTTs drift), not per
+	// request, as Resolver does for member orders.
+	rtts    map[string]time.Duration
+	rttsAt  time.Time
+	changes <-chan struct{}
 }
 
 // pickerRoutes is what a Picker remembers of one MRAP's routes.
@@ -110,17 +116,6 @@ func (p *Picker) Pick(m storage.MRAP) []PickedRegion {
 	return out
 }
 
-// Placement is where a request for region goes from here, as
-// Resolver.Region places it: Local for this process's own region, else the
-// region's healthy members' internal addresses (MemberAddrs: the leader
-// first, then by RTT).
-func (p *Picker) Placement(region string) Placement {
-	if region == p.region && p.region != "" {
-		return Placement{Local: true, Region: region}
-	}
-	return Placement{Region: region, Addrs: MemberAddrs(p.dir, region)}
-}
-
 // Forget drops what the Picker remembers of the MRAP account/name (a deleted
 // MRAP).
 func (p *Picker) Forget(account, name string) {
@@ -139,8 +134,24 @@ func rttOrder(d time.Duration) int64 {
 }
 
 // regionRTTs maps each region with a healthy member (this process excluded)
-// to the lowest measured RTT to one of them (0 when none is measured).
+// to the lowest measured RTT to one of them (0 when none is measured). The map
+// is shared until the next recomputation: callers only read it.
 func (p *Picker) regionRTTs() map[string]time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	stale := p.rtts == nil || now.Sub(p.rttsAt) >= placementTTL
+	if !stale {
+		select {
+		case <-p.changes:
+			stale = true
+		default:
+		}
+	}
+	if !stale {
+		return p.rtts
+	}
+	p.changes = p.dir.Changes() // before reading the state it describes
 	best := make(map[string]time.Duration)
 	for _, peer := range p.dir.Peers() {
 		if peer.Self || peer.Role != RoleMember || !peer.Health.Healthy() {
@@ -154,6 +165,7 @@ func (p *Picker) regionRTTs() map[string]time.Duration {
 			best[peer.Region] = peer.RTT
 		}
 	}
+	p.rtts, p.rttsAt = best, now
 	return best
 }
 

@@ -61,12 +61,14 @@ func TestPicker_OrdersByRTTOwnRegionFirst(t *testing.T) {
 	if g := pickedRegions(edge.Pick(m)); !slices.Equal(g, []string{"sa", "us", "ap", "me"}) {
 		t.Fatalf("edge order %v", g)
 	}
-	// The own region's placement is local; others list the members.
-	if pl := p.Placement("eu"); !pl.Local {
-		t.Fatalf("own placement %+v", pl)
+	// Where each picked region is then served from (the planet's fronts place
+	// hops with the Resolver): the own region is local; others list the members.
+	res := NewResolver(d, nil, "eu", []string{"eu", "us", "ap", "sa", "af", "me", "ca"}, nil)
+	if pl, err := res.Region(t.Context(), "eu"); err != nil || !pl.Local {
+		t.Fatalf("own placement %+v %v", pl, err)
 	}
-	if pl := p.Placement("us"); pl.Local || !slices.Equal(pl.Addrs, []string{"us-1:1", "us-2:1"}) {
-		t.Fatalf("us placement %+v", pl)
+	if pl, err := res.Region(t.Context(), "us"); err != nil || pl.Local || !slices.Equal(pl.Addrs, []string{"us-1:1", "us-2:1"}) {
+		t.Fatalf("us placement %+v %v", pl, err)
 	}
 	// Health follows the pool at once.
 	d.set(regionPeer("us-1", "us", "us-1:1", 80*time.Millisecond, true, HealthDead))

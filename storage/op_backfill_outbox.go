@@ -127,7 +127,7 @@ func (c BackfillOutboxCmd) apply(a *applier) (Result, error) {
 				return Result{}, err
 			}
 		}
-		if err := a.outbox(t, &v, kind); err != nil {
+		if err := a.appendOutbox(&v, kind); err != nil { // replicates said so above
 			return Result{}, err
 		}
 		st.Queued++

@@ -144,7 +144,7 @@ func (c CompleteUploadCmd) apply(a *applier) (Result, error) {
 		}
 		inUse[p.Number] = true
 	}
-	a.pendingIf(t, &v)
+	repl := a.newVersionReplicates(t, &v)
 	if err := a.putVersion(t, &v); err != nil {
 		return Result{}, err
 	}
@@ -161,8 +161,10 @@ func (c CompleteUploadCmd) apply(a *applier) (Result, error) {
 	if err := t.uploads().Delete(uploadKey(c.Key, c.UploadID)); err != nil {
 		return Result{}, err
 	}
-	if err := a.outbox(t, &v, OutboxPut); err != nil {
-		return Result{}, err
+	if repl {
+		if err := a.appendOutbox(&v, OutboxPut); err != nil {
+			return Result{}, err
+		}
 	}
 	return Result{Version: v}, nil
 }

@@ -97,15 +97,17 @@ func (c PutObjectCmd) apply(a *applier) (Result, error) {
 	if seg.Size > 0 {
 		v.body = []segment{seg}
 	}
-	a.pendingIf(t, &v)
+	repl := a.newVersionReplicates(t, &v)
 	if err := a.putVersion(t, &v); err != nil {
 		return Result{}, err
 	}
 	if err := a.adopt(seg); err != nil {
 		return Result{}, err
 	}
-	if err := a.outbox(t, &v, OutboxPut); err != nil {
-		return Result{}, err
+	if repl {
+		if err := a.appendOutbox(&v, OutboxPut); err != nil {
+			return Result{}, err
+		}
 	}
 	return Result{Version: v}, nil
 }

@@ -161,13 +161,16 @@ func (a *applier) replicationRules(doc []byte) *rules.Configuration {
 }
 
 // outbox appends an entry for a change of kind to version v, in the applier's
-// transaction, with the next sequence of meta/outboxseq, if replicates says so.
-// Anything else is a no-op. A new version the outbox takes (OutboxPut) must have
-// been given ReplicationStatusPending before it was written (see pendingIf).
+// transaction, if replicates says so; anything else is a no-op.
 func (a *applier) outbox(t *bucketTables, v *ObjectVersion, kind OutboxKind) error {
 	if !a.replicates(t, v, kind) {
 		return nil
 	}
+	return a.appendOutbox(v, kind)
+}
+
+// appendOutbox appends the entry, with the next sequence of meta/outboxseq.
+func (a *applier) appendOutbox(v *ObjectVersion, kind OutboxKind) error {
 	bk, err := a.tx.CreateBucketIfNotExists(bktOutbox)
 	if err != nil {
 		return err
@@ -180,12 +183,18 @@ func (a *applier) outbox(t *bucketTables, v *ObjectVersion, kind OutboxKind) err
 	return writeMetaU64(a.tx, keyOutboxSeq, seq)
 }
 
-// pendingIf gives a new client version replication status PENDING when a rule
-// will replicate it (S3 shows the status only on versions a rule selects).
-func (a *applier) pendingIf(t *bucketTables, v *ObjectVersion) {
-	if regionFormat(a.tx) >= Format5 && a.replicates(t, v, OutboxPut) {
+// newVersionReplicates decides, once, whether a new client version goes to
+// the outbox, and gives it replication status PENDING if so (from Format5: S3
+// shows the status only on versions a rule selects). The caller appends the
+// entry (appendOutbox) once the version is written.
+func (a *applier) newVersionReplicates(t *bucketTables, v *ObjectVersion) bool {
+	if !a.replicates(t, v, OutboxPut) {
+		return false
+	}
+	if regionFormat(a.tx) >= Format5 {
 		v.ReplicationStatus = ReplicationStatusPending
 	}
+	return true
 }
 
 // Outbox returns the entries with a sequence greater than after, in sequence order,

@@ -203,7 +203,7 @@ func (c Config) Validate() error {
 	if c.UploadStall <= 0 {
 		return fmt.Errorf("upload stall %v: want a duration such as 20s (--upload-stall or PANGEA_UPLOAD_STALL)", c.UploadStall)
 	}
-	if c.LabMRAP != "" && !validLabMRAPName(c.LabMRAP) {
+	if c.LabMRAP != "" && !topology.ValidLabMRAPName(c.LabMRAP) {
 		return fmt.Errorf("MRAP name %q: want 3 to 50 characters of a-z, 0-9 and -, not starting or ending with - (--mrap or PANGEA_LAB_MRAP)", c.LabMRAP)
 	}
 	if c.MRAPRouteDelay < 0 {

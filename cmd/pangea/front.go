@@ -170,13 +170,18 @@ func (a frontMRAPs) MRAPByAlias(_ context.Context, alias string) (storage.MRAP, 
 	return m, ok, nil
 }
 
-func (a frontMRAPs) Route(_ context.Context, m storage.MRAP) ([]s3api.MRAPHop, error) {
+// Route orders m's regions with the picker and places each with the
+// resolver, whose member orders are computed once per pool change, not per
+// request.
+func (a frontMRAPs) Route(ctx context.Context, m storage.MRAP) ([]s3api.MRAPHop, error) {
 	picked := a.f.picker.Pick(m)
 	hops := make([]s3api.MRAPHop, 0, len(picked))
 	for _, p := range picked {
-		pl := a.f.picker.Placement(p.Region)
-		hops = append(hops, s3api.MRAPHop{Region: p.Region, Bucket: p.Bucket,
-			Target: s3api.Target{Local: pl.Local, Region: pl.Region, Addrs: pl.Addrs}})
+		t, err := target(a.f.res.Region(ctx, p.Region))
+		if err != nil {
+			return nil, err
+		}
+		hops = append(hops, s3api.MRAPHop{Region: p.Region, Bucket: p.Bucket, Target: t})
 	}
 	return hops, nil
 }

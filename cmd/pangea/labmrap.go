@@ -21,21 +21,6 @@ import (
 	"github.com/pangea-s3/pangea/s3api/awsclient"
 )
 
-// validLabMRAPName reports whether name is a valid MRAP name
-// (^[a-z0-9][-a-z0-9]{1,48}[a-z0-9]$) short enough that "<name>-<region>" is a
-// bucket name (at most 63 characters).
-func validLabMRAPName(name string) bool {
-	if len(name) < 3 || len(name) > 40 || name[0] == '-' || name[len(name)-1] == '-' {
-		return false
-	}
-	for _, c := range name {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
 // labMRAPWait bounds the lab's MRAP set-up: a region may still be electing
 // its leader when the lab starts.
 const labMRAPWait = 60 * time.Second

@@ -84,9 +84,9 @@ func startMRAPProxy(ctx context.Context, cfg proxyConfig) (*mrapProxy, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ca, caKey, caFile, err := loadOrCreateCA(cfg.CADir)
+	ca, caKey, caFile, err := loadOrCreateCA(cfg.CADir, "Pangea MRAP proxy CA")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -246,8 +246,9 @@ func isS3Host(host string) bool {
 }
 
 // loadOrCreateCA reads ca.pem and ca-key.pem from dir, or creates them (the
-// key readable by its owner only) when neither exists.
-func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, string, error) {
+// key readable by its owner only, the certificate named commonName) when
+// neither exists. Proxy mode and the lab's --tls each keep one.
+func loadOrCreateCA(dir, commonName string) (*x509.Certificate, *ecdsa.PrivateKey, string, error) {
 	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
 	certPEM, errC := os.ReadFile(certFile)
 	keyPEM, errK := os.ReadFile(keyFile)
@@ -255,15 +256,15 @@ func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, string, e
 	case errC == nil && errK == nil:
 		ca, key, err := parseCA(certPEM, keyPEM)
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("proxy: CA in %s: %w", dir, err)
+			return nil, nil, "", fmt.Errorf("CA in %s: %w", dir, err)
 		}
 		return ca, key, certFile, nil
 	case errors.Is(errC, os.ErrNotExist) && errors.Is(errK, os.ErrNotExist):
 	default:
-		return nil, nil, "", fmt.Errorf("proxy: CA in %s: need both ca.pem and ca-key.pem: %w", dir, errors.Join(errC, errK))
+		return nil, nil, "", fmt.Errorf("CA in %s: need both ca.pem and ca-key.pem (remove the one left to make a new CA): %w", dir, errors.Join(errC, errK))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, "", fmt.Errorf("proxy: %w", err)
+		return nil, nil, "", fmt.Errorf("CA in %s: %w", dir, err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -276,7 +277,7 @@ func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, string, e
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "Pangea MRAP proxy CA", Organization: []string{"Pangea"}},
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"Pangea"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(proxyCAValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,

@@ -70,7 +70,7 @@ func (c *Config) loadServerTLS() error {
 		}
 		c.serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	case c.LabTLS:
-		ca, caKey, caFile, err := loadOrCreateCA(filepath.Join(c.DataDir, "tls"))
+		ca, caKey, caFile, err := loadOrCreateCA(filepath.Join(c.DataDir, "tls"), "Pangea lab CA")
 		if err != nil {
 			return fmt.Errorf("the lab's TLS CA: %w", err)
 		}

@@ -199,7 +199,7 @@ func (t *Topology) Validate() error {
 		return bad("locations", "no location")
 	}
 	for i, name := range t.MRAPs {
-		if !validMRAPName(name) || slices.Contains(t.MRAPs[:i], name) {
+		if !ValidLabMRAPName(name) || slices.Contains(t.MRAPs[:i], name) {
 			return bad(fmt.Sprintf("mraps[%d]", i), "%q: want a unique name of 3 to 40 characters of a-z, 0-9 and -, not starting or ending with -", name)
 		}
 	}
@@ -357,9 +357,10 @@ func pairKey(a, b string) [2]string {
 	return [2]string{a, b}
 }
 
-// validMRAPName reports whether name can name a lab MRAP: an MRAP name short
-// enough that "<name>-<region>" is a bucket name.
-func validMRAPName(name string) bool {
+// ValidLabMRAPName reports whether name can name a lab MRAP (the topology's
+// mraps, pangea lab --mrap): an MRAP name short enough that "<name>-<region>"
+// is a bucket name.
+func ValidLabMRAPName(name string) bool {
 	if len(name) < 3 || len(name) > 40 || name[0] == '-' || name[len(name)-1] == '-' {
 		return false
 	}
